@@ -1,0 +1,298 @@
+"""Typed, frozen, validated configuration read from TOML with ``${ENV}`` interpolation.
+
+Every mistake is reported with its key path (``teams[1].app_token: required when transport =
+"socket_mode"``), all at once, and never with a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from gridbot.secrets import Secret
+
+Transport = Literal["rtm", "socket_mode"]
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token"})
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """One or more configuration mistakes, each as ``key.path: what was expected``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    api_url: str = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: Secret | None = None  # None: the embedded in-memory store (one process only)
+    key_prefix: str = "gridbot"
+
+
+@dataclass(frozen=True)
+class TeamConfig:
+    transport: Transport
+    bot_token: Secret
+    app_token: Secret | None = None
+    connections: int = 1  # Socket Mode sockets for this app token (1..10)
+    name: str = ""  # an operator's label; the team id itself comes from auth.test
+
+    @property
+    def label(self) -> str:
+        return self.name or "(unnamed)"
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    enabled: tuple[str, ...] = ("echo",)
+    strict: bool = False
+    command_prefix: str = "!"
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    handler_timeout: float = 30.0
+    max_concurrent_handlers: int = 256
+    shutdown_timeout: float = 10.0
+    # A standby team holds a delivery this long before handling it itself, so the responsible
+    # team's own copy (normally milliseconds behind) gets there first.
+    standby_grace: float = 2.0
+    lease_ttl: float = 6.0  # team liveness lease; takeover happens within this after a socket dies
+    claim_ttl: int = 900  # seconds a handled event is remembered (>= 15 min)
+    ping_interval: float = 6.0
+    pong_timeout: float = 4.0
+    hello_timeout: float = 10.0
+    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team joining an enterprise
+    paused_probe_interval: float = 180.0  # re-probe a team paused by a Grid migration
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: the health/metrics endpoint is off
+
+
+@dataclass(frozen=True)
+class Config:
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    teams: tuple[TeamConfig, ...] = ()
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    warnings: tuple[str, ...] = ()
+
+
+class _Reader:
+    """Walks the raw TOML tree, collecting every problem with its key path."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def table(self, raw: Any, path: str, allowed: set[str]) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problems.append(f"{path}: expected a table")
+            return {}
+        for key in raw.keys() - allowed:
+            self.problems.append(f"{path + '.' if path else ''}{key}: unknown key")
+        return raw
+
+    def get(self, tbl: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T:
+        full = f"{path}.{key}" if path else key
+        if key not in tbl:
+            return default
+        value = tbl[key]
+        if isinstance(value, str) and kind is not bool:
+            value = self.expand(value, full)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            shown = "a secret" if key in _SECRET_KEYS else repr(value)
+            self.problems.append(f"{full}: expected {kind.__name__}, got {shown}")
+            return default
+        return value
+
+    def expand(self, value: str, path: str) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                self.problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return self.env[name]
+
+        return _ENV_RE.sub(sub, value)
+
+    def check(self, ok: bool, path: str, message: str) -> None:
+        if not ok:
+            self.problems.append(f"{path}: {message}")
+
+
+def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind: type = float) -> Any:
+    value = r.get(tbl, key, "runtime", kind, default)
+    r.check(value > 0, f"runtime.{key}", "must be greater than 0")
+    return value
+
+
+def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        r.problems.append("teams: expected an array of tables ([[teams]])")
+        return ()
+    teams: list[TeamConfig] = []
+    seen_bot: dict[str, int] = {}
+    app_connections: dict[str, tuple[int, int]] = {}
+    for i, item in enumerate(raw):
+        path = f"teams[{i}]"
+        tbl = r.table(item, path, {"transport", "bot_token", "app_token", "connections", "name"})
+        transport = r.get(tbl, "transport", path, str, "")
+        if transport not in ("rtm", "socket_mode"):
+            r.problems.append(f'{path}.transport: expected "rtm" or "socket_mode"')
+            continue
+        bot = r.get(tbl, "bot_token", path, str, "")
+        if not bot:
+            r.problems.append(f"{path}.bot_token: required")
+        elif not bot.startswith(("xoxb-", "xoxp-")):
+            r.problems.append(f"{path}.bot_token: expected a bot token starting with 'xoxb-'")
+        elif bot in seen_bot:
+            r.problems.append(f"{path}.bot_token: the same token as teams[{seen_bot[bot]}]")
+        seen_bot.setdefault(bot, i)
+        app = r.get(tbl, "app_token", path, str, "")
+        connections = r.get(tbl, "connections", path, int, 1)
+        if transport == "socket_mode":
+            if not app:
+                r.problems.append(f'{path}.app_token: required when transport = "socket_mode"')
+            elif not app.startswith("xapp-"):
+                r.problems.append(f"{path}.app_token: expected an app-level token starting with 'xapp-'")
+            r.check(1 <= connections <= 10, f"{path}.connections", "must be between 1 and 10")
+            first = app_connections.setdefault(app, (i, connections))
+            r.check(
+                first[1] == connections,
+                f"{path}.connections",
+                f"teams[{first[0]}] shares this app token with connections = {first[1]}",
+            )
+        else:
+            r.check(not app, f"{path}.app_token", 'only used when transport = "socket_mode"')
+        teams.append(
+            TeamConfig(
+                transport=transport,  # type: ignore[arg-type]  # checked above
+                bot_token=Secret(bot),
+                app_token=Secret(app) if app else None,
+                connections=connections,
+                name=r.get(tbl, "name", path, str, ""),
+            )
+        )
+    return tuple(teams)
+
+
+def _plugins(r: _Reader, raw: Any) -> PluginsConfig:
+    tbl = r.table(raw, "plugins", set(raw or {}))
+    enabled = r.get(tbl, "enabled", "plugins", list, ["echo"])
+    for i, name in enumerate(enabled):
+        r.check(isinstance(name, str) and bool(name), f"plugins.enabled[{i}]", "expected a plugin name")
+    settings = {}
+    for key, value in tbl.items():
+        if key in ("enabled", "strict", "command_prefix"):
+            continue
+        if isinstance(value, dict):
+            settings[key] = value
+        else:
+            r.problems.append(f"plugins.{key}: unknown key (a plugin's own settings go in [plugins.{key}])")
+    return PluginsConfig(
+        enabled=tuple(str(n) for n in enabled),
+        strict=r.get(tbl, "strict", "plugins", bool, False),
+        command_prefix=r.get(tbl, "command_prefix", "plugins", str, "!"),
+        settings=settings,
+    )
+
+
+def _runtime(r: _Reader, raw: Any) -> RuntimeConfig:
+    defaults = RuntimeConfig()
+    names = set(RuntimeConfig.__dataclass_fields__)
+    tbl = r.table(raw, "runtime", names)
+    values: dict[str, Any] = {}
+    for name in names:
+        default = getattr(defaults, name)
+        values[name] = _positive(r, tbl, name, default, type(default))
+    if values["claim_ttl"] < 900:
+        r.problems.append("runtime.claim_ttl: must be at least 900 seconds (15 minutes)")
+    return RuntimeConfig(**values)
+
+
+def _http(r: _Reader, raw: Any) -> HttpConfig:
+    tbl = r.table(raw, "http", {"host", "port"})
+    port = r.get(tbl, "port", "http", int, -1)
+    r.check(port == -1 or 0 <= port <= 65535, "http.port", "must be between 0 and 65535")
+    return HttpConfig(host=r.get(tbl, "host", "http", str, "127.0.0.1"), port=None if port == -1 else port)
+
+
+def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """Build a :class:`Config` from a parsed TOML mapping, or raise :class:`ConfigError`."""
+    r = _Reader(os.environ if env is None else env)
+    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http"})
+    slack = r.table(top.get("slack"), "slack", {"api_url"})
+    api_url = r.get(slack, "api_url", "slack", str, SlackConfig.api_url)
+    r.check(api_url.startswith(("http://", "https://")), "slack.api_url", "expected an http(s) URL")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    redis = r.table(top.get("redis"), "redis", {"url", "key_prefix"})
+    url = r.get(redis, "url", "redis", str, "")
+    schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "redis+sentinel://")
+    r.check(
+        not url or url.startswith(schemes),
+        "redis.url",
+        f"expected a URL starting with one of {', '.join(schemes)}",
+    )
+    prefix = r.get(redis, "key_prefix", "redis", str, "gridbot")
+    r.check(bool(re.fullmatch(r"[A-Za-z0-9_.:-]+", prefix)), "redis.key_prefix", "letters, digits, _.:- only")
+    config = Config(
+        slack=SlackConfig(api_url=api_url),
+        redis=RedisConfig(url=Secret(url) if url else None, key_prefix=prefix),
+        teams=_teams(r, top.get("teams")),
+        plugins=_plugins(r, top.get("plugins")),
+        runtime=_runtime(r, top.get("runtime")),
+        http=_http(r, top.get("http")),
+    )
+    if r.problems:
+        raise ConfigError(sorted(set(r.problems)))
+    return config
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file. Adds a warning when others can read the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: not valid TOML ({exc})"]) from None
+    config = parse(raw, env)
+    warnings = []
+    if p.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(f"{p}: readable by other users; it may hold tokens (chmod 600 it)")
+    return Config(**{**config.__dict__, "warnings": tuple(warnings)})
+
+
+def replace(config: Config, **changes: Callable[..., Any] | Any) -> Config:
+    """A copy of ``config`` with top-level sections replaced (tests and the demo build on this)."""
+    return Config(**{**config.__dict__, **changes})

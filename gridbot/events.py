@@ -1,0 +1,147 @@
+"""The normalised event every plugin sees, and the parsing that turns a frame into one.
+
+A frame that cannot become an event raises :class:`FrameError` with a short reason; the transport
+logs it and reads on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAX_FRAME_BYTES = 1 << 20  # larger frames are dropped (Slack messages are far smaller)
+_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+
+
+class FrameError(ValueError):
+    """A frame that is not a usable event; ``reason`` is stable for logs and metrics."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One inbound Slack event as received by one installation (team)."""
+
+    team_id: str  # the installation that received it; its token answers
+    enterprise_id: str | None
+    type: str
+    subtype: str | None
+    channel: str | None
+    ts: str | None
+    thread_ts: str | None
+    user: str | None  # stable: the W id when the translation layer gave a mapping
+    source_team: str | None
+    user_team: str | None
+    bot_id: str | None
+    text: str
+    event_id: str | None  # Socket Mode only
+    raw: Mapping[str, Any]
+
+    @property
+    def is_message(self) -> bool:
+        return self.type == "message"
+
+    @property
+    def dedup_key(self) -> str | None:
+        """What makes two deliveries the same event, or None when there is nothing to dedup on.
+
+        Copies of one message in a shared channel share ``channel`` and ``ts``; an edit or a
+        deletion carries its own ``ts`` and a subtype, so each distinct event is one key.
+        """
+        if self.channel and self.ts:
+            return f"{self.type}.{self.subtype or ''}:{self.ts}"
+        if self.event_id:
+            return f"event:{self.event_id}"
+        return None
+
+
+def parse_frame(data: str | bytes) -> dict[str, Any]:
+    """Decode one websocket text frame into a JSON object, or raise FrameError."""
+    if len(data) > MAX_FRAME_BYTES:
+        raise FrameError("oversized")
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise FrameError("not_json") from None
+    if not isinstance(value, dict):
+        raise FrameError("not_an_object")
+    return value
+
+
+def _opt_str(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise FrameError(f"bad_{key}")
+
+
+def _channel_of(payload: Mapping[str, Any]) -> str | None:
+    channel = payload.get("channel")
+    if isinstance(channel, dict):  # channel_joined / group_joined carry the whole object
+        channel = channel.get("id")
+    elif channel is None and isinstance(payload.get("item"), dict):  # reactions
+        channel = payload["item"].get("channel")
+    if channel is None or isinstance(channel, str):
+        return channel
+    raise FrameError("bad_channel")
+
+
+def stable_user(user: str | None, mapping: Any) -> str | None:
+    """Apply ``user_id_mapping_old_to_new`` so one person has one id."""
+    if user and isinstance(mapping, dict):
+        mapped = mapping.get(user)
+        if isinstance(mapped, str):
+            return mapped
+    return user
+
+
+def normalise(
+    payload: Mapping[str, Any],
+    *,
+    team_id: str,
+    enterprise_id: str | None,
+    event_id: str | None = None,
+) -> Event:
+    """Turn one Slack event object (RTM frame or Events API ``event``) into an :class:`Event`."""
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise FrameError("no_type")
+    subtype = _opt_str(payload, "subtype")
+    channel = _channel_of(payload)
+    ts = _opt_str(payload, "ts") or _opt_str(payload, "event_ts")
+    if kind == "message" and not (channel and ts):
+        raise FrameError("message_without_channel_or_ts")
+    text = payload.get("text", "")
+    if not isinstance(text, str):
+        raise FrameError("bad_text")
+    mapping = payload.get("user_id_mapping_old_to_new")
+    user = payload.get("user")
+    if isinstance(user, dict):  # team_join and user_change carry the user object
+        user = user.get("id")
+    if user is not None and not isinstance(user, str):
+        raise FrameError("bad_user")
+    if isinstance(mapping, dict) and mapping:
+        text = _MENTION_RE.sub(lambda m: f"<@{stable_user(m.group(1), mapping)}{m.group(2) or ''}>", text)
+    return Event(
+        team_id=team_id,
+        enterprise_id=enterprise_id,
+        type=kind,
+        subtype=subtype,
+        channel=channel,
+        ts=ts,
+        thread_ts=_opt_str(payload, "thread_ts"),
+        user=stable_user(user, mapping),
+        source_team=_opt_str(payload, "source_team"),
+        user_team=_opt_str(payload, "user_team"),
+        bot_id=_opt_str(payload, "bot_id"),
+        text=text,
+        event_id=event_id,
+        raw=payload,
+    )

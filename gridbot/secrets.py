@@ -1,0 +1,61 @@
+"""Secrets that cannot leak through a repr, a log line or an error message.
+
+Every token and password read from config is wrapped in :class:`Secret` at once. Its value is
+registered so that the log redaction processor removes it even where it does not look like a token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Slack token families (bot, user, app-level, refresh, legacy workspace/admin) and passwords in URLs.
+_TOKEN_RE: Final = re.compile(r"\b(xox[abeoprs]|xapp)-[A-Za-z0-9-]+")
+_URL_PASSWORD_RE: Final = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]+)@")
+
+_known: set[str] = set()
+_known_re: re.Pattern[str] | None = None
+
+
+def register(value: str) -> None:
+    """Remember a secret value so that :func:`redact` removes it wherever it appears."""
+    global _known_re
+    if len(value) >= 6 and value not in _known:
+        _known.add(value)
+        _known_re = re.compile("|".join(re.escape(v) for v in sorted(_known, key=len, reverse=True)))
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every Slack token, URL password and registered secret masked."""
+    if _known_re is not None:
+        text = _known_re.sub("[secret]", text)
+    text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}-[redacted]", text)
+    return _URL_PASSWORD_RE.sub(lambda m: f"{m['scheme']}{m['user']}:[redacted]@", text)
+
+
+class Secret:
+    """A string that shows itself only on explicit request (:meth:`get`)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        register(value)
+        # A URL's password is a secret of its own, even if the whole URL is logged elsewhere.
+        match = _URL_PASSWORD_RE.search(value)
+        if match:
+            register(match["pw"])
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({redact(self._value)!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -1,0 +1,101 @@
+"""The store interface: the few atomic decisions gridbot needs, with memory and Redis twins."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"  # this delivery won the claim, on behalf of the responsible team
+    DUPLICATE = "duplicate"  # the event was already handled
+    STANDBY = "standby"  # another team is responsible and has not handled it (yet)
+    UNELECTED = "unelected"  # the conversation has no responsible team yet
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    team: str | None  # handled: who handles it; duplicate: who did; standby: who is responsible
+
+
+@dataclass(frozen=True, slots=True)
+class Election:
+    team: str
+    candidates: tuple[str, ...]
+    epoch: int
+    pinned: bool = False
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached; the caller buffers and retries."""
+
+
+class Store(abc.ABC):
+    """Atomic decisions shared by every gridbot process using the same backend."""
+
+    claim_ttl: int
+
+    @abc.abstractmethod
+    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
+        """One round trip: claim ``key`` if the responsible team is in ``covers``."""
+
+    @abc.abstractmethod
+    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+        """Claim ``key`` for ``team`` unconditionally; None if won, else the team that has it."""
+
+    @abc.abstractmethod
+    async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
+        """Record ``team`` as responsible unless a team already is; merge the candidates."""
+
+    @abc.abstractmethod
+    async def takeover(self, channel: str, expected: str, team: str) -> Election | None:
+        """Move the election from ``expected`` to ``team``; the current election if it had moved."""
+
+    @abc.abstractmethod
+    async def election(self, channel: str) -> Election | None: ...
+
+    @abc.abstractmethod
+    async def pin(self, channel: str, team: str) -> Election: ...
+
+    @abc.abstractmethod
+    async def clear(self, channel: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def elections(self) -> dict[str, Election]: ...
+
+    @abc.abstractmethod
+    async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
+        """Extend the liveness lease of each team whose socket ``holder`` has up."""
+
+    @abc.abstractmethod
+    async def release_alive(self, teams: Sequence[str], holder: str) -> None: ...
+
+    @abc.abstractmethod
+    async def alive(self, teams: Sequence[str]) -> set[str]: ...
+
+    @abc.abstractmethod
+    async def kv_get(self, namespace: str, key: str) -> Any | None: ...
+
+    @abc.abstractmethod
+    async def kv_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def kv_delete(self, namespace: str, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def try_lock(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take (or keep) a named lock for ``ttl_ms``; False if another holder has it."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None:
+        return None
+
+
+def merge_candidates(current: str, new: Iterable[str]) -> str:
+    return ",".join(sorted(set(filter(None, current.split(","))) | set(new)))

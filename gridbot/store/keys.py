@@ -1,0 +1,42 @@
+"""Every Redis key gridbot writes, in one place.
+
+The part in braces is the Redis Cluster hash tag: every key that one decision touches carries the
+same tag, so each Lua script stays in one slot. Keys carry ids only, never tokens or text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "gridbot"
+
+    def election(self, channel: str) -> str:
+        """Hash: team, candidates, epoch, pinned: the responsible team of one conversation."""
+        return f"{self.prefix}:{{c:{channel}}}:elect"
+
+    def claim(self, channel: str, key: str) -> str:
+        """String: the team that handled one event of that conversation (TTL >= 15 min)."""
+        return f"{self.prefix}:{{c:{channel}}}:ev:{key}"
+
+    def loose_claim(self, key: str) -> str:
+        """A claim for an event with no conversation (e.g. keyed on a Socket Mode event_id)."""
+        return f"{self.prefix}:{{e:{key}}}:ev"
+
+    def alive(self, team: str) -> str:
+        """String with PX: the process whose socket for this team is up (the liveness lease)."""
+        return f"{self.prefix}:{{t:{team}}}:alive"
+
+    def kv(self, namespace: str, key: str) -> str:
+        return f"{self.prefix}:{{p:{namespace}}}:kv:{key}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:{{l:{name}}}:lock"
+
+    def elections_pattern(self) -> str:
+        return f"{self.prefix}:{{c:*}}:elect"
+
+    def channel_of_election(self, key: str) -> str:
+        return key[len(self.prefix) + 4 : -len("}:elect")]

@@ -1,0 +1,132 @@
+"""The embedded store: one process, same contract as Redis (used by the demo and unit tests)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from gridbot.store.base import Decision, Election, Outcome, Store, merge_candidates
+
+
+class MemoryStore(Store):
+    def __init__(self, claim_ttl: int = 900, clock: Callable[[], float] = time.monotonic) -> None:
+        self.claim_ttl = claim_ttl
+        self._clock = clock
+        self._claims: dict[str, str] = {}
+        # Claims all live claim_ttl, so insertion order is expiry order: evict from the left.
+        self._claim_expiry: deque[tuple[float, str]] = deque()
+        self._elections: dict[str, Election] = {}
+        self._alive: dict[str, tuple[str, float]] = {}
+        self._kv: dict[str, tuple[bytes, float | None]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+
+    def _evict(self) -> None:
+        now = self._clock()
+        while self._claim_expiry and self._claim_expiry[0][0] <= now:
+            _, key = self._claim_expiry.popleft()
+            self._claims.pop(key, None)
+
+    def _set_claim(self, key: str, team: str) -> None:
+        self._claims[key] = team
+        self._claim_expiry.append((self._clock() + self.claim_ttl, key))
+
+    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
+        self._evict()
+        election = self._elections.get(channel)
+        if election is None:
+            return Decision(Outcome.UNELECTED, None)
+        full = f"{channel}:{key}"
+        owner = self._claims.get(full)
+        if owner is not None:
+            return Decision(Outcome.DUPLICATE, owner)
+        if election.team in covers:
+            self._set_claim(full, election.team)
+            return Decision(Outcome.HANDLED, election.team)
+        return Decision(Outcome.STANDBY, election.team)
+
+    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+        self._evict()
+        full = f"{channel or ''}:{key}"
+        owner = self._claims.get(full)
+        if owner is not None:
+            return owner
+        self._set_claim(full, team)
+        return None
+
+    async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
+        current = self._elections.get(channel)
+        if current is None:
+            election = Election(team, tuple(merge_candidates("", [*candidates, team]).split(",")), 1)
+        else:
+            merged = merge_candidates(",".join(current.candidates), candidates)
+            election = Election(current.team, tuple(merged.split(",")), current.epoch, current.pinned)
+        self._elections[channel] = election
+        return election
+
+    async def takeover(self, channel: str, expected: str, team: str) -> Election | None:
+        current = self._elections.get(channel)
+        if current is None or current.team != expected:
+            return current
+        candidates = tuple(merge_candidates(",".join(current.candidates), [team]).split(","))
+        self._elections[channel] = Election(team, candidates, current.epoch + 1)
+        return self._elections[channel]
+
+    async def election(self, channel: str) -> Election | None:
+        return self._elections.get(channel)
+
+    async def pin(self, channel: str, team: str) -> Election:
+        current = self._elections.get(channel)
+        candidates = merge_candidates(",".join(current.candidates) if current else "", [team])
+        epoch = current.epoch + 1 if current else 1
+        self._elections[channel] = Election(team, tuple(candidates.split(",")), epoch, pinned=True)
+        return self._elections[channel]
+
+    async def clear(self, channel: str) -> bool:
+        return self._elections.pop(channel, None) is not None
+
+    async def elections(self) -> dict[str, Election]:
+        return dict(self._elections)
+
+    async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
+        now = self._clock()
+        for team in teams:
+            current = self._alive.get(team)
+            if current is None or current[0] == holder or current[1] <= now:
+                self._alive[team] = (holder, now + ttl_ms / 1000)
+
+    async def release_alive(self, teams: Sequence[str], holder: str) -> None:
+        for team in teams:
+            if self._alive.get(team, ("", 0.0))[0] == holder:
+                del self._alive[team]
+
+    async def alive(self, teams: Sequence[str]) -> set[str]:
+        now = self._clock()
+        return {t for t in teams if t in self._alive and self._alive[t][1] > now}
+
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        item = self._kv.get(f"{namespace}\0{key}")
+        if item is None or (item[1] is not None and item[1] <= self._clock()):
+            return None
+        return orjson.loads(item[0])
+
+    async def kv_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None:
+        expires = self._clock() + ttl if ttl else None
+        self._kv[f"{namespace}\0{key}"] = (orjson.dumps(value), expires)
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return self._kv.pop(f"{namespace}\0{key}", None) is not None
+
+    async def try_lock(self, name: str, holder: str, ttl_ms: int) -> bool:
+        now = self._clock()
+        current = self._locks.get(name)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        self._locks[name] = (holder, now + ttl_ms / 1000)
+        return True
+
+    async def ping(self) -> None:
+        return None

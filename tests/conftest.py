@@ -1,0 +1,88 @@
+"""Shared fixtures. Real-Redis tests use 127.0.0.1:6379 with a unique key prefix per test.
+
+Where no Redis answers, those tests are skipped with a loud warning, except under
+GRIDBOT_REQUIRE_REDIS=1 (set by .ci/run), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from gridbot.store import MemoryStore, RedisStore, Store
+
+REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(7).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+REDIS_UP = _redis_up()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if REDIS_UP:
+        return f"redis: {REDIS_URL} answers; real-Redis tests run"
+    return "redis: NOT REACHABLE on 127.0.0.1:6379 -- real-Redis tests will be SKIPPED (CI fails instead)"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not REDIS_UP:
+        terminalreporter.write_line(
+            "WARNING: no Redis on 127.0.0.1:6379: the store, election and multi-process tests were skipped.",
+            red=True,
+            bold=True,
+        )
+
+
+def require_redis() -> None:
+    if REDIS_UP:
+        return
+    if os.environ.get("GRIDBOT_REQUIRE_REDIS") == "1":
+        pytest.fail("Redis is required (GRIDBOT_REQUIRE_REDIS=1) but 127.0.0.1:6379 does not answer")
+    pytest.skip("no Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"gbtest:{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def redis_url(redis_prefix: str) -> AsyncIterator[str]:
+    """The real Redis URL; every key under this test's prefix is deleted afterwards."""
+    require_redis()
+    yield REDIS_URL
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Store]:
+    """The same contract, run against the in-memory store and the real Redis."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    require_redis()
+    redis_store = RedisStore.from_url(REDIS_URL, key_prefix=redis_prefix)
+    yield redis_store
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+    await redis_store.close()

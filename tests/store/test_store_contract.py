@@ -1,0 +1,98 @@
+"""The store contract, identical for the in-memory store and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gridbot.store import Outcome, Store
+
+
+async def test_unelected_channel_asks_for_an_election(store: Store) -> None:
+    decision = await store.decide("C1", "message.:1.0", ["T1"])
+    assert decision.outcome is Outcome.UNELECTED
+
+
+async def test_responsible_team_claims_and_copies_are_duplicates(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2"])
+    first = await store.decide("C1", "message.:1.0", ["T1"])
+    again = await store.decide("C1", "message.:1.0", ["T1"])
+    other = await store.decide("C1", "message.:1.0", ["T2"])
+    assert (first.outcome, first.team) == (Outcome.HANDLED, "T1")
+    assert (again.outcome, again.team) == (Outcome.DUPLICATE, "T1")
+    assert (other.outcome, other.team) == (Outcome.DUPLICATE, "T1")
+
+
+async def test_standby_copy_waits_and_can_rescue_once(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2"])
+    standby = await store.decide("C1", "message.:2.0", ["T2"])
+    assert (standby.outcome, standby.team) == (Outcome.STANDBY, "T1")
+    assert await store.claim("C1", "message.:2.0", "T2") is None
+    assert await store.claim("C1", "message.:2.0", "T2") == "T2"
+    late = await store.decide("C1", "message.:2.0", ["T1"])
+    assert (late.outcome, late.team) == (Outcome.DUPLICATE, "T2")
+
+
+async def test_one_delivery_can_speak_for_several_teams(store: Store) -> None:
+    """Socket Mode: one app on T1 and T2 gets one event; it is handled for the responsible team."""
+    await store.elect("C1", "T2", ["T1", "T2"])
+    decision = await store.decide("C1", "message.:3.0", ["T1", "T2"])
+    assert (decision.outcome, decision.team) == (Outcome.HANDLED, "T2")
+
+
+async def test_concurrent_deliveries_of_one_event_give_exactly_one_handler(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2", "T3"])
+    results = await asyncio.gather(
+        *(store.decide("C1", f"message.:{n}.0", ["T1"]) for n in range(50) for _ in range(3))
+    )
+    handled = [r for r in results if r.outcome is Outcome.HANDLED]
+    assert len(handled) == 50
+
+
+async def test_election_keeps_the_sitting_team_and_merges_candidates(store: Store) -> None:
+    first = await store.elect("C1", "T2", ["T2"])
+    second = await store.elect("C1", "T1", ["T1", "T3"])
+    assert first.team == "T2" and first.epoch == 1
+    assert second.team == "T2"
+    assert second.candidates == ("T1", "T2", "T3")
+
+
+async def test_takeover_is_compare_and_set(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2", "T3"])
+    moved = await store.takeover("C1", "T1", "T2")
+    assert moved is not None and moved.team == "T2" and moved.epoch == 2
+    stale = await store.takeover("C1", "T1", "T3")  # someone saw T1 die too, but T2 already took it
+    assert stale is not None and stale.team == "T2"
+    assert (await store.election("C1")) == moved
+
+
+async def test_pin_and_clear(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2"])
+    pinned = await store.pin("C1", "T2")
+    assert pinned.team == "T2" and pinned.pinned
+    assert (await store.elections())["C1"].team == "T2"
+    assert await store.clear("C1")
+    assert await store.election("C1") is None
+
+
+async def test_liveness_leases(store: Store) -> None:
+    await store.renew_alive(["T1", "T2"], "proc-a", 10_000)
+    await store.renew_alive(["T2"], "proc-b", 10_000)  # held by proc-a: not taken
+    assert await store.alive(["T1", "T2", "T3"]) == {"T1", "T2"}
+    await store.release_alive(["T2"], "proc-b")  # not the holder: no effect
+    assert await store.alive(["T2"]) == {"T2"}
+    await store.release_alive(["T1", "T2"], "proc-a")
+    assert await store.alive(["T1", "T2"]) == set()
+
+
+async def test_kv_roundtrips_json_and_expires_deletes(store: Store) -> None:
+    await store.kv_set("plug", "k", {"a": [1, 2], "b": "x"})
+    assert await store.kv_get("plug", "k") == {"a": [1, 2], "b": "x"}
+    assert await store.kv_get("other", "k") is None
+    assert await store.kv_delete("plug", "k")
+    assert await store.kv_get("plug", "k") is None
+
+
+async def test_lock_has_one_holder(store: Store) -> None:
+    assert await store.try_lock("job:1", "a", 10_000)
+    assert not await store.try_lock("job:1", "b", 10_000)
+    assert await store.try_lock("job:1", "a", 10_000)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gridbot.cli import main
+from gridbot.config import ConfigError, load, parse
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "gridbot.example.toml"
+
+
+def problems(raw: dict, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(raw, env or {})
+    return info.value.problems
+
+
+def test_example_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"SLACK_BOT_TOKEN_T1": "xoxb-example-1", "SLACK_BOT_TOKEN_T2": "xoxb-example-2",
+           "SLACK_APP_TOKEN": "xapp-example"}
+    for k, v in env.items():
+        os.environ.setdefault(k, v)
+    target = tmp_path / "c.toml"
+    shutil.copy(EXAMPLE, target)
+    target.chmod(0o600)
+    assert main(["check-config", str(target)]) == 0
+    assert ": ok (" in capsys.readouterr().out
+
+
+def test_env_interpolation_and_defaults() -> None:
+    config = parse(
+        {"teams": [{"transport": "rtm", "bot_token": "${TOK}"}]}, {"TOK": "xoxb-from-env"}
+    )
+    assert config.teams[0].bot_token.get() == "xoxb-from-env"
+    assert config.redis.url is None
+    assert config.plugins.enabled == ("echo",)
+    assert config.slack.api_url == "https://slack.com/api/"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"teams": [{"transport": "rtm", "bot_token": "xoxb-a"}, {"transport": "socket_mode", "bot_token": "xoxb-b"}]},
+         'teams[1].app_token: required when transport = "socket_mode"'),
+        ({"teams": [{"transport": "carrier-pigeon", "bot_token": "xoxb-a"}]},
+         'teams[0].transport: expected "rtm" or "socket_mode"'),
+        ({"teams": [{"transport": "rtm"}]}, "teams[0].bot_token: required"),
+        ({"teams": [{"transport": "rtm", "bot_token": "hunter2-secret"}]},
+         "teams[0].bot_token: expected a bot token starting with 'xoxb-'"),
+        ({"teams": [{"transport": "socket_mode", "bot_token": "xoxb-a", "app_token": "xapp-a", "connections": 11}]},
+         "teams[0].connections: must be between 1 and 10"),
+        ({"teams": [{"transport": "rtm", "bot_token": "${MISSING}"}]},
+         "teams[0].bot_token: environment variable MISSING is not set"),
+        ({"teams": [{"transport": "rtm", "bot_token": "xoxb-a", "colour": "red"}]}, "teams[0].colour: unknown key"),
+        ({"slack": {"api_url": "ftp://x"}}, "slack.api_url: expected an http(s) URL"),
+        ({"redis": {"url": "mysql://x"}}, "redis.url: expected a URL starting with one of"),
+        ({"runtime": {"claim_ttl": 60}}, "runtime.claim_ttl: must be at least 900 seconds"),
+        ({"runtime": {"handler_timeout": -1}}, "runtime.handler_timeout: must be greater than 0"),
+        ({"plugins": {"enabled": "echo"}}, "plugins.enabled: expected list"),
+        ({"http": {"port": 70000}}, "http.port: must be between 0 and 65535"),
+        ({"teams": {"transport": "rtm"}}, "teams: expected an array of tables"),
+    ],
+)
+def test_each_mistake_is_named_by_its_key_path(raw: dict, expected: str) -> None:
+    assert any(p.startswith(expected) for p in problems(raw)), problems(raw)
+
+
+def test_errors_never_echo_secrets() -> None:
+    found = problems({"teams": [{"transport": "rtm", "bot_token": 12345}],
+                      "redis": {"url": 42}, "slack": {"api_url": "xoxb-123-456-abcdefghijkl"}})
+    text = "\n".join(found)
+    assert "12345" not in text and "42" not in text and "abcdefghijkl" not in text
+
+
+def test_check_config_rejects_with_key_path_and_nonzero_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[teams]]\ntransport = "socket_mode"\nbot_token = "xoxb-sekrit-value"\n')
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert 'teams[0].app_token: required when transport = "socket_mode"' in err
+    assert "sekrit" not in err
+
+
+def test_unparseable_and_missing_files_are_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[slack\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "nope.toml")
+
+
+def test_world_readable_config_warns(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[teams]]\ntransport = "rtm"\nbot_token = "xoxb-abc"\n')
+    path.chmod(0o644)
+    assert any("readable by other users" in w for w in load(path).warnings)
+    path.chmod(0o600)
+    assert load(path).warnings == ()

@@ -1,0 +1,72 @@
+"""A token passed anywhere into a log call never appears in the output."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from gridbot import logs
+from gridbot.config import parse
+from gridbot.secrets import Secret
+
+TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp"
+APP = "xapp-1-A0123-456-deadbeefcafe"
+REDIS = "redis://gridbot:s3cr3t-pw@redis.internal:6379/0"
+
+
+def capture(fn: object) -> str:
+    stream = io.StringIO()
+    logs.configure("debug", stream=stream, json=True)
+    fn()  # type: ignore[operator]
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda log: log.info("event", token=TOKEN),
+        lambda log: log.info(f"message with {TOKEN} inside"),
+        lambda log: log.info("nested", data={"a": [TOKEN, {"b": APP}]}),
+        lambda log: log.warning("url", url=REDIS),
+        lambda log: log.info("obj", obj=Exception(f"bad {TOKEN}")),
+        lambda log: log.info("key", **{TOKEN: 1}),
+    ],
+)
+def test_tokens_and_passwords_are_redacted(call: object) -> None:
+    out = capture(lambda: call(logs.get_logger("t")))  # type: ignore[operator]
+    assert TOKEN not in out and APP not in out and "s3cr3t-pw" not in out
+    assert out.strip()
+
+
+def test_exception_text_is_redacted() -> None:
+    def boom() -> None:
+        try:
+            raise RuntimeError(f"auth failed for {TOKEN} at {REDIS}")
+        except RuntimeError:
+            logs.get_logger("t").exception("failed")
+
+    out = capture(boom)
+    assert TOKEN not in out and "s3cr3t-pw" not in out
+    assert "RuntimeError" in out
+
+
+def test_registered_secret_that_does_not_look_like_a_token() -> None:
+    Secret("plain-looking-password-value")
+    out = capture(lambda: logs.get_logger("t").info("x", v="prefix plain-looking-password-value suffix"))
+    assert "plain-looking-password-value" not in out
+
+
+def test_json_lines_with_stable_keys() -> None:
+    out = capture(lambda: logs.get_logger("t").info("event.decided", team_id="T1", channel="C1", decision="handled"))
+    line = json.loads(out.strip().splitlines()[-1])
+    assert line["event"] == "event.decided" and line["team_id"] == "T1" and line["level"] == "info"
+    assert "timestamp" in line
+
+
+def test_config_reprs_hide_tokens() -> None:
+    config = parse({"teams": [{"transport": "socket_mode", "bot_token": TOKEN, "app_token": APP}],
+                    "redis": {"url": REDIS}}, {})
+    text = repr(config)
+    assert TOKEN not in text and APP not in text and "s3cr3t-pw" not in text
