@@ -19,8 +19,11 @@ def problems(raw: dict, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_example_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = {"SLACK_BOT_TOKEN_T1": "xoxb-example-1", "SLACK_BOT_TOKEN_T2": "xoxb-example-2",
-           "SLACK_APP_TOKEN": "xapp-example"}
+    env = {
+        "SLACK_BOT_TOKEN_T1": "xoxb-example-1",
+        "SLACK_BOT_TOKEN_T2": "xoxb-example-2",
+        "SLACK_APP_TOKEN": "xapp-example",
+    }
     for k, v in env.items():
         os.environ.setdefault(k, v)
     target = tmp_path / "c.toml"
@@ -31,9 +34,7 @@ def test_example_config_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_env_interpolation_and_defaults() -> None:
-    config = parse(
-        {"teams": [{"transport": "rtm", "bot_token": "${TOK}"}]}, {"TOK": "xoxb-from-env"}
-    )
+    config = parse({"teams": [{"transport": "rtm", "bot_token": "${TOK}"}]}, {"TOK": "xoxb-from-env"})
     assert config.teams[0].bot_token.get() == "xoxb-from-env"
     assert config.redis.url is None
     assert config.plugins.enabled == ("echo",)
@@ -43,18 +44,45 @@ def test_env_interpolation_and_defaults() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"teams": [{"transport": "rtm", "bot_token": "xoxb-a"}, {"transport": "socket_mode", "bot_token": "xoxb-b"}]},
-         'teams[1].app_token: required when transport = "socket_mode"'),
-        ({"teams": [{"transport": "carrier-pigeon", "bot_token": "xoxb-a"}]},
-         'teams[0].transport: expected "rtm" or "socket_mode"'),
+        (
+            {
+                "teams": [
+                    {"transport": "rtm", "bot_token": "xoxb-a"},
+                    {"transport": "socket_mode", "bot_token": "xoxb-b"},
+                ]
+            },
+            'teams[1].app_token: required when transport = "socket_mode"',
+        ),
+        (
+            {"teams": [{"transport": "carrier-pigeon", "bot_token": "xoxb-a"}]},
+            'teams[0].transport: expected "rtm" or "socket_mode"',
+        ),
         ({"teams": [{"transport": "rtm"}]}, "teams[0].bot_token: required"),
-        ({"teams": [{"transport": "rtm", "bot_token": "hunter2-secret"}]},
-         "teams[0].bot_token: expected a bot token starting with 'xoxb-'"),
-        ({"teams": [{"transport": "socket_mode", "bot_token": "xoxb-a", "app_token": "xapp-a", "connections": 11}]},
-         "teams[0].connections: must be between 1 and 10"),
-        ({"teams": [{"transport": "rtm", "bot_token": "${MISSING}"}]},
-         "teams[0].bot_token: environment variable MISSING is not set"),
-        ({"teams": [{"transport": "rtm", "bot_token": "xoxb-a", "colour": "red"}]}, "teams[0].colour: unknown key"),
+        (
+            {"teams": [{"transport": "rtm", "bot_token": "hunter2-secret"}]},
+            "teams[0].bot_token: expected a bot token starting with 'xoxb-'",
+        ),
+        (
+            {
+                "teams": [
+                    {
+                        "transport": "socket_mode",
+                        "bot_token": "xoxb-a",
+                        "app_token": "xapp-a",
+                        "connections": 11,
+                    }
+                ]
+            },
+            "teams[0].connections: must be between 1 and 10",
+        ),
+        (
+            {"teams": [{"transport": "rtm", "bot_token": "${MISSING}"}]},
+            "teams[0].bot_token: environment variable MISSING is not set",
+        ),
+        (
+            {"teams": [{"transport": "rtm", "bot_token": "xoxb-a", "colour": "red"}]},
+            "teams[0].colour: unknown key",
+        ),
         ({"slack": {"api_url": "ftp://x"}}, "slack.api_url: expected an http(s) URL"),
         ({"redis": {"url": "mysql://x"}}, "redis.url: expected a URL starting with one of"),
         ({"runtime": {"claim_ttl": 60}}, "runtime.claim_ttl: must be at least 900 seconds"),
@@ -69,13 +97,20 @@ def test_each_mistake_is_named_by_its_key_path(raw: dict, expected: str) -> None
 
 
 def test_errors_never_echo_secrets() -> None:
-    found = problems({"teams": [{"transport": "rtm", "bot_token": 12345}],
-                      "redis": {"url": 42}, "slack": {"api_url": "xoxb-123-456-abcdefghijkl"}})
+    found = problems(
+        {
+            "teams": [{"transport": "rtm", "bot_token": 12345}],
+            "redis": {"url": 42},
+            "slack": {"api_url": "xoxb-123-456-abcdefghijkl"},
+        }
+    )
     text = "\n".join(found)
     assert "12345" not in text and "42" not in text and "abcdefghijkl" not in text
 
 
-def test_check_config_rejects_with_key_path_and_nonzero_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_rejects_with_key_path_and_nonzero_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[teams]]\ntransport = "socket_mode"\nbot_token = "xoxb-sekrit-value"\n')
     assert main(["check-config", str(bad)]) == 2

@@ -59,14 +59,21 @@ def test_registered_secret_that_does_not_look_like_a_token() -> None:
 
 
 def test_json_lines_with_stable_keys() -> None:
-    out = capture(lambda: logs.get_logger("t").info("event.decided", team_id="T1", channel="C1", decision="handled"))
+    out = capture(
+        lambda: logs.get_logger("t").info("event.decided", team_id="T1", channel="C1", decision="handled")
+    )
     line = json.loads(out.strip().splitlines()[-1])
     assert line["event"] == "event.decided" and line["team_id"] == "T1" and line["level"] == "info"
     assert "timestamp" in line
 
 
 def test_config_reprs_hide_tokens() -> None:
-    config = parse({"teams": [{"transport": "socket_mode", "bot_token": TOKEN, "app_token": APP}],
-                    "redis": {"url": REDIS}}, {})
+    config = parse(
+        {
+            "teams": [{"transport": "socket_mode", "bot_token": TOKEN, "app_token": APP}],
+            "redis": {"url": REDIS},
+        },
+        {},
+    )
     text = repr(config)
     assert TOKEN not in text and APP not in text and "s3cr3t-pw" not in text

@@ -1,0 +1,181 @@
+"""Routing surviving events to plugin handlers: one owned, named, time-limited task per match.
+
+A handler that raises or hangs is logged with plugin, handler, team, channel and ts and affects
+nothing else. A global bound on running handlers turns overload into backpressure on the dedup
+stage (:meth:`Dispatcher.room`) instead of an unbounded pile of tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gridbot.context import Context
+from gridbot.events import Event
+from gridbot.logs import get_logger
+from gridbot.plugins import Plugin, Route
+
+log = get_logger("gridbot.dispatch")
+
+ContextFactory = Callable[[Event, str, str], Context]  # (event, handling team, plugin name)
+Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for metrics
+
+
+@dataclass
+class DispatchCounters:
+    started: int = 0
+    failed: int = 0
+    timed_out: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        plugins: list[Plugin],
+        make_context: ContextFactory,
+        *,
+        bot_user_ids: Callable[[], set[str]],
+        command_prefix: str = "!",
+        max_concurrent: int = 256,
+        default_timeout: float = 30.0,
+        observer: Observer | None = None,
+    ) -> None:
+        self.routes = [r for p in plugins for r in p.routes]
+        self.counters = DispatchCounters()
+        self._make_context = make_context
+        self._bot_user_ids = bot_user_ids
+        self._prefix = command_prefix
+        self._max = max_concurrent
+        self._timeout = default_timeout
+        self._observer = observer
+        self._running: set[asyncio.Task[None]] = set()
+        self._waiting: deque[tuple[Route, Event, str, dict[str, Any]]] = deque()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def match(self, event: Event) -> list[tuple[Route, dict[str, Any]]]:
+        found: list[tuple[Route, dict[str, Any]]] = []
+        is_user_message = event.type == "message" and event.subtype in (
+            None,
+            "thread_broadcast",
+            "file_share",
+        )
+        command = self._command(event) if is_user_message and event.bot_id is None else None
+        for route in self.routes:
+            if route.kind == "event" and route.event_type == event.type:
+                found.append((route, {}))
+            elif route.kind == "message" and is_user_message and route.pattern is not None:
+                if event.bot_id is not None and not route.include_bots:
+                    continue
+                m = route.pattern.search(event.text)
+                if m:
+                    found.append((route, {k: v for k, v in m.groupdict().items() if v is not None}))
+            elif route.kind == "command" and command is not None and command[0] == route.command:
+                found.append((route, {"args": command[1]}))
+        return found
+
+    def _command(self, event: Event) -> tuple[str, list[str]] | None:
+        text = event.text.strip()
+        for bot in self._bot_user_ids():
+            mention = f"<@{bot}>"
+            if text.startswith(mention):
+                text = text[len(mention) :].strip()
+                break
+        else:
+            if not (self._prefix and text.startswith(self._prefix)):
+                return None
+            text = text[len(self._prefix) :]
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            words = text.split()
+        return (words[0].lower(), words[1:]) if words else None
+
+    # -- running -------------------------------------------------------------------------------
+
+    def dispatch(self, event: Event, team_id: str, decision: str) -> None:
+        for route, kwargs in self.match(event):
+            if len(self._running) < self._max:
+                self._start(route, event, team_id, kwargs)
+            else:
+                self._waiting.append((route, event, team_id, kwargs))
+                self._room.clear()
+
+    def run_now(self, route: Route, event: Event, team_id: str) -> None:
+        """Start one handler outside of event routing (schedules, hooks)."""
+        self._start(route, event, team_id, {})
+
+    def _start(self, route: Route, event: Event, team_id: str, kwargs: dict[str, Any]) -> None:
+        self.counters.started += 1
+        self._idle.clear()
+        task = asyncio.create_task(
+            self._run(route, event, team_id, kwargs), name=f"handler:{route.plugin}.{route.name}:{event.ts}"
+        )
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        while self._waiting and len(self._running) < self._max:
+            self._start(*self._waiting.popleft())
+        if not self._waiting:
+            self._room.set()
+            if not self._running:
+                self._idle.set()
+
+    async def _run(self, route: Route, event: Event, team_id: str, kwargs: dict[str, Any]) -> None:
+        bound = log.bind(
+            plugin=route.plugin, handler=route.name, team_id=team_id, channel=event.channel, ts=event.ts
+        )
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            ctx = self._make_context(event, team_id, route.plugin)
+            async with asyncio.timeout(route.timeout or self._timeout):
+                await route.fn(ctx, **kwargs)
+        except TimeoutError:
+            outcome = "timeout"
+            self.counters.timed_out += 1
+            bound.error("handler.timeout", timeout_s=route.timeout or self._timeout)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            bound.warning("handler.cancelled")
+            raise
+        except Exception:
+            outcome = "error"
+            self.counters.failed += 1
+            bound.exception("handler.failed")
+        finally:
+            if self._observer is not None:
+                self._observer(route, time.perf_counter() - started, outcome)
+
+    async def room(self) -> None:
+        """Wait while the concurrency bound is reached (the dedup stage's backpressure)."""
+        await self._room.wait()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def drain(self, timeout: float) -> int:
+        """Let running handlers finish for up to ``timeout`` s, then cancel the rest. Returns cancelled."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+            return 0
+        except TimeoutError:
+            pending = list(self._running)
+            self._waiting.clear()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return len(pending)

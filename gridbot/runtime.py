@@ -1,0 +1,199 @@
+"""The composition root: builds every part from a Config, starts them in order, stops in reverse.
+
+    frame -> transport link -> DedupStage (one store question) -> Dispatcher -> plugin handler
+
+Shutdown (SIGTERM): stop reading (close sockets), let the dedup stage and the running handlers
+finish within ``runtime.shutdown_timeout``, run plugin shutdown hooks, release leases, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from typing import Any
+
+from gridbot.config import Config
+from gridbot.context import Context, PluginStore, UserCache
+from gridbot.dedup import Bots, DedupStage
+from gridbot.dispatch import Dispatcher
+from gridbot.election import Elector
+from gridbot.events import Event
+from gridbot.logs import get_logger
+from gridbot.plugins import Plugin, load_all
+from gridbot.schedule import Scheduler
+from gridbot.slack import SlackClients
+from gridbot.store import MemoryStore, RedisStore, Store
+from gridbot.supervisor import Supervisor
+from gridbot.team import Team
+
+log = get_logger("gridbot.runtime")
+
+
+def make_store(config: Config) -> Store:
+    if config.redis.url is None:
+        return MemoryStore(claim_ttl=config.runtime.claim_ttl)
+    return RedisStore.from_url(
+        config.redis.url.get(), key_prefix=config.redis.key_prefix, claim_ttl=config.runtime.claim_ttl
+    )
+
+
+class Runtime:
+    """One gridbot process. ``async with Runtime(config) as rt:`` serves until the block ends."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        plugins: list[Plugin] | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store = store or make_store(config)
+        self._owns_store = store is None
+        self.plugins = (
+            plugins if plugins is not None else load_all(config.plugins.enabled, strict=config.plugins.strict)
+        )
+        self.bots = Bots()
+        self.users = UserCache()
+        self.clients: SlackClients | None = None
+        self.supervisor: Supervisor | None = None
+        self.dedup: DedupStage | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.elector: Elector | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _team_ready(self, team: Team) -> None:
+        self.bots.user_ids.add(team.bot_user_id)
+        if team.bot_id:
+            self.bots.bot_ids.add(team.bot_id)
+
+    def _context(self, event: Event, team_id: str, plugin: str) -> Context:
+        assert self.supervisor is not None
+        team = self.supervisor.team(team_id)
+        client = self.supervisor.client_for(team_id)
+        if team is None or client is None:
+            raise RuntimeError(f"team {team_id} is not served by this process")
+        return Context(
+            event=event,
+            team_id=team_id,
+            enterprise_id=team.enterprise_id or event.enterprise_id,
+            client=client,
+            plugin=plugin,
+            store=PluginStore(self.store, plugin),
+            config=self.config.plugins.settings.get(plugin, {}),
+            bot_user_id=team.bot_user_id,
+            users=self.users,
+        )
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.clients = SlackClients(cfg.slack.api_url)
+        self.dispatcher = Dispatcher(
+            self.plugins,
+            self._context,
+            bot_user_ids=lambda: self.bots.user_ids,
+            command_prefix=cfg.plugins.command_prefix,
+            max_concurrent=cfg.runtime.max_concurrent_handlers,
+            default_timeout=cfg.runtime.handler_timeout,
+        )
+        # The supervisor is built before the elector that asks it which teams exist.
+        self.supervisor = Supervisor(
+            self.clients,
+            self.store,
+            self._submit,
+            cfg.runtime,
+            instance_id=self.instance_id,
+            on_team_ready=self._team_ready,
+        )
+        self.elector = Elector(
+            self.store, installed=self.supervisor.installed, client_for=self.supervisor.client_for
+        )
+        self.dedup = DedupStage(
+            self.store,
+            self.elector,
+            self.dispatcher.dispatch,
+            bots=self.bots,
+            standby_grace=cfg.runtime.standby_grace,
+            backpressure=self.dispatcher.room,
+        )
+        self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
+        self.supervisor.start(cfg.teams)
+        scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
+        self._tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+        await self._hooks("startup")
+        self._started = True
+        log.info(
+            "gridbot.started",
+            instance=self.instance_id,
+            teams=len(cfg.teams),
+            plugins=[p.name for p in self.plugins],
+        )
+
+    def _submit(self, event: Event, covers: tuple[str, ...]) -> None:
+        assert self.dedup is not None
+        self.dedup.submit(event, covers)
+
+    async def _hooks(self, which: str) -> None:
+        assert self.supervisor is not None
+        for plugin in self.plugins:
+            for hook in plugin.startup if which == "startup" else plugin.shutdown:
+                try:
+                    await asyncio.wait_for(
+                        hook(self._hook_context(plugin)), self.config.runtime.handler_timeout
+                    )
+                except Exception:
+                    log.exception(
+                        f"plugin.{which}_failed", plugin=plugin.name, hook=getattr(hook, "__name__", "?")
+                    )
+
+    def _hook_context(self, plugin: Plugin) -> Any:
+        """Hooks get a context without an event: store and config are what they need."""
+        return _HookContext(
+            plugin.name,
+            PluginStore(self.store, plugin.name),
+            self.config.plugins.settings.get(plugin.name, {}),
+        )
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        assert self.supervisor and self.dedup and self.dispatcher and self.clients
+        timeout = self.config.runtime.shutdown_timeout
+        log.info("gridbot.stopping", in_flight=self.dispatcher.running, backlog=self.dedup.backlog)
+        await self.supervisor.stop()  # stop reading first: nothing new comes in
+        await self.dedup.wait_idle(timeout)
+        cancelled = await self.dispatcher.drain(timeout)
+        await self._hooks("shutdown")
+        for task in reversed(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.clients.close()
+        if self._owns_store:
+            await self.store.close()
+        log.info("gridbot.stopped", handlers_cancelled=cancelled)
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        async with self:
+            await stop.wait()
+
+
+class _HookContext:
+    def __init__(self, plugin: str, store: PluginStore, config: Any) -> None:
+        self.plugin = plugin
+        self.store = store
+        self.config = config

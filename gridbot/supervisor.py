@@ -1,0 +1,284 @@
+"""The supervisor: one owned task per installation (RTM team or Socket Mode app token).
+
+Each runner authenticates its team(s) with ``auth.test`` (recording the enterprise id), then keeps
+its link(s) alive. A dead token stops that team only, with one clear error event and a state others
+can read; a Grid migration pauses it and re-probes. Installations can be added and removed while
+running, which config reload and team ownership build on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from gridbot.config import RuntimeConfig, TeamConfig
+from gridbot.events import Event
+from gridbot.logs import get_logger
+from gridbot.slack import Action, Backoff, SlackClients, classify
+from gridbot.store import Store, StoreUnavailable
+from gridbot.team import Team
+from gridbot.transport.link import Link, LinkState
+from gridbot.transport.rtm import RtmLink
+from gridbot.transport.socket_mode import SocketModeLink
+
+log = get_logger("gridbot.supervisor")
+Sink = Callable[[Event, tuple[str, ...]], None]
+
+
+def installation_key(team: TeamConfig) -> str:
+    """A stable, secret-free name for an installation: a digest of its connecting token."""
+    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
+    return f"{team.transport}:{hashlib.sha256(token.get().encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class Installation:
+    """One RTM team, or one Socket Mode app token with every team installed through it."""
+
+    key: str
+    teams: list[Team]
+    task: asyncio.Task[None] | None = None
+    links: list[Link] = field(default_factory=list)
+    by_id: dict[str, Team] = field(default_factory=dict)  # authenticated teams
+
+
+class Supervisor:
+    def __init__(
+        self,
+        clients: SlackClients,
+        store: Store,
+        sink: Sink,
+        runtime: RuntimeConfig,
+        *,
+        instance_id: str,
+        on_team_ready: Callable[[Team], None] | None = None,
+    ) -> None:
+        self.clients = clients
+        self.store = store
+        self.runtime = runtime
+        self.instance_id = instance_id
+        self.installations: dict[str, Installation] = {}
+        self._sink = sink
+        self._on_team_ready = on_team_ready
+        self._web: dict[str, AsyncWebClient] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- what the rest of gridbot asks ---------------------------------------------------------
+
+    @property
+    def teams(self) -> list[Team]:
+        return [t for inst in self.installations.values() for t in inst.teams]
+
+    def team(self, team_id: str) -> Team | None:
+        return next((t for t in self.teams if t.team_id == team_id), None)
+
+    def installed(self) -> set[str]:
+        return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
+
+    def client_for(self, team_id: str) -> AsyncWebClient | None:
+        return self._web.get(team_id)
+
+    def connected(self) -> list[str]:
+        return [t.team_id for t in self.teams if t.team_id and t.state == LinkState.CONNECTED]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, teams: tuple[TeamConfig, ...]) -> None:
+        for index, config in enumerate(teams):
+            self.add(config, index)
+        self._spawn(self._renew_leases(), "supervisor:leases")
+        self._spawn(self._poll_auth(), "supervisor:auth-poll")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    def add(self, config: TeamConfig, index: int) -> Team:
+        """Start serving one more team (joins its app token's installation for Socket Mode)."""
+        key = installation_key(config)
+        team = Team(index=index, config=config)
+        inst = self.installations.get(key)
+        if inst is not None:  # another team on an app token already running
+            inst.teams.append(team)
+            self._spawn(self._authenticate_into(inst, team), f"auth:{key}:{index}")
+            return team
+        inst = Installation(key, [team])
+        self.installations[key] = inst
+        inst.task = asyncio.create_task(self._run_installation(inst), name=f"installation:{key}")
+        return team
+
+    async def remove(self, key: str) -> None:
+        """Stop serving an installation: close its sockets, drop its lease."""
+        inst = self.installations.pop(key, None)
+        if inst is None or inst.task is None:
+            return
+        inst.task.cancel()
+        await asyncio.gather(inst.task, return_exceptions=True)
+        gone = [t.team_id for t in inst.teams if t.team_id]
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release_alive(gone, self.instance_id)
+        for team in inst.teams:
+            team.state = "removed"
+        log.info("installation.removed", installation=key, teams=gone)
+
+    async def stop(self) -> None:
+        """Close every socket (stop reading), then release our liveness leases."""
+        tasks = [i.task for i in self.installations.values() if i.task is not None] + self._tasks
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release_alive([t.team_id for t in self.teams if t.team_id], self.instance_id)
+
+    # -- runners -------------------------------------------------------------------------------
+
+    async def _run_installation(self, inst: Installation) -> None:
+        first = inst.teams[0]
+        config = first.config
+        if not await self._authenticate(first):
+            return
+        inst.by_id[first.team_id] = first
+        connector = self.clients.connector(config.app_token or config.bot_token)
+        if config.transport == "rtm":
+            link: Link = RtmLink(
+                first,
+                connector=connector,
+                sink=self._sink,
+                session=self.clients.session,
+                runtime=self.runtime,
+                on_state=lambda lk: self._link_state(inst, lk),
+            )
+            inst.links = [link]
+        else:
+            inst.links = [
+                SocketModeLink(
+                    f"{inst.key}#{n}",
+                    inst.by_id,
+                    app_token=config.app_token or config.bot_token,
+                    connector=connector,
+                    sink=self._sink,
+                    session=self.clients.session,
+                    runtime=self.runtime,
+                    on_state=lambda lk: self._link_state(inst, lk),
+                )
+                for n in range(config.connections)
+            ]
+        async with asyncio.TaskGroup() as group:
+            for link in inst.links:
+                group.create_task(link.run(), name=f"link:{link.name}")
+
+    async def _authenticate_into(self, inst: Installation, team: Team) -> None:
+        if await self._authenticate(team):
+            inst.by_id[team.team_id] = team
+            self._link_state(inst, None)
+
+    async def _authenticate(self, team: Team) -> bool:
+        """auth.test until it answers; False if the team is stopped for good."""
+        client = self.clients.web(team.config.bot_token)
+        backoff = Backoff()
+        while True:
+            try:
+                response = await client.auth_test()
+            except Exception as exc:  # classified: a bad team must not take the daemon down
+                verdict = classify(exc)
+                if verdict.action in (Action.STOP, Action.DISABLE):
+                    team.state, team.error = "stopped", verdict.error
+                    log.error(
+                        "team.stopped", team=team.label, team_id=team.team_id or None, error=verdict.error
+                    )
+                    return False
+                if verdict.action is Action.PAUSE:
+                    team.state, team.error = "paused", verdict.error
+                    log.warning("team.paused", team=team.label, error=verdict.error)
+                    await asyncio.sleep(self.runtime.paused_probe_interval)
+                    continue
+                delay = backoff.next(verdict.retry_after)
+                log.warning("team.auth_retry", team=team.label, error=verdict.error, retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            self._record_auth(team, response.data if isinstance(response.data, dict) else {})
+            self._web[team.team_id] = client
+            if self._on_team_ready is not None:
+                self._on_team_ready(team)
+            return True
+
+    def _record_auth(self, team: Team, data: dict[str, Any]) -> None:
+        enterprise = data.get("enterprise_id") or None
+        if team.team_id and enterprise and enterprise != team.enterprise_id:
+            log.warning("team.joined_enterprise", team_id=team.team_id, enterprise_id=enterprise)
+        team.team_id = str(data.get("team_id", ""))
+        team.team_name = str(data.get("team", ""))
+        team.enterprise_id = enterprise
+        team.bot_user_id = str(data.get("user_id", ""))
+        team.bot_id = str(data.get("bot_id", ""))
+        if team.state in ("starting", "paused"):
+            team.state, team.error = "connecting", None
+        log.info(
+            "team.authenticated",
+            team_id=team.team_id,
+            enterprise_id=team.enterprise_id,
+            bot_user_id=team.bot_user_id,
+            transport=team.config.transport,
+        )
+
+    def _link_state(self, inst: Installation, _link: Link | None) -> None:
+        """A team's state is its best link's state (any connected socket serves it)."""
+        states = [lk.state for lk in inst.links]
+        order = [
+            LinkState.CONNECTED,
+            LinkState.RECONNECTING,
+            LinkState.STARTING,
+            LinkState.PAUSED,
+            LinkState.DISABLED,
+            LinkState.STOPPED,
+        ]
+        best = min(states, key=order.index) if states else LinkState.STARTING
+        error = next((lk.error for lk in inst.links if lk.error), None)
+        for team in inst.by_id.values():
+            previous = team.state
+            team.state = best.value
+            team.error = None if best == LinkState.CONNECTED else error
+            if previous != team.state:
+                log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
+        if best == LinkState.CONNECTED:
+            self._spawn(self._renew_now(list(inst.by_id)), "supervisor:lease-now")
+
+    # -- leases and polling ----------------------------------------------------------------------
+
+    async def _renew_now(self, teams: list[str]) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
+
+    async def _renew_leases(self) -> None:
+        """Keep the liveness lease of every connected team; a dead socket's lease lapses."""
+        while True:
+            try:
+                connected = self.connected()
+                if connected:
+                    await self.store.renew_alive(
+                        connected, self.instance_id, int(self.runtime.lease_ttl * 1000)
+                    )
+            except StoreUnavailable as exc:
+                log.warning("lease.renew_failed", error=str(exc))
+            self._tasks = [t for t in self._tasks if not t.done() or t.get_name() != "supervisor:lease-now"]
+            await asyncio.sleep(self.runtime.lease_ttl / 3)
+
+    async def _poll_auth(self) -> None:
+        """auth.test every so often: a team may have joined an enterprise (the guide's advice)."""
+        while True:
+            await asyncio.sleep(self.runtime.auth_poll_interval)
+            for team in self.teams:
+                client = self._web.get(team.team_id)
+                if client is None or team.state == "stopped":
+                    continue
+                try:
+                    response = await client.auth_test()
+                except Exception as exc:
+                    log.warning("team.auth_poll_failed", team_id=team.team_id, error=classify(exc).error)
+                    continue
+                self._record_auth(team, response.data if isinstance(response.data, dict) else {})

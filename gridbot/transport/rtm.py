@@ -1,0 +1,81 @@
+"""RTM: one websocket per installed team, a fresh ``rtm.connect`` URL for every connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from gridbot.config import RuntimeConfig
+from gridbot.events import Event, normalise
+from gridbot.team import Team
+from gridbot.transport.link import Link, Socket
+
+Sink = Callable[[Event, tuple[str, ...]], None]
+
+
+class RtmLink(Link):
+    kind = "rtm"
+
+    def __init__(
+        self,
+        team: Team,
+        *,
+        connector: AsyncWebClient,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        runtime: RuntimeConfig,
+        on_state: Callable[[Link], None] | None = None,
+    ) -> None:
+        super().__init__(team.team_id, session=session, runtime=runtime, on_state=on_state)
+        self.team = team
+        self._connector = connector
+        self._sink = sink
+        self._covers = (team.team_id,)
+
+    async def open_url(self) -> str:
+        response = await self._connector.rtm_connect()
+        return str(response["url"])
+
+    async def on_frame(self, sock: Socket, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "pong":
+            reply_to = frame.get("reply_to")
+            if isinstance(reply_to, int) and reply_to > sock.pong_id:
+                sock.pong_id = reply_to
+                sock.pong.set()
+            return
+        if kind == "goodbye":
+            self._log.info("link.goodbye")
+            self.replace(sock)
+            return
+        if kind in ("hello", "reconnect_url") or (kind is None and "reply_to" in frame):
+            return
+        if kind == "error":
+            self._log.warning("rtm.error", error=str(frame.get("error"))[:200])
+            return
+        if kind == "team_migration_started":
+            self.replace(sock)
+            return
+        event = normalise(frame, team_id=self.team.team_id, enterprise_id=self.team.enterprise_id)
+        self.team.last_event_at = time.time()
+        self._sink(event, self._covers)
+
+    async def keepalive(self, sock: Socket) -> None:
+        """JSON ping every ping_interval; return (socket dead) if a pong is late."""
+        while True:
+            await asyncio.sleep(self.runtime.ping_interval)
+            sock.ping_id += 1
+            sent = sock.ping_id
+            await sock.ws.send_json({"id": sent, "type": "ping", "time": int(time.time() * 1000)})
+            try:
+                async with asyncio.timeout(self.runtime.pong_timeout):
+                    while sock.pong_id < sent:
+                        sock.pong.clear()
+                        await sock.pong.wait()
+            except TimeoutError:
+                return

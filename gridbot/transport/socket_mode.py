@@ -1,0 +1,116 @@
+"""Socket Mode: 1-10 sockets per app token, shared by every team the app is installed on.
+
+Each envelope is acked at once, by the transport, before anything else happens (Slack redelivers
+after 3 s). The installation an event belongs to is ``authorizations[0]``; the other teams on the
+same app token are also "covered" by the delivery, since Slack sends one event per app, not per team.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from slack_sdk.web.async_client import AsyncWebClient
+
+from gridbot.config import RuntimeConfig
+from gridbot.events import Event, FrameError, normalise
+from gridbot.secrets import Secret
+from gridbot.team import Team
+from gridbot.transport.link import Link, LinkState, LinkStopped, Socket
+
+Sink = Callable[[Event, tuple[str, ...]], None]
+
+
+class SocketModeLink(Link):
+    kind = "socket_mode"
+
+    def __init__(
+        self,
+        name: str,
+        teams: Mapping[str, Team],
+        *,
+        app_token: Secret,
+        connector: AsyncWebClient,
+        sink: Sink,
+        session: aiohttp.ClientSession,
+        runtime: RuntimeConfig,
+        on_state: Callable[[Link], None] | None = None,
+    ) -> None:
+        super().__init__(name, session=session, runtime=runtime, on_state=on_state)
+        self.heartbeat = runtime.ping_interval
+        self.teams = teams  # team_id -> Team, every authenticated team on this app token
+        self.num_connections = 0
+        self._app_token = app_token
+        self._connector = connector
+        self._sink = sink
+
+    async def open_url(self) -> str:
+        response = await self._connector.apps_connections_open(app_token=self._app_token.get())
+        return str(response["url"])
+
+    def on_hello(self, frame: dict[str, Any]) -> None:
+        count = frame.get("num_connections")
+        self.num_connections = count if isinstance(count, int) else 0
+
+    async def on_frame(self, sock: Socket, frame: dict[str, Any]) -> None:
+        envelope_id = frame.get("envelope_id")
+        if envelope_id is not None:
+            # A text frame: Slack reads acks as JSON text and redelivers what it did not read.
+            await sock.ws.send_str(orjson.dumps({"envelope_id": envelope_id}).decode())
+            self._envelope(frame)
+            return
+        if frame.get("type") == "disconnect":
+            reason = str(frame.get("reason"))
+            self._log.info("link.disconnect", reason=reason)
+            if reason == "link_disabled":
+                raise LinkStopped(LinkState.DISABLED, "link_disabled")
+            if reason == "refresh_requested":
+                self.replace(sock)
+            elif reason == "too_many_websockets":
+                # Over the app's cap: do not stampede; this slot waits a long backoff.
+                self._backoff.attempt = max(self._backoff.attempt, 5)
+                await sock.ws.close()
+
+    def _envelope(self, frame: dict[str, Any]) -> None:
+        payload = frame.get("payload")
+        if not isinstance(payload, dict):
+            raise FrameError("envelope_without_payload")
+        kind = frame.get("type")
+        if kind == "events_api":
+            event = payload.get("event")
+            auths = payload.get("authorizations")
+            if not isinstance(event, dict) or not isinstance(auths, list) or not auths:
+                raise FrameError("events_api_without_event")
+            auth = auths[0] if isinstance(auths[0], dict) else {}
+            team_id = auth.get("team_id") or payload.get("team_id")
+            team = self.teams.get(team_id) if isinstance(team_id, str) else None
+            if team is None:
+                raise FrameError("unknown_installation")
+            event_id = payload.get("event_id")
+            normalised = normalise(
+                event,
+                team_id=team.team_id,
+                enterprise_id=auth.get("enterprise_id") or team.enterprise_id,
+                event_id=event_id if isinstance(event_id, str) else None,
+            )
+        elif kind in ("slash_commands", "interactive"):
+            team_id = payload.get("team_id") or (payload.get("team") or {}).get("id")
+            team = self.teams.get(team_id) if isinstance(team_id, str) else None
+            if team is None:
+                raise FrameError("unknown_installation")
+            channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id")
+            synthetic = {
+                "type": "slash_command" if kind == "slash_commands" else "interactive",
+                "channel": channel,
+                "user": payload.get("user_id") or (payload.get("user") or {}).get("id"),
+                "text": payload.get("text", ""),
+                "payload": payload,
+            }
+            normalised = normalise(synthetic, team_id=team.team_id, enterprise_id=team.enterprise_id)
+        else:
+            raise FrameError("unknown_envelope_type")
+        team.last_event_at = time.time()
+        self._sink(normalised, tuple(self.teams))

@@ -1,0 +1,1 @@
+"""gridbot's bundled plugins (installed as the ``gridbot_plugins`` package)."""

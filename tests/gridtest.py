@@ -1,0 +1,121 @@
+"""Helpers for tests that run the real runtime against the simulator (importable as `gridtest`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, SlackConfig, TeamConfig
+from gridbot.runtime import Runtime
+from gridbot.secrets import Secret
+from gridbot.testing import GridSimulator
+
+T = TypeVar("T")
+T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
+SHARED = "C0SHARED1"
+USERS = {T1: "W0ALICE01", T2: "W0BOB0001", T3: "W0CAROL01"}
+
+FAST = dict(
+    standby_grace=0.5,
+    lease_ttl=1.5,
+    ping_interval=2.0,
+    pong_timeout=1.0,
+    hello_timeout=2.0,
+    shutdown_timeout=5.0,
+    handler_timeout=5.0,
+)
+
+
+def grid_config(
+    sim: GridSimulator,
+    transports: dict[str, str],
+    *,
+    redis_url: str | None = None,
+    key_prefix: str = "gridbot",
+    plugins: tuple[str, ...] = ("echo",),
+    **runtime: Any,
+) -> Config:
+    """A config serving ``transports`` ({team id: "rtm" | "socket_mode"}) of the simulator's org."""
+    teams = []
+    for app in sim.topology.apps:
+        for inst in app.installations:
+            if inst.team in transports:
+                kind = transports[inst.team]
+                teams.append(
+                    TeamConfig(
+                        transport=kind,  # type: ignore[arg-type]
+                        bot_token=Secret(inst.bot_token),
+                        app_token=Secret(app.app_token) if kind == "socket_mode" else None,
+                        name=inst.team,
+                    )
+                )
+    return Config(
+        slack=SlackConfig(api_url=sim.api_url),
+        redis=RedisConfig(url=Secret(redis_url) if redis_url else None, key_prefix=key_prefix),
+        teams=tuple(teams),
+        plugins=PluginsConfig(enabled=plugins),
+        runtime=RuntimeConfig(**{**FAST, **runtime}),
+    )
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:
+    """Await ``probe()`` until it returns something other than None."""
+    try:
+        async with asyncio.timeout(timeout):
+            while (value := await probe()) is None:
+                await asyncio.sleep(0.01)
+            return value
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {probe}") from None
+
+
+async def connected(rt: Runtime, sim: GridSimulator, teams: list[str], timeout: float = 10.0) -> None:
+    assert rt.supervisor is not None
+    sup = rt.supervisor
+    await wait_until(
+        lambda: all((t := sup.team(x)) is not None and t.state == "connected" for x in teams),
+        timeout,
+        f"teams {teams} connected",
+    )
+
+
+def replies(sim: GridSimulator, channel: str | None = None) -> list[Any]:
+    return [p for p in sim.posted if channel is None or p.channel == channel]
+
+
+def separate_apps_topology() -> Any:
+    """The guide's org, but with one app per team (each app gets its own copy of every event)."""
+    import tomllib
+    from importlib.resources import files
+
+    from gridbot.testing.simulator.model import topology_from_dict
+
+    data = tomllib.loads(files("gridbot.testing").joinpath("topologies/three_teams.toml").read_text())
+    installs = data["apps"][0]["installations"]
+    data["apps"] = [
+        {
+            "id": f"A0APP{n}",
+            "name": f"gridbot-{n}",
+            "app_token": f"xapp-sim-A0APP{n}",
+            "installations": [inst],
+        }
+        for n, inst in enumerate(installs, start=1)
+    ]
+    return topology_from_dict(data)
+
+
+async def settled(rt: Runtime, timeout: float = 10.0) -> None:
+    """Every delivery decided (standby copies included) and every handler finished."""
+    assert rt.dedup is not None and rt.dispatcher is not None
+    dedup, dispatcher = rt.dedup, rt.dispatcher
+    await wait_until(lambda: dedup.backlog == 0 and dispatcher.running == 0, timeout, "runtime settled")

@@ -1,0 +1,158 @@
+"""The dedup stage's decisions, on the in-memory store (the Redis twin passes the same contract)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from gridbot.dedup import Bots, DedupStage
+from gridbot.election import Elector
+from gridbot.events import Event, normalise
+from gridbot.store import MemoryStore, Store, StoreUnavailable
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.005)
+
+
+def msg(team: str, ts: str, channel: str = "C1", **extra: Any) -> Event:
+    return normalise(
+        {"type": "message", "channel": channel, "ts": ts, "user": "W1", "text": "hi", **extra},
+        team_id=team,
+        enterprise_id="E1",
+    )
+
+
+class Harness:
+    def __init__(self, store: Store, installed: set[str], grace: float = 0.05) -> None:
+        self.handled: list[tuple[str, str, str]] = []  # (ts, team, decision)
+        self.elector = Elector(store, installed=lambda: installed, client_for=lambda _t: None)
+        self.bots = Bots(user_ids={"UBOT1", "UBOT2"}, bot_ids={"B1", "B2"})
+        self.stage = DedupStage(store, self.elector, self._dispatch, bots=self.bots, standby_grace=grace)
+
+    def _dispatch(self, event: Event, team: str, decision: str) -> None:
+        self.handled.append((event.ts or "", team, decision))
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    h = Harness(MemoryStore(), {"T1", "T2", "T3"})
+    task = asyncio.create_task(h.stage.run())
+    yield h
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_copies_from_every_team_are_handled_once_by_the_responsible_team(harness: Harness) -> None:
+    await harness.stage.store.elect("C1", "T1", ["T1", "T2"])
+    for n in range(20):
+        for team in ("T2", "T1"):  # the standby's copy often arrives first
+            harness.stage.submit(msg(team, f"{n}.0"), (team,))
+    # backlog counts held standby copies too: at 0 every copy has been decided for good.
+    await wait_until(lambda: harness.stage.backlog == 0 and len(harness.handled) == 20)
+    assert sorted(h[0] for h in harness.handled) == sorted(f"{n}.0" for n in range(20))
+    assert {h[1] for h in harness.handled} == {"T1"}
+    assert harness.stage.counters.rescued == 0
+
+
+async def test_first_event_in_a_channel_elects_deterministically(harness: Harness) -> None:
+    harness.stage.submit(msg("T2", "1.0"), ("T2",))
+    await wait_until(lambda: len(harness.handled) == 1)
+    election = await harness.stage.store.election("C1")
+    assert election is not None and election.team == "T2"  # the only team it knows of in C1
+
+
+async def test_a_copy_only_the_standby_received_is_rescued_and_takes_over_when_lease_lapsed(
+    harness: Harness,
+) -> None:
+    store = harness.stage.store
+    await store.elect("C1", "T1", ["T1", "T2"])
+    await store.renew_alive(["T2"], "me", 60_000)  # T1 has no lease: its socket is gone
+    harness.stage.submit(msg("T2", "5.0"), ("T2",))
+    await wait_until(lambda: len(harness.handled) == 1)
+    assert harness.handled == [("5.0", "T2", "rescued")]
+    election = await store.election("C1")
+    assert election is not None and election.team == "T2" and election.epoch == 2
+    # From now on T2 answers at once, and T1's late copy of 5.0 is a duplicate.
+    harness.stage.submit(msg("T2", "6.0"), ("T2",))
+    harness.stage.submit(msg("T1", "5.0"), ("T1",))
+    await wait_until(lambda: len(harness.handled) == 2 and harness.stage.backlog == 0)
+    assert harness.handled[1] == ("6.0", "T2", "handled")
+    assert len(harness.handled) == 2
+
+
+async def test_rescue_while_responsible_is_alive_keeps_the_election(harness: Harness) -> None:
+    store = harness.stage.store
+    await store.elect("C1", "T1", ["T1", "T2"])
+    await store.renew_alive(["T1", "T2"], "me", 60_000)
+    harness.stage.submit(msg("T2", "7.0"), ("T2",))  # T1 was reconnecting and missed it
+    await wait_until(lambda: len(harness.handled) == 1)
+    assert harness.handled == [("7.0", "T2", "rescued")]
+    election = await store.election("C1")
+    assert election is not None and election.team == "T1"
+
+
+async def test_our_own_bot_messages_are_never_dispatched(harness: Harness) -> None:
+    harness.stage.submit(msg("T1", "8.0", bot_id="B2", subtype="bot_message", user="UBOT2"), ("T1",))
+    harness.stage.submit(msg("T1", "9.0", user="UBOT1"), ("T1",))
+    harness.stage.submit(msg("T1", "10.0"), ("T1",))
+    await wait_until(lambda: len(harness.handled) == 1)
+    await wait_until(lambda: harness.stage.counters.own_message == 2)
+    assert harness.handled[0][0] == "10.0"
+
+
+async def test_events_without_a_conversation_are_claimed_by_event_id(harness: Harness) -> None:
+    event = normalise(
+        {"type": "app_requested", "app_request": {"id": "Ar1"}},
+        team_id="T1",
+        enterprise_id="E1",
+        event_id="Ev1",
+    )
+    harness.stage.submit(event, ("T1",))
+    harness.stage.submit(event, ("T1",))  # a redelivery
+    await wait_until(lambda: harness.stage.backlog == 0 and harness.stage.counters.duplicate == 1)
+    assert len(harness.handled) == 1
+
+
+class FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def decide(self, channel: str, key: str, covers: Any) -> Any:
+        if self.down:
+            raise StoreUnavailable("connection refused")
+        return await super().decide(channel, key, covers)
+
+
+async def test_store_outage_buffers_then_drains_exactly_once() -> None:
+    store = FlakyStore()
+    await store.elect("C1", "T1", ["T1"])
+    h = Harness(store, {"T1"})
+    task = asyncio.create_task(h.stage.run())
+    try:
+        for n in range(10):
+            h.stage.submit(msg("T1", f"{n}.0"), ("T1",))
+        await wait_until(lambda: not h.stage.store_ok)
+        assert h.handled == []
+        store.down = False
+        await wait_until(lambda: len(h.handled) == 10)
+        assert h.stage.store_ok
+        assert sorted(x[0] for x in h.handled) == sorted(f"{n}.0" for n in range(10))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_full_buffer_drops_the_oldest_and_counts() -> None:
+    h = Harness(MemoryStore(), {"T1"})
+    h.stage._max_buffer = 3
+    for n in range(5):
+        h.stage.submit(msg("T1", f"{n}.0"), ("T1",))
+    assert h.stage.counters.dropped_overflow == 2
+    assert [e.ts for e, _ in h.stage._queue] == ["2.0", "3.0", "4.0"]
