@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from gridtest import wait_until
 
 from gridbot.dedup import Bots, DedupStage
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.store import MemoryStore, Store, StoreUnavailable
-
-
-async def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.005)
 
 
 def msg(team: str, ts: str, channel: str = "C1", **extra: Any) -> Event:
