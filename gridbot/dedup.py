@@ -15,6 +15,7 @@ wait in a bounded buffer and are retried; when it is full the oldest are dropped
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -137,7 +138,8 @@ class DedupStage:
                 ]
                 for item, r in zip(batch, results, strict=True):
                     if isinstance(r, BaseException) and not isinstance(r, StoreUnavailable):
-                        log.error("dedup.failed", channel=item[0].channel, ts=item[0].ts, exc_info=r)
+                        with contextlib.suppress(Exception):  # not even a broken log sink stops intake
+                            log.error("dedup.failed", channel=item[0].channel, ts=item[0].ts, exc_info=r)
                 if failed:
                     self.counters.store_errors += 1
                     if self.store_ok:

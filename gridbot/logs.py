@@ -34,14 +34,24 @@ def redact_processor(
     return {redact(str(k)): _redact_value(v) for k, v in event_dict.items()}
 
 
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at write time (it may be swapped, e.g. by pytest)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure(level: str = "info", *, stream: TextIO | None = None, json: bool | None = None) -> None:
     """Configure structlog once per process.
 
     ``json`` defaults to "stream is not a terminal". Exceptions are formatted to text *before*
     redaction so that a token inside an exception message never reaches the output.
     """
-    out = stream if stream is not None else sys.stdout
-    as_json = not out.isatty() if json is None else json
+    as_json = not (stream or sys.stdout).isatty() if json is None else json
+    out: Any = stream if stream is not None else _CurrentStdout()
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -1,0 +1,170 @@
+"""Socket Mode: up to 10 sockets per app, one socket per envelope, acks and redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from .model import App
+from .records import Ack, SentEnvelope
+from .sockets import SimSocket, parse_frame
+from .state import OrgState
+
+MAX_SOCKETS = 10
+MAX_RETRIES = 3
+DEBUG_INFO = {"host": "applink-sim", "build_number": 1, "approximate_connection_time": 18060}
+
+
+class SmSocket(SimSocket):
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, token: str, app: App) -> None:
+        super().__init__(ws, request, token)
+        self.app = app
+
+
+@dataclass
+class _Pending:
+    app_id: str
+    envelope_id: str
+    event_id: str
+    payload: dict[str, Any]
+    attempt: int
+    timer: asyncio.TimerHandle | None = None
+
+
+class SocketModeHub:
+    """Open Socket Mode sockets by app, and every envelope awaiting its ack."""
+
+    def __init__(self, state: OrgState, rng: random.Random, ack_timeout: float) -> None:
+        self._state = state
+        self._rng = rng
+        self.ack_timeout = ack_timeout
+        self.by_app: dict[str, list[SmSocket]] = defaultdict(list)
+        self.sent: list[SentEnvelope] = []
+        self.acks: list[Ack] = []
+        self._pending: dict[str, _Pending] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def sockets(self, app: str | None = None) -> list[SmSocket]:
+        if app is not None:
+            return list(self.by_app.get(app, ()))
+        return [s for socks in self.by_app.values() for s in socks]
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    async def deliver(self, app_id: str, payload: dict[str, Any]) -> str:
+        """Send a new events_api envelope to one open socket of the app; returns its event_id."""
+        event_id = payload["event_id"]
+        await self._send(_Pending(app_id, str(uuid.uuid4()), event_id, payload, attempt=0))
+        return str(event_id)
+
+    async def _send(self, pending: _Pending) -> None:
+        envelope = {
+            "envelope_id": pending.envelope_id,
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": pending.attempt,
+            "retry_reason": "timeout" if pending.attempt else "",
+            "payload": pending.payload,
+        }
+        data = orjson.dumps(envelope)
+        self._pending[pending.envelope_id] = pending
+        # An app with no open socket still has its envelope retried, as Slack retries delivery.
+        open_socks = [s for s in self.by_app.get(pending.app_id, ()) if not s.closed]
+        if open_socks:
+            sock = self._rng.choice(open_socks)
+            if await sock.send(data):
+                self.sent.append(
+                    SentEnvelope(
+                        pending.app_id,
+                        pending.envelope_id,
+                        pending.event_id,
+                        pending.attempt,
+                        sock.id,
+                        pending.payload,
+                        time.time(),
+                    )
+                )
+        loop = asyncio.get_running_loop()
+        pending.timer = loop.call_later(self.ack_timeout, self._expire, pending.envelope_id)
+
+    def _expire(self, envelope_id: str) -> None:
+        pending = self._pending.pop(envelope_id, None)
+        if pending is None or pending.attempt >= MAX_RETRIES:
+            return
+        retry = _Pending(
+            pending.app_id,
+            str(uuid.uuid4()),
+            pending.event_id,
+            pending.payload,
+            attempt=pending.attempt + 1,
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._send(retry), name=f"sim.socket_mode.redeliver.{retry.event_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _ack(self, sock: SmSocket, envelope_id: str) -> None:
+        pending = self._pending.pop(envelope_id, None)
+        if pending is not None and pending.timer is not None:
+            pending.timer.cancel()
+        event_id = pending.event_id if pending is not None else None
+        self.acks.append(Ack(sock.app.id, envelope_id, event_id, sock.id, time.time()))
+
+    async def stop(self) -> None:
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def disconnect(self, sock: SmSocket, reason: str) -> None:
+        await sock.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-sim"}})
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        ticket = self._state.take_ticket(request.query.get("ticket", ""), "socket_mode")
+        await ws.prepare(request)
+        if ticket is None or ticket.app is None:
+            await ws.close(code=4001, message=b"invalid ticket")
+            return ws
+        app = ticket.app
+        sock = SmSocket(ws, request, ticket.token, app)
+        socks = self.by_app[app.id]
+        if len([s for s in socks if not s.closed]) >= MAX_SOCKETS:
+            await self.disconnect(sock, "too_many_websockets")
+            await sock.close()
+            return ws
+        socks.append(sock)
+        try:
+            await sock.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(socks),
+                    "debug_info": DEBUG_INFO,
+                    "connection_info": {"app_id": app.id},
+                }
+            )
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    frame = parse_frame(msg.data)
+                    if frame is not None and isinstance(frame.get("envelope_id"), str):
+                        self._ack(sock, frame["envelope_id"])
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+        finally:
+            sock.closed = True
+            socks.remove(sock)
+        return ws

@@ -1,0 +1,343 @@
+"""The Web API: request parsing, token checks, fault injection, recording, core methods."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import render
+from .actions import OrgActions
+from .faults import Faults
+from .model import Conversation
+from .records import ApiCall, Journal, PostedMessage, Reaction
+from .state import OrgState, TokenInfo, TokenKind
+
+
+class ApiError(Exception):
+    """A Slack error response: ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: TokenInfo
+    host: str
+
+    def arg(self, name: str) -> str:
+        """A required string argument (``invalid_arguments`` when missing)."""
+        value = self.args.get(name)
+        if value is None or value == "":
+            raise ApiError("invalid_arguments")
+        return str(value)
+
+    def opt(self, name: str) -> str | None:
+        value = self.args.get(name)
+        return None if value is None or value == "" else str(value)
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+Method = tuple[Handler, frozenset[TokenKind]]
+BOT_OR_USER: frozenset[TokenKind] = frozenset({"bot", "user"})
+
+
+class WebApi:
+    def __init__(self, state: OrgState, actions: OrgActions, faults: Faults, journal: Journal) -> None:
+        self._state = state
+        self._actions = actions
+        self._faults = faults
+        self._journal = journal
+        self.methods: dict[str, Method] = {
+            "auth.test": (self.auth_test, frozenset({"bot", "user"})),
+            "team.info": (self.team_info, BOT_OR_USER),
+            "rtm.connect": (self.rtm_connect, frozenset({"bot"})),
+            "apps.connections.open": (self.connections_open, frozenset({"app"})),
+            "conversations.info": (self.conversations_info, BOT_OR_USER),
+            "users.info": (self.users_info, BOT_OR_USER),
+            "chat.postMessage": (self.post_message, BOT_OR_USER),
+            "chat.postEphemeral": (self.post_ephemeral, BOT_OR_USER),
+            "reactions.add": (self.reactions_add, BOT_OR_USER),
+        }
+
+    def add(self, name: str, handler: Handler, kinds: frozenset[TokenKind]) -> None:
+        self.methods[name] = (handler, kinds)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args, token = await _read_args(request)
+        info: TokenInfo | None = None
+        try:
+            delay = self._faults.delay_for(method)
+            if delay:
+                await asyncio.sleep(delay)
+            if method not in self.methods:
+                raise ApiError("unknown_method")
+            handler, kinds = self.methods[method]
+            info = self._authenticate(token)
+            if info.kind not in kinds:
+                raise ApiError("not_allowed_token_type")
+            body = await handler(Call(method, args, info, request.host))
+            status, headers, error = 200, {}, None
+            body = {"ok": True, **body}
+        except ApiError as e:
+            status, headers, error = e.status, e.headers, e.error
+            body = {"ok": False, "error": e.error}
+        self._journal.calls.append(
+            ApiCall(
+                method=method,
+                team_id=info.team_id if info else None,
+                user_id=info.user_id if info else None,
+                args=args,
+                status=status,
+                error=error,
+                time=time.time(),
+            )
+        )
+        return web.Response(
+            body=orjson.dumps(body),
+            status=status,
+            headers=headers,
+            content_type="application/json",
+        )
+
+    def _authenticate(self, token: str | None) -> TokenInfo:
+        if not token:
+            raise ApiError("not_authed")
+        info = self._state.tokens.get(token)
+        if info is None:
+            raise ApiError("invalid_auth")
+        if token in self._state.revoked:
+            raise ApiError("token_revoked")
+        return info
+
+    def _connect_fault(self, *ids: str | None) -> None:
+        fault = self._faults.take_connect_fault(ids)
+        if fault is not None:
+            headers = {}
+            if fault.retry_after is not None:
+                # Retry-After is whole seconds; round up so a client never retries early
+                headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
+            raise ApiError(fault.error, status=fault.status, headers=headers)
+
+    def _visible(self, call: Call) -> Conversation:
+        """The ``channel`` argument's conversation if the caller's team (or user) can see it."""
+        channel = call.arg("channel")
+        user = call.token.user
+        if user is not None:
+            conv = self._state.conversation_for(channel, None)
+            if conv is not None and set(user.teams) & set(conv.teams):
+                return conv
+        else:
+            conv = self._state.conversation_for(channel, call.token.team_id)
+            if conv is not None:
+                return conv
+        raise ApiError("channel_not_found")
+
+    # methods
+    async def auth_test(self, call: Call) -> dict[str, Any]:
+        tok = call.token
+        assert tok.team_id is not None
+        team = self._state.topology.team_by_id[tok.team_id]
+        body: dict[str, Any] = {
+            "url": f"https://{team.domain}.slack.com/",
+            "team": team.name,
+            "team_id": team.id,
+            "enterprise_id": self._state.topology.enterprise.id,
+            "is_enterprise_install": False,
+        }
+        if tok.bot is not None:
+            body |= {
+                "user": tok.bot.app.name,
+                "user_id": tok.bot.installation.bot_user_id,
+                "bot_id": tok.bot.installation.bot_id,
+            }
+        elif tok.user is not None:
+            body |= {"user": tok.user.name, "user_id": tok.user.id}
+        return body
+
+    async def team_info(self, call: Call) -> dict[str, Any]:
+        team_id = call.opt("team") or call.token.team_id
+        team = self._state.topology.team_by_id.get(team_id or "")
+        if team is None:
+            raise ApiError("team_not_found")
+        ent = self._state.topology.enterprise
+        return {
+            "team": {
+                "id": team.id,
+                "name": team.name,
+                "domain": team.domain,
+                "email_domain": "",
+                "icon": {"image_default": True},
+                "enterprise_id": ent.id,
+                "enterprise_name": ent.name,
+            }
+        }
+
+    async def rtm_connect(self, call: Call) -> dict[str, Any]:
+        bot = call.token.bot
+        assert bot is not None
+        self._connect_fault(bot.team, bot.app.id)
+        if not self._state.is_installed(bot):
+            raise ApiError("invalid_auth")
+        team = self._state.topology.team_by_id[bot.team]
+        ticket = self._state.make_ticket("rtm", call.token.token, bot=bot)
+        return {
+            "self": {"id": bot.installation.bot_user_id, "name": bot.app.name},
+            "team": {"domain": team.domain, "id": team.id, "name": team.name},
+            "url": f"ws://{call.host}/rtm?ticket={ticket}",
+        }
+
+    async def connections_open(self, call: Call) -> dict[str, Any]:
+        app = call.token.app
+        assert app is not None
+        self._connect_fault(app.id)
+        if app.id in self._faults.link_disabled:
+            raise ApiError("link_disabled")
+        ticket = self._state.make_ticket("socket_mode", call.token.token, app=app)
+        return {"url": f"ws://{call.host}/link/?ticket={ticket}&app_id={app.id}"}
+
+    async def conversations_info(self, call: Call) -> dict[str, Any]:
+        conv = self._visible(call)
+        tok = call.token
+        if tok.bot is not None:
+            member = self._state.is_member(tok.bot, conv)
+        else:
+            member = tok.user_id in conv.members
+        assert tok.team_id is not None
+        return {"channel": render.conversation(self._state, conv, tok.team_id, is_member=member)}
+
+    async def users_info(self, call: Call) -> dict[str, Any]:
+        topo = self._state.topology
+        user_id = call.arg("user")
+        user = topo.user_by_id.get(user_id)
+        if user is not None:
+            return {"user": render.user_object(topo, user)}
+        bot = topo.bot_by_user_id(user_id)
+        if bot is not None:
+            return {"user": render.bot_user_object(bot)}
+        raise ApiError("user_not_found")
+
+    async def post_message(self, call: Call) -> dict[str, Any]:
+        conv = self._visible(call)
+        tok = call.token
+        assert tok.team_id is not None
+        if tok.bot is not None and not self._state.is_member(tok.bot, conv):
+            raise ApiError("not_in_channel")
+        if tok.user is not None and tok.user.id not in conv.members:
+            raise ApiError("not_in_channel")
+        text = call.opt("text") or ""
+        blocks = _blocks(call.args.get("blocks"))
+        if not text and not blocks:
+            raise ApiError("no_text")
+        thread_ts = call.opt("thread_ts")
+        source = tok.team_id if tok.user is None else self._state.source_team(tok.user, conv)
+        msg = await self._actions.post(
+            conv,
+            text,
+            source_team=source,
+            user=tok.user,
+            bot=tok.bot,
+            thread_ts=thread_ts,
+            blocks=blocks,
+        )
+        self._journal.posted.append(
+            PostedMessage(
+                team_id=tok.team_id,
+                channel=conv.id,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                ts=msg.ts,
+                bot_user_id=tok.user_id if tok.bot else None,
+                time=time.time(),
+            )
+        )
+        return {"channel": conv.id, "ts": msg.ts, "message": render.message_body(msg, tok.team_id)}
+
+    async def post_ephemeral(self, call: Call) -> dict[str, Any]:
+        conv = self._visible(call)
+        tok = call.token
+        if tok.bot is not None and not self._state.is_member(tok.bot, conv):
+            raise ApiError("not_in_channel")
+        user = self._state.topology.user_by_id.get(call.arg("user"))
+        if user is None or user.id not in conv.members:
+            raise ApiError("user_not_in_channel")
+        text = call.opt("text") or ""
+        blocks = _blocks(call.args.get("blocks"))
+        if not text and not blocks:
+            raise ApiError("no_text")
+        ts = self._state.clock.next()
+        self._journal.ephemeral.append(
+            PostedMessage(
+                team_id=tok.team_id,
+                channel=conv.id,
+                text=text,
+                blocks=blocks,
+                thread_ts=call.opt("thread_ts"),
+                ts=ts,
+                bot_user_id=tok.user_id if tok.bot else None,
+                time=time.time(),
+                user=user.id,
+            )
+        )
+        return {"message_ts": ts}
+
+    async def reactions_add(self, call: Call) -> dict[str, Any]:
+        conv = self._visible(call)
+        timestamp, name = call.arg("timestamp"), call.arg("name").strip(":")
+        if (conv.id, timestamp) not in self._state.messages:
+            raise ApiError("message_not_found")
+        tok = call.token
+        for r in self._journal.reactions:
+            if (r.channel, r.timestamp, r.name, r.user_id) == (conv.id, timestamp, name, tok.user_id):
+                raise ApiError("already_reacted")
+        self._journal.reactions.append(
+            Reaction(tok.team_id, conv.id, timestamp, name, tok.user_id, time.time())
+        )
+        return {}
+
+
+async def _read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
+    """Arguments from the query string and a form or JSON body; the token kept apart."""
+    args: dict[str, Any] = dict(request.query)
+    if request.body_exists:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json(loads=orjson.loads)
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                args.update(body)
+        else:
+            args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    token = args.pop("token", None)
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        token = auth[len("Bearer ") :].strip()
+    return args, token if isinstance(token, str) else None
+
+
+def _blocks(value: Any) -> list[Any] | None:
+    if isinstance(value, str) and value:
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ApiError("invalid_blocks") from None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, list):
+        raise ApiError("invalid_blocks")
+    return value

@@ -1,0 +1,263 @@
+"""Socket Mode: one delivery per app, authorizations, acks, redelivery, socket cap, disconnects."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from simulator.sim_helpers import ALICE, APP, APP_TOKEN, BOB, CAROL, SHARED, T1, T2, T3, WsClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from gridbot.testing import GridSimulator, default_topology
+
+Connect = Callable[..., Awaitable[WsClient]]
+Web = Callable[[str], AsyncWebClient]
+
+
+def envelope_for(ts: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("type") == "events_api" and f["payload"]["event"].get("ts") == ts
+
+
+def _two_apps() -> Any:
+    """The guide's org, but Team 1 and Team 2 each installed their own app."""
+    base = default_topology()
+    [app] = base.apps
+    one = dataclasses.replace(
+        app, id="A0APPONE1", name="one", app_token="xapp-sim-one", installations=app.installations[:1]
+    )
+    two = dataclasses.replace(
+        app, id="A0APPTWO1", name="two", app_token="xapp-sim-two", installations=app.installations[1:]
+    )
+    return dataclasses.replace(base, apps=(one, two))
+
+
+TWO_APPS = _two_apps()
+
+
+async def test_hello_counts_the_apps_connections(socket_mode: Connect) -> None:
+    first = await socket_mode()
+    second = await socket_mode()
+    hello1 = await first.expect(lambda f: f["type"] == "hello")
+    hello2 = await second.expect(lambda f: f["type"] == "hello")
+    assert (hello1["num_connections"], hello2["num_connections"]) == (1, 2)
+    assert hello2["connection_info"] == {"app_id": APP}
+    assert hello2["debug_info"]["approximate_connection_time"] == 18060
+
+
+async def test_shared_channel_message_arrives_once_per_app(sim: GridSimulator, socket_mode: Connect) -> None:
+    clients = [await socket_mode() for _ in range(3)]
+    ts = await sim.post_message(user=CAROL, channel=SHARED, text="from team 3")
+    await sim.wait_for(lambda: any(envelope_for(ts)(f) for c in clients for f in c.frames))
+    # a later message proves nothing else was in flight for the first one
+    marker = await sim.post_message(user=ALICE, channel=SHARED, text="marker")
+    await sim.wait_for(lambda: any(envelope_for(marker)(f) for c in clients for f in c.frames))
+
+    assert len([e for e in sim.envelopes_sent if e.payload["event"]["ts"] == ts]) == 1
+    got = [f for c in clients for f in c.frames if envelope_for(ts)(f)]
+    assert len(got) == 1
+    payload = got[0]["payload"]
+    assert payload["team_id"] == T3  # the source team
+    assert payload["enterprise_id"] == "E0GRID001"
+    assert payload["api_app_id"] == APP
+    assert payload["type"] == "event_callback"
+    assert payload["event_id"].startswith("Ev")
+    assert payload["event"]["source_team"] == T3
+    assert payload["event"]["user_profile"]["team"] == T3
+    [auth] = payload["authorizations"]
+    assert auth["team_id"] in (T1, T2)
+    assert auth["user_id"] == {T1: "U0BOT0001", T2: "U0BOT0002"}[auth["team_id"]]
+    assert (auth["enterprise_id"], auth["is_bot"], auth["is_enterprise_install"]) == (
+        "E0GRID001",
+        True,
+        False,
+    )
+    assert got[0]["retry_attempt"] == 0 and got[0]["retry_reason"] == ""
+    assert got[0]["accepts_response_payload"] is False
+
+
+async def test_authorization_varies_between_the_apps_installations(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    client = await socket_mode()
+    for n in range(12):
+        await sim.post_message(user=ALICE, channel=SHARED, text=f"m{n}")
+    await sim.wait_for(lambda: len(client.of_type("events_api")) == 12)
+    teams = {f["payload"]["authorizations"][0]["team_id"] for f in client.of_type("events_api")}
+    assert teams == {T1, T2}
+
+
+async def test_event_is_seen_by_the_authorized_team(sim: GridSimulator, socket_mode: Connect) -> None:
+    client = await socket_mode()
+    for n in range(12):
+        await sim.post_message(user=BOB, channel=SHARED, text=f"m{n}")
+    await sim.wait_for(lambda: len(client.of_type("events_api")) == 12)
+    for env in client.of_type("events_api"):
+        authorized = env["payload"]["authorizations"][0]["team_id"]
+        assert env["payload"]["event"]["user"] == ("U0BOB0001" if authorized == T2 else BOB)
+
+
+@pytest.mark.parametrize("sim", [TWO_APPS], indirect=True)
+async def test_separate_apps_each_get_their_own_copy(sim: GridSimulator, socket_mode: Connect) -> None:
+    one, two = await socket_mode("xapp-sim-one"), await socket_mode("xapp-sim-two")
+    ts = await sim.post_message(user=CAROL, channel=SHARED, text="hello")
+    e1, e2 = await one.expect(envelope_for(ts)), await two.expect(envelope_for(ts))
+    assert e1["payload"]["api_app_id"] == "A0APPONE1"
+    assert e2["payload"]["api_app_id"] == "A0APPTWO1"
+    assert e1["payload"]["authorizations"][0]["team_id"] == T1
+    assert e2["payload"]["authorizations"][0]["team_id"] == T2
+    assert e1["payload"]["event_id"] != e2["payload"]["event_id"]
+
+
+async def test_acked_envelopes_are_not_redelivered(sim: GridSimulator, socket_mode: Connect) -> None:
+    client = await socket_mode()
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="ack me")
+    env = await client.expect(envelope_for(ts))
+    await client.send({"envelope_id": env["envelope_id"]})
+    await sim.wait_for(lambda: len(sim.acks) == 1)
+    ack = sim.acks[0]
+    assert (ack.envelope_id, ack.event_id, ack.app_id) == (
+        env["envelope_id"],
+        env["payload"]["event_id"],
+        APP,
+    )
+    # an unacked message posted later is retried after ack_timeout; by then the acked one
+    # would have been retried too
+    later = await sim.post_message(user=ALICE, channel=SHARED, text="left unacked")
+    await client.expect(lambda f: envelope_for(later)(f) and f["retry_attempt"] == 1)
+    assert len([f for f in client.frames if envelope_for(ts)(f)]) == 1
+
+
+async def test_unacked_envelope_is_redelivered_with_the_same_event_id(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    clients = [await socket_mode(), await socket_mode()]
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="nobody acks")
+    # the first try and 3 retries, 0.3 s apart
+    await sim.wait_for(lambda: sum(len(c.of_type("events_api")) for c in clients) == 4, timeout=3.0)
+    sent = sorted(sim.envelopes_sent, key=lambda e: e.retry_attempt)
+    assert [e.retry_attempt for e in sent] == [0, 1, 2, 3]
+    assert len({e.event_id for e in sent}) == 1
+    assert len({e.envelope_id for e in sent}) == 4
+    frames = sorted(
+        (f for c in clients for f in c.frames if envelope_for(ts)(f)), key=lambda f: f["retry_attempt"]
+    )
+    assert [f["retry_reason"] for f in frames] == ["", "timeout", "timeout", "timeout"]
+    assert all(f["payload"] == frames[0]["payload"] for f in frames)
+
+
+async def test_ack_of_a_retry_stops_further_retries_and_any_socket_may_ack(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    first, second = await socket_mode(), await socket_mode()
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="late ack")
+    await sim.wait_for(lambda: any(e.retry_attempt == 1 for e in sim.envelopes_sent))
+    retry = next(e for e in sim.envelopes_sent if e.retry_attempt == 1)
+    await first.send({"envelope_id": retry.envelope_id})
+    await second.send({"envelope_id": "not-a-real-envelope"})
+    await sim.wait_for(lambda: len(sim.acks) == 2)
+    assert sim.acks[0].event_id == retry.event_id
+    assert sim.acks[1].event_id is None
+    marker = await sim.post_message(user=ALICE, channel=SHARED, text="marker")
+    await sim.wait_for(lambda: any(e.payload["event"]["ts"] == marker for e in sim.envelopes_sent))
+    assert max(e.retry_attempt for e in sim.envelopes_sent if e.payload["event"]["ts"] == ts) <= 2
+
+
+async def test_the_eleventh_socket_is_told_too_many_websockets(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    for _ in range(10):
+        await socket_mode()
+    eleventh = await socket_mode()
+    frame = await eleventh.expect(lambda f: f["type"] == "disconnect")
+    assert frame["reason"] == "too_many_websockets"
+    await eleventh.wait_closed()
+    assert sim.socket_count(app=APP) == 10
+
+
+async def test_disconnect_warning_keeps_the_socket(sim: GridSimulator, socket_mode: Connect) -> None:
+    client = await socket_mode()
+    await sim.send_disconnect(APP, "warning")
+    assert (await client.expect(lambda f: f["type"] == "disconnect"))["reason"] == "warning"
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="still here")
+    await client.expect(envelope_for(ts))
+
+
+async def test_refresh_requested_leaves_time_to_open_a_replacement(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    old = await socket_mode()
+    await sim.send_disconnect(APP, "refresh_requested")
+    assert (await old.expect(lambda f: f["type"] == "disconnect"))["reason"] == "refresh_requested"
+    new = await socket_mode()
+    assert not old.closed.is_set()
+    assert sim.socket_count(app=APP) == 2
+    await old.wait_closed()
+    await sim.wait_for(lambda: sim.socket_count(app=APP) == 1)
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="on the new socket")
+    await new.expect(envelope_for(ts))
+
+
+async def test_link_disabled_closes_and_blocks_reconnects(
+    sim: GridSimulator, socket_mode: Connect, web: Web
+) -> None:
+    client = await socket_mode()
+    await sim.send_disconnect(APP, "link_disabled")
+    assert (await client.expect(lambda f: f["type"] == "disconnect"))["reason"] == "link_disabled"
+    await client.wait_closed()
+    with pytest.raises(SlackApiError) as e:
+        await web(APP_TOKEN).apps_connections_open(app_token=APP_TOKEN)
+    assert e.value.response["error"] == "link_disabled"
+    sim.clear_faults()
+    assert (await web(APP_TOKEN).apps_connections_open(app_token=APP_TOKEN))["ok"]
+
+
+async def test_disconnect_too_many_websockets_on_demand(sim: GridSimulator, socket_mode: Connect) -> None:
+    client = await socket_mode()
+    await sim.send_disconnect(APP, "too_many_websockets")
+    assert (await client.expect(lambda f: f["type"] == "disconnect"))["reason"] == "too_many_websockets"
+    await client.wait_closed()
+
+
+async def test_connections_open_needs_an_app_token_and_urls_are_single_use(
+    sim: GridSimulator, web: Web, session: Any
+) -> None:
+    with pytest.raises(SlackApiError) as e:
+        await web("xoxb-sim-T0TEAM001").apps_connections_open(app_token="xoxb-sim-T0TEAM001")
+    assert e.value.response["error"] == "not_allowed_token_type"
+    url = (await web(APP_TOKEN).apps_connections_open(app_token=APP_TOKEN))["url"]
+    assert url.startswith(f"ws://127.0.0.1:{sim.port}/link/?ticket=") and url.endswith(f"&app_id={APP}")
+    first = WsClient(await session.ws_connect(url))
+    await first.expect(lambda f: f["type"] == "hello")
+    reused = WsClient(await session.ws_connect(url))
+    await reused.wait_closed()
+    assert not reused.frames
+    await first.close()
+
+
+async def test_send_event_reaches_apps_installed_on_the_team(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    client = await socket_mode()
+    await sim.send_event({"type": "app_requested", "app_request": {"id": "Ar0REQ0001"}}, team=T2)
+    env = await client.expect(lambda f: f.get("type") == "events_api")
+    assert env["payload"]["event"]["type"] == "app_requested"
+    assert env["payload"]["team_id"] == T2
+    assert env["payload"]["authorizations"][0]["team_id"] == T2
+    await sim.send_event({"type": "team_join", "user": {"id": "W0NEW0001"}}, team=T3)  # no app on T3
+    marker = await sim.post_message(user=ALICE, channel=SHARED, text="marker")
+    await client.expect(envelope_for(marker))
+    assert not [f for f in client.of_type("events_api") if f["payload"]["event"]["type"] == "team_join"]
+
+
+async def test_bot_added_arrives_as_member_joined_channel_only(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    client = await socket_mode()
+    await sim.add_bot_to_channel(T1, SHARED)
+    env = await client.expect(lambda f: f.get("type") == "events_api")
+    assert env["payload"]["event"]["type"] == "member_joined_channel"
+    assert env["payload"]["event"]["user"] == "U0BOT0001"
+    assert len(client.of_type("events_api")) == 1
