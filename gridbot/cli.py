@@ -56,13 +56,15 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from gridbot.testing.cli import run_simulate
 
-    return run_simulate(args.topology, args.host, args.port, args.write_config)
+    code: int = run_simulate(args.topology, args.host, args.port, args.write_config)
+    return code
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridbot.demo import run_demo
 
-    return asyncio.run(run_demo(redis_url=args.redis, messages=args.messages))
+    code: int = asyncio.run(run_demo(redis_url=args.redis))
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run gridbot on the built-in simulator and print a transcript")
     demo.add_argument("--redis", default=None, help="use this Redis instead of the in-memory store")
-    demo.add_argument("--messages", type=int, default=None, help=argparse.SUPPRESS)
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -6,57 +6,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, SlackConfig, TeamConfig
+from gridbot.config import Config
 from gridbot.runtime import Runtime
-from gridbot.secrets import Secret
 from gridbot.testing import GridSimulator
+from gridbot.testing.harness import config_for
 
 T = TypeVar("T")
 T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
 SHARED = "C0SHARED1"
 USERS = {T1: "W0ALICE01", T2: "W0BOB0001", T3: "W0CAROL01"}
 
-FAST = dict(
-    standby_grace=0.5,
-    lease_ttl=1.5,
-    ping_interval=2.0,
-    pong_timeout=1.0,
-    hello_timeout=2.0,
-    shutdown_timeout=5.0,
-    handler_timeout=5.0,
-)
-
-
-def grid_config(
-    sim: GridSimulator,
-    transports: dict[str, str],
-    *,
-    redis_url: str | None = None,
-    key_prefix: str = "gridbot",
-    plugins: tuple[str, ...] = ("echo",),
-    **runtime: Any,
-) -> Config:
-    """A config serving ``transports`` ({team id: "rtm" | "socket_mode"}) of the simulator's org."""
-    teams = []
-    for app in sim.topology.apps:
-        for inst in app.installations:
-            if inst.team in transports:
-                kind = transports[inst.team]
-                teams.append(
-                    TeamConfig(
-                        transport=kind,  # type: ignore[arg-type]
-                        bot_token=Secret(inst.bot_token),
-                        app_token=Secret(app.app_token) if kind == "socket_mode" else None,
-                        name=inst.team,
-                    )
-                )
-    return Config(
-        slack=SlackConfig(api_url=sim.api_url),
-        redis=RedisConfig(url=Secret(redis_url) if redis_url else None, key_prefix=key_prefix),
-        teams=tuple(teams),
-        plugins=PluginsConfig(enabled=plugins),
-        runtime=RuntimeConfig(**{**FAST, **runtime}),
-    )
+def grid_config(sim: GridSimulator, transports: dict[str, str], **kwargs: Any) -> Config:
+    """The runtime config for ``transports`` ({team id: "rtm" | "socket_mode"}) of the simulator."""
+    return config_for(sim, transports, **kwargs)  # type: ignore[arg-type]
 
 
 async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -1,0 +1,180 @@
+"""``gridbot demo``: the real runtime on the built-in Enterprise Grid simulator, narrated.
+
+The guide's org: three teams, the app installed on Team 1 and Team 2, a channel shared by all
+three and a DM across teams. Users of every team talk while the demo injects faults (a garbage
+frame, Team 1's socket cut with its reconnects refused, so Team 2 takes over). Each message is
+printed with how many deliveries it got, which team answered and the reply; the summary says
+whether every message got exactly one reply, and the exit code follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from gridbot.runtime import Runtime
+from gridbot.testing import GridSimulator
+from gridbot.testing.harness import config_for
+
+T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
+SHARED, DM = "C0SHARED1", "D0CAROLDM"
+
+
+@dataclass
+class Line:
+    user: str
+    channel: str
+    text: str
+
+
+@dataclass
+class Tally:
+    messages: int = 0
+    deliveries: int = 0
+    replies: int = 0
+    exact: int = 0
+
+
+class Demo:
+    def __init__(self, sim: GridSimulator, rt: Runtime, out: TextIO) -> None:
+        self.sim = sim
+        self.rt = rt
+        self.out = out
+        self.tally = Tally()
+        self.names = {u.id: f"{u.name} ({self._team_name(u.home_team)})" for u in sim.topology.users}
+
+    def _team_name(self, team: str) -> str:
+        return next((t.name for t in self.sim.topology.teams if t.id == team), team)
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    async def until(self, pred: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def message(self, line: Line) -> None:
+        expected = line.text.removeprefix("echo ")
+        before = len(self.sim.posted)
+        ts = await self.sim.post_message(user=line.user, channel=line.channel, text=line.text)
+        await self.until(lambda: any(p.text == expected for p in self.sim.posted[before:]), 10)
+        await self.settle()
+        replies = [p for p in self.sim.posted if p.text == expected]
+        deliveries = sum(1 for d in self.sim.deliveries if d.channel == line.channel and d.ts == ts)
+        self.tally.messages += 1
+        self.tally.deliveries += deliveries
+        self.tally.replies += len(replies)
+        self.tally.exact += len(replies) == 1
+        where = "#shared-all" if line.channel == SHARED else "DM"
+        answer = (
+            f'{replies[0].team_id} answered "{replies[0].text}"'
+            if len(replies) == 1
+            else f"{len(replies)} replies (!)"
+        )
+        self.say(
+            f"  {where:<11} {self.names[line.user]:<22} {line.text!r:<34} "
+            f"{deliveries} deliver{'y' if deliveries == 1 else 'ies'} -> {answer}"
+        )
+
+    async def settle(self) -> None:
+        dedup, dispatcher = self.rt.dedup, self.rt.dispatcher
+        assert dedup is not None and dispatcher is not None
+        await self.until(lambda: dedup.backlog == 0 and dispatcher.running == 0, 10)
+
+    def team_state(self, team: str) -> str:
+        assert self.rt.supervisor is not None
+        found = self.rt.supervisor.team(team)
+        return found.state if found else "unknown"
+
+    async def run(self) -> bool:
+        sim = self.sim
+        alice, bob, carol = "W0ALICE01", "W0BOB0001", "W0CAROL01"
+        self.say("gridbot demo: the Enterprise Grid guide's org on the built-in simulator")
+        self.say(f"  simulator {sim.api_url}; store: {type(self.rt.store).__name__}")
+        self.say("  app installed on Team One and Team Two (RTM); #shared-all is shared by all three teams")
+        ok = await self.until(lambda: {self.team_state(T1), self.team_state(T2)} == {"connected"}, 15)
+        if not ok:
+            self.say("  teams did not connect")
+            return False
+        self.say("\n1. users of every team talk in the shared channel")
+        for user, text in (
+            (alice, "echo hello from team one"),
+            (bob, "echo hi from team two"),
+            (carol, "echo team three has no bot of its own"),
+        ):
+            await self.message(Line(user, SHARED, text))
+        self.say("\n2. a user of Team Three writes to the bot across teams")
+        await self.message(Line(carol, DM, "echo a DM across the grid"))
+        self.say("\n3. a garbage frame on Team One's socket")
+        await sim.send_raw("{this is not json", team=T1)
+        await sim.send_raw(b"\x00\x01binary", team=T1)
+        await self.message(Line(alice, SHARED, "echo still here after garbage"))
+        self.say("\n4. Team One's socket is cut and its reconnects are refused (429)")
+        sim.fail_connect(T1, error="ratelimited", status=429, retry_after=1)
+        await sim.drop_sockets(team=T1)
+        await self.until(lambda: self.team_state(T1) != "connected", 5)
+        await self.message(Line(bob, SHARED, "echo while team one is away"))
+        await self.lease_lapsed(T1, 10)  # then the next message moves the election
+        await self.message(Line(carol, SHARED, "echo team two has taken over"))
+        self.say("\n5. Team One comes back: the channel keeps its new responsible team")
+        sim.clear_faults()
+        await self.until(lambda: self.team_state(T1) == "connected", 15)
+        await self.message(Line(alice, SHARED, "echo team one is back"))
+        await self.message(Line(bob, SHARED, "echo echo no loops"))
+        return self.summary()
+
+    def _takeovers(self) -> int:
+        return self.rt.elector.takeovers if self.rt.elector else 0
+
+    async def lease_lapsed(self, team: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.rt.store.alive([team]) and time.monotonic() < deadline:  # noqa: ASYNC110 (remote state)
+            await asyncio.sleep(0.05)
+
+    def summary(self) -> bool:
+        t = self.tally
+        assert self.rt.dedup is not None
+        c = self.rt.dedup.counters
+        exactly_once = t.exact == t.messages and len(self.sim.posted) == t.replies
+        self.say("\nsummary")
+        self.say(f"  messages              {t.messages}")
+        self.say(f"  deliveries            {t.deliveries}")
+        self.say(
+            f"  duplicates suppressed {c.duplicate}  (standby copies held: {c.standby}, rescued: {c.rescued})"
+        )
+        self.say(f"  own bot messages      {c.own_message}  (never dispatched)")
+        self.say(f"  replies               {len(self.sim.posted)}")
+        self.say(f"  takeovers             {self._takeovers()}")
+        self.say(f"  exactly once          {'yes' if exactly_once else 'NO'}")
+        return exactly_once
+
+
+async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None) -> int:
+    """Run the scripted demo; 0 if every message got exactly one reply."""
+    stream = out or sys.stdout
+    async with GridSimulator(seed=42) as sim:
+        prefix = f"gridbot-demo:{uuid.uuid4().hex[:8]}"
+        config = config_for(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=prefix)
+        async with Runtime(config) as rt:
+            ok = await Demo(sim, rt, stream).run()
+            if redis_url:
+                await _cleanup(rt, prefix)
+    return 0 if ok else 1
+
+
+async def _cleanup(rt: Runtime, prefix: str) -> None:
+    client = getattr(rt.store, "_r", None)
+    if client is None:
+        return
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)

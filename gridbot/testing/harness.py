@@ -1,0 +1,61 @@
+"""Run the real runtime against the simulator: the config that connects them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, SlackConfig, TeamConfig
+from gridbot.secrets import Secret
+from gridbot.testing.simulator import GridSimulator
+
+# Timings that make failover observable in seconds rather than minutes (tests, the demo).
+FAST_RUNTIME: Mapping[str, float] = {
+    "standby_grace": 0.5,
+    "lease_ttl": 1.5,
+    "ping_interval": 2.0,
+    "pong_timeout": 1.0,
+    "hello_timeout": 2.0,
+    "shutdown_timeout": 5.0,
+    "handler_timeout": 5.0,
+}
+
+
+def config_for(
+    sim: GridSimulator,
+    transports: Mapping[str, Literal["rtm", "socket_mode"]] | None = None,
+    *,
+    redis_url: str | None = None,
+    key_prefix: str = "gridbot",
+    plugins: tuple[str, ...] = ("echo",),
+    plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    fast: bool = True,
+    **runtime: Any,
+) -> Config:
+    """A config serving the simulator's installations.
+
+    ``transports`` maps team ids to "rtm" or "socket_mode"; by default every installed team is
+    served over RTM. ``runtime`` overrides :class:`RuntimeConfig` fields.
+    """
+    teams = []
+    for app in sim.topology.apps:
+        for inst in app.installations:
+            kind = (transports or {}).get(inst.team, "rtm" if transports is None else None)
+            if kind is None:
+                continue
+            teams.append(
+                TeamConfig(
+                    transport=kind,
+                    bot_token=Secret(inst.bot_token),
+                    app_token=Secret(app.app_token) if kind == "socket_mode" else None,
+                    name=inst.team,
+                )
+            )
+    timings = {**(FAST_RUNTIME if fast else {}), **runtime}
+    return Config(
+        slack=SlackConfig(api_url=sim.api_url),
+        redis=RedisConfig(url=Secret(redis_url) if redis_url else None, key_prefix=key_prefix),
+        teams=tuple(teams),
+        plugins=PluginsConfig(enabled=plugins, settings=dict(plugin_settings or {})),
+        runtime=RuntimeConfig(**timings),
+    )
