@@ -47,7 +47,7 @@ def config_for(
                 TeamConfig(
                     transport=kind,
                     bot_token=Secret(inst.bot_token),
-                    app_token=Secret(app.app_token) if kind == "socket_mode" else None,
+                    app_token=Secret(app.app_token) if kind == "socket_mode" and app.app_token else None,
                     name=inst.team,
                 )
             )
