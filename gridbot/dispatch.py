@@ -8,6 +8,7 @@ stage (:meth:`Dispatcher.room`) instead of an unbounded pile of tasks.
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from gridbot.plugins import Plugin, Route
 
 log = get_logger("gridbot.dispatch")
 
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ContextFactory = Callable[[Event, str, str], Context]  # (event, handling team, plugin name)
 Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for metrics
 
@@ -31,6 +33,19 @@ class DispatchCounters:
     started: int = 0
     failed: int = 0
     timed_out: int = 0
+    match_timeouts: int = 0
+
+
+def _is_direct(event: Event) -> bool:
+    """A one-to-one conversation with the bot: no mention or prefix needed there."""
+    return event.raw.get("channel_type") == "im" or (event.channel or "").startswith("D")
+
+
+def _arguments(route: Route, offered: dict[str, Any]) -> dict[str, Any]:
+    """What the handler declared (checked at load): a group that did not take part is left out,
+    unless the handler has no default for it."""
+    wanted = offered.keys() if route.params is None else route.params
+    return {k: v for k, v in offered.items() if k in wanted and (v is not None or k in route.required)}
 
 
 class Dispatcher:
@@ -59,8 +74,23 @@ class Dispatcher:
         self._room.set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._warn_conflicts()
 
     # -- routing -------------------------------------------------------------------------------
+
+    def _warn_conflicts(self) -> None:
+        seen: dict[str, Route] = {}
+        for route in self.routes:
+            if route.kind != "command" or route.command is None:
+                continue
+            first = seen.setdefault(route.command, route)
+            if first is not route:
+                log.warning(
+                    "dispatch.command_conflict",
+                    command=route.command,
+                    plugins=[first.plugin, route.plugin],
+                    handlers=[first.name, route.name],
+                )
 
     def match(self, event: Event) -> list[tuple[Route, dict[str, Any]]]:
         found: list[tuple[Route, dict[str, Any]]] = []
@@ -76,29 +106,50 @@ class Dispatcher:
             elif route.kind == "message" and is_user_message and route.pattern is not None:
                 if event.bot_id is not None and not route.include_bots:
                     continue
-                m = route.pattern.search(event.text)
-                if m:
-                    found.append((route, {k: v for k, v in m.groupdict().items() if v is not None}))
+                groups = self._search(route, event)
+                if groups is not None:
+                    found.append((route, _arguments(route, groups)))
             elif route.kind == "command" and command is not None and command[0] == route.command:
-                found.append((route, {"args": command[1]}))
+                found.append((route, _arguments(route, {"args": command[1], "text": command[2]})))
         return found
 
-    def _command(self, event: Event) -> tuple[str, list[str]] | None:
-        text = event.text.strip()
-        for bot in self._bot_user_ids():
-            mention = f"<@{bot}>"
-            if text.startswith(mention):
-                text = text[len(mention) :].strip()
-                break
-        else:
-            if not (self._prefix and text.startswith(self._prefix)):
-                return None
-            text = text[len(self._prefix) :]
+    def _search(self, route: Route, event: Event) -> dict[str, Any] | None:
+        """The pattern's named groups if it matches, within the route's time budget."""
         try:
-            words = shlex.split(text)
-        except ValueError:
-            words = text.split()
-        return (words[0].lower(), words[1:]) if words else None
+            m = route.pattern.search(event.text, timeout=route.match_timeout)
+        except TimeoutError:
+            self.counters.match_timeouts += 1
+            log.error(
+                "handler.match_timeout",
+                plugin=route.plugin,
+                handler=route.name,
+                team_id=event.team_id,
+                channel=event.channel,
+                ts=event.ts,
+                timeout_s=route.match_timeout,
+            )
+            return None
+        return None if m is None else dict(m.groupdict())
+
+    def _command(self, event: Event) -> tuple[str, list[str], str] | None:
+        """(name, words, rest as typed) for ``@bot name ...``, ``<prefix>name ...``, or a DM."""
+        text = event.text.strip()
+        mention = _MENTION.match(text)
+        if mention and mention.group(1) in self._bot_user_ids():
+            text = text[mention.end() :].lstrip(" ,:")
+        elif self._prefix and text.startswith(self._prefix):
+            text = text[len(self._prefix) :]
+        elif not _is_direct(event):
+            return None
+        parts = text.split(maxsplit=1)
+        if not parts:
+            return None
+        rest = parts[1].strip() if len(parts) > 1 else ""
+        try:
+            words = shlex.split(rest)
+        except ValueError:  # an unbalanced quote: fall back to plain words
+            words = rest.split()
+        return parts[0].lower(), words, rest
 
     # -- running -------------------------------------------------------------------------------
 
@@ -136,24 +187,29 @@ class Dispatcher:
         bound = log.bind(
             plugin=route.plugin, handler=route.name, team_id=team_id, channel=event.channel, ts=event.ts
         )
+        limit = route.timeout or self._timeout
         started = time.perf_counter()
         outcome = "ok"
+        deadline = asyncio.timeout(limit)
         try:
             ctx = self._make_context(event, team_id, route.plugin)
-            async with asyncio.timeout(route.timeout or self._timeout):
+            ctx.routes = self.routes
+            ctx.command_prefix = self._prefix
+            async with deadline:
                 await route.fn(ctx, **kwargs)
-        except TimeoutError:
-            outcome = "timeout"
-            self.counters.timed_out += 1
-            bound.error("handler.timeout", timeout_s=route.timeout or self._timeout)
         except asyncio.CancelledError:
             outcome = "cancelled"
             bound.warning("handler.cancelled")
             raise
-        except Exception:
-            outcome = "error"
-            self.counters.failed += 1
-            bound.exception("handler.failed")
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                outcome = "timeout"
+                self.counters.timed_out += 1
+                bound.error("handler.timeout", timeout_s=limit)
+            else:  # including a TimeoutError of the handler's own making
+                outcome = "error"
+                self.counters.failed += 1
+                bound.exception("handler.failed")
         finally:
             if self._observer is not None:
                 self._observer(route, time.perf_counter() - started, outcome)

@@ -4,30 +4,46 @@ A plugin is a module exposing a ``plugin = Plugin("name")`` object (or a ``setup
 returning one). Handler signatures are checked when the plugin loads, so a typo fails the load with
 a message naming the plugin, the handler and the problem, not the first matching message in
 production.
+
+Message patterns are compiled with the ``regex`` module and matched under a time budget: matching
+runs on the event loop, and a pattern that backtracks catastrophically must cost a bounded few
+milliseconds, not stall every other handler.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import regex  # type: ignore[import-untyped, unused-ignore]
 
 from gridbot.logs import get_logger
-
-if TYPE_CHECKING:
-    from gridbot.context import Context
+from gridbot.schedule import Cron, CronError, Every, Trigger
 
 log = get_logger("gridbot.plugins")
 
 Handler = Callable[..., Awaitable[Any]]
-Hook = Callable[["Context"], Awaitable[Any]]
+Hook = Callable[..., Awaitable[Any]]
 ENTRY_POINT_GROUP = "gridbot.plugins"
 BUNDLED_PACKAGE = "gridbot_plugins"
+MATCH_TIMEOUT = 0.05  # seconds one pattern may spend on one message
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
+# re's flag values are what plugin authors pass; regex numbers two of them differently.
+_FLAGS = {
+    re.IGNORECASE: regex.IGNORECASE,
+    re.MULTILINE: regex.MULTILINE,
+    re.DOTALL: regex.DOTALL,
+    re.VERBOSE: regex.VERBOSE,
+    re.ASCII: regex.ASCII,
+    re.UNICODE: regex.UNICODE,
+}
 
 
 class PluginError(Exception):
@@ -36,17 +52,29 @@ class PluginError(Exception):
 
 @dataclass(frozen=True)
 class Route:
+    """One handler and what it answers to. Built by the decorators; read by the dispatcher."""
+
     plugin: str
     name: str  # the handler's function name
     kind: str  # message | command | event | schedule
     fn: Handler
-    pattern: re.Pattern[str] | None = None
+    pattern: Any = None  # a compiled ``regex`` pattern
     command: str | None = None
     event_type: str | None = None
-    every: float | None = None
+    trigger: Trigger | None = None
     timeout: float | None = None
+    match_timeout: float = MATCH_TIMEOUT
     include_bots: bool = False
     doc: str = ""
+    usage: str = ""
+    # The keyword arguments the handler declares (None: it takes **kwargs) and those it requires.
+    params: frozenset[str] | None = frozenset()
+    required: frozenset[str] = frozenset()
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
 
 
 @dataclass
@@ -58,77 +86,177 @@ class Plugin:
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
 
-    def _add(self, fn: Handler, kind: str, allowed: set[str], **route: Any) -> Handler:
-        _check_signature(self.name, fn, allowed)
+    def __post_init__(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise PluginError(f"plugin {self.name!r}: a name is letters, digits, _ and - only")
+
+    def _add(self, fn: Handler, kind: str, offered: set[str], **route: Any) -> Handler:
+        params, required = _check_signature(self.name, fn, offered)
+        if kind == "command" and any(r.command == route["command"] for r in self.routes):
+            where = f"plugin {self.name}, handler {fn.__name__}"
+            raise PluginError(f"{where}: command {route['command']!r} is declared twice")
         doc = inspect.getdoc(fn) or ""
-        self.routes.append(Route(self.name, fn.__name__, kind, fn, doc=doc, **route))
+        self.routes.append(
+            Route(self.name, fn.__name__, kind, fn, doc=doc, params=params, required=required, **route)
+        )
         return fn
 
     def message(
-        self, pattern: str, *, flags: int = 0, timeout: float | None = None, include_bots: bool = False
+        self,
+        pattern: str,
+        *,
+        flags: int = 0,
+        timeout: float | None = None,
+        match_timeout: float = MATCH_TIMEOUT,
+        include_bots: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """Run on a user message whose text matches ``pattern``; named groups become arguments."""
-        try:
-            compiled = re.compile(pattern, flags)
-        except re.error as exc:
-            raise PluginError(f"plugin {self.name}: bad pattern {pattern!r}: {exc}") from None
+        """Run on a user message whose text matches ``pattern`` (searched, as ``re.search`` does).
+
+        Named groups become keyword arguments. ``flags`` are ``re`` flags. ``timeout`` bounds the
+        handler (default: ``runtime.handler_timeout``); ``match_timeout`` bounds the matching.
+        """
+        compiled = _compile(self.name, pattern, flags)
         groups = set(compiled.groupindex)
         return lambda fn: self._add(
-            fn, "message", groups, pattern=compiled, timeout=timeout, include_bots=include_bots
+            fn,
+            "message",
+            groups,
+            pattern=compiled,
+            timeout=timeout,
+            match_timeout=match_timeout,
+            include_bots=include_bots,
+            usage=pattern,
         )
 
-    def command(self, name: str, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
-        """Run on ``@bot name args`` or ``<prefix>name args``; ``args`` is the list of words."""
-        if not re.fullmatch(r"[\w-]+", name):
+    def command(
+        self, name: str, *, usage: str = "", timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run on ``@bot name args`` or ``<prefix>name args`` (in a DM, ``name args`` alone).
+
+        The handler may take ``args`` (the words after the name, quotes respected) and ``text``
+        (everything after the name, as typed).
+        """
+        if not _NAME_RE.fullmatch(name):
             raise PluginError(f"plugin {self.name}: bad command name {name!r}")
-        return lambda fn: self._add(fn, "command", {"args"}, command=name.lower(), timeout=timeout)
+        return lambda fn: self._add(
+            fn, "command", {"args", "text"}, command=name.lower(), timeout=timeout, usage=usage
+        )
 
     def event(self, event_type: str, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
         """Run on any Slack event of that type (``reaction_added``, ``app_requested``, ...)."""
+        if not event_type or not event_type.replace("_", "").isalnum():
+            raise PluginError(f"plugin {self.name}: bad event type {event_type!r}")
         return lambda fn: self._add(fn, "event", set(), event_type=event_type, timeout=timeout)
 
-    def schedule(self, *, every: float, timeout: float | None = None) -> Callable[[Handler], Handler]:
-        """Run every ``every`` seconds, once per interval across all processes sharing the store."""
-        if every <= 0:
-            raise PluginError(f"plugin {self.name}: schedule(every=...) must be positive")
-        return lambda fn: self._add(fn, "schedule", set(), every=float(every), timeout=timeout)
+    def schedule(
+        self, *, every: float | None = None, cron: str | None = None, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run every ``every`` seconds, or on a five-field ``cron`` expression (UTC).
+
+        Each slot runs once across all processes sharing the store, not once per process.
+        """
+        if (every is None) == (cron is None):
+            raise PluginError(f"plugin {self.name}: schedule() takes exactly one of every= or cron=")
+        trigger: Trigger
+        if every is not None:
+            if every <= 0:
+                raise PluginError(f"plugin {self.name}: schedule(every=...) must be positive")
+            trigger = Every(float(every))
+        else:
+            assert cron is not None
+            try:
+                trigger = Cron.parse(cron)
+            except CronError as exc:
+                raise PluginError(f"plugin {self.name}: schedule(cron={cron!r}): {exc}") from None
+        return lambda fn: self._add(fn, "schedule", set(), trigger=trigger, timeout=timeout)
 
     def on_startup(self, fn: Hook) -> Hook:
+        """Run once when the runtime starts; the hook gets a context with ``store`` and ``config``."""
         _check_signature(self.name, fn, set())
         self.startup.append(fn)
         return fn
 
     def on_shutdown(self, fn: Hook) -> Hook:
+        """Run once when the runtime stops, after the last handler finished."""
         _check_signature(self.name, fn, set())
         self.shutdown.append(fn)
         return fn
 
+    @property
+    def commands(self) -> list[Route]:
+        return [r for r in self.routes if r.kind == "command"]
 
-def _check_signature(plugin: str, fn: Callable[..., Any], allowed: set[str]) -> None:
+
+def _compile(plugin: str, pattern: str, flags: int) -> Any:
+    unknown = flags & ~sum(_FLAGS)
+    if unknown:
+        raise PluginError(f"plugin {plugin}: unsupported regex flags {unknown:#x} in {pattern!r}")
+    translated = sum(new for old, new in _FLAGS.items() if flags & old)
+    try:
+        return regex.compile(pattern, translated | regex.VERSION0)
+    except regex.error as exc:
+        raise PluginError(f"plugin {plugin}: bad pattern {pattern!r}: {exc}") from None
+
+
+def _check_signature(
+    plugin: str, fn: Callable[..., Any], offered: set[str]
+) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """Reject handlers the dispatcher could not call; return (declared, required) parameters."""
     where = f"plugin {plugin}, handler {getattr(fn, '__name__', fn)!s}"
     if not inspect.iscoroutinefunction(fn):
         raise PluginError(f"{where}: must be an async def")
     params = list(inspect.signature(fn).parameters.values())
     if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
         raise PluginError(f"{where}: the first parameter must be the context (ctx)")
+    declared: set[str] = set()
+    required: set[str] = set()
+    takes_any = False
     for p in params[1:]:
         if p.kind is p.VAR_KEYWORD:
+            takes_any = True
             continue
         if p.kind is p.VAR_POSITIONAL:
             raise PluginError(f"{where}: *{p.name} is not supported")
-        if p.name not in allowed and p.default is p.empty:
-            offered = ", ".join(sorted(allowed)) or "nothing besides ctx"
-            raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {offered})")
+        if p.kind is p.POSITIONAL_ONLY:
+            raise PluginError(f"{where}: {p.name} is positional-only; arguments are passed by name")
+        if p.name not in offered:
+            if p.default is p.empty:
+                available = ", ".join(sorted(offered)) or "nothing besides ctx"
+                raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {available})")
+            continue
+        declared.add(p.name)
+        if p.default is p.empty:
+            required.add(p.name)
+    return (None if takes_any else frozenset(declared)), frozenset(required)
 
 
-def _resolve(name: str) -> ModuleType | Any:
-    """A bundled name, an installed entry point, or a dotted module path."""
-    if "." not in name:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == name:
-                return ep.load()
-        return importlib.import_module(f"{BUNDLED_PACKAGE}.{name}")
-    return importlib.import_module(name)
+# -- discovery and loading -----------------------------------------------------------------------
+
+
+def _bundled(name: str) -> str | None:
+    module = f"{BUNDLED_PACKAGE}.{name}"
+    try:
+        return module if importlib.util.find_spec(module) is not None else None
+    except ModuleNotFoundError:
+        return None
+
+
+def _resolve(name: str) -> Any:
+    """A bundled name, an installed entry point, or a dotted module path (``pkg.mod[:attr]``)."""
+    if "." in name or ":" in name:
+        module_name, _, attr = name.partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attr) if attr else module
+    bundled = _bundled(name)
+    if bundled is not None:
+        return importlib.import_module(bundled)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep.load()
+    raise PluginError(
+        f"plugin {name}: not found (not bundled, no installed entry point in group "
+        f"{ENTRY_POINT_GROUP!r}, and not a dotted module path)"
+    )
 
 
 def load_plugin(name: str) -> Plugin:
@@ -138,36 +266,40 @@ def load_plugin(name: str) -> Plugin:
     except PluginError:
         raise
     except ModuleNotFoundError as exc:
-        raise PluginError(f"plugin {name}: not found ({exc})") from exc
+        raise PluginError(f"plugin {name}: import failed: {exc}") from exc
     except Exception as exc:
         raise PluginError(f"plugin {name}: import failed: {type(exc).__name__}: {exc}") from exc
     found: Any = target
     if isinstance(target, ModuleType):
         found = getattr(target, "plugin", None)
-        if found is None and callable(getattr(target, "setup", None)):
-            try:
-                found = target.setup()
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"plugin {name}: setup() failed: {type(exc).__name__}: {exc}") from exc
-    elif callable(target) and not isinstance(target, Plugin):
-        found = target()
+        if found is None:
+            found = getattr(target, "setup", None)
+    if callable(found) and not isinstance(found, Plugin):
+        try:
+            found = found()
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {name}: setup() failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(found, Plugin):
         raise PluginError(f"plugin {name}: exposes no Plugin object (plugin = Plugin(...) or setup())")
     return found
 
 
 def discover_installed() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    """The names installed packages offer through the ``gridbot.plugins`` entry-point group."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def load_all(names: tuple[str, ...], *, strict: bool) -> list[Plugin]:
-    """Load every enabled plugin; a broken one is reported and left out (or stops start-up)."""
+    """Load every enabled plugin. A broken one is logged once and left out, or, when ``strict``,
+    stops start-up with its :class:`PluginError`."""
     loaded: list[Plugin] = []
     for name in names:
         try:
             plugin = load_plugin(name)
+            if any(p.name == plugin.name for p in loaded):
+                raise PluginError(f"plugin {name}: another enabled plugin is already named {plugin.name!r}")
         except PluginError as exc:
             if strict:
                 raise
