@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run gridbot on the built-in simulator and print a transcript")
     demo.add_argument("--redis", default=None, help="use this Redis instead of the in-memory store")
     demo.set_defaults(func=_cmd_demo)
+
+    from gridbot.status import add_commands
+
+    add_commands(sub)  # status, elections
     return parser
 
 

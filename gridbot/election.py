@@ -58,6 +58,7 @@ class Elector:
         self._client_for = client_for
         self._inflight: dict[str, asyncio.Future[Election]] = {}
         self.takeovers = 0
+        self.elected = 0  # elections this process decided (metrics)
 
     async def ensure(self, channel: str, via: str) -> Election:
         """Elect a responsible team for ``channel`` unless one exists; coalesces concurrent calls."""
@@ -92,6 +93,8 @@ class Elector:
                 log.warning("election.info_failed", channel=channel, team_id=via, error=type(exc).__name__)
         chosen = choose(candidates, host)
         election = await self._store.elect(channel, chosen, candidates)
+        if election.team == chosen and election.epoch == 1:
+            self.elected += 1
         log.info(
             "election.decided",
             channel=channel,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -20,10 +21,13 @@ from gridbot.dedup import Bots, DedupStage
 from gridbot.dispatch import Dispatcher
 from gridbot.election import Elector
 from gridbot.events import Event
+from gridbot.http import OpsServer
 from gridbot.logs import get_logger
+from gridbot.metrics import Metrics
 from gridbot.plugins import Plugin, load_all
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
+from gridbot.status import StatusPublisher
 from gridbot.store import MemoryStore, RedisStore, Store
 from gridbot.supervisor import Supervisor
 from gridbot.team import Team
@@ -66,6 +70,11 @@ class Runtime:
         self.elector: Elector | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        # Operations (health, metrics, status): read-only views of the parts above.
+        self.metrics = Metrics()
+        self.http: OpsServer | None = None
+        self.started_at: float | None = None
+        self.stopping = False
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -94,7 +103,10 @@ class Runtime:
 
     async def start(self) -> None:
         cfg = self.config
-        self.clients = SlackClients(cfg.slack.api_url)
+        self.started_at = time.time()
+        self.clients = SlackClients(
+            cfg.slack.api_url, trace_configs=[self.metrics.trace_config(cfg.slack.api_url)]
+        )
         self.dispatcher = Dispatcher(
             self.plugins,
             self._context,
@@ -102,6 +114,7 @@ class Runtime:
             command_prefix=cfg.plugins.command_prefix,
             max_concurrent=cfg.runtime.max_concurrent_handlers,
             default_timeout=cfg.runtime.handler_timeout,
+            observer=self.metrics.observe_handler,
         )
         # The supervisor is built before the elector that asks it which teams exist.
         self.supervisor = Supervisor(
@@ -128,6 +141,12 @@ class Runtime:
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
         self._tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
         await self._hooks("startup")
+        self.metrics.collect_runtime(self)
+        publisher = StatusPublisher(self, interval=min(5.0, cfg.runtime.lease_ttl))
+        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        if cfg.http.port is not None:
+            self.http = OpsServer(self, cfg.http.host, cfg.http.port)
+            await self.http.start()
         self._started = True
         log.info(
             "gridbot.started",
@@ -138,6 +157,7 @@ class Runtime:
 
     def _submit(self, event: Event, covers: tuple[str, ...]) -> None:
         assert self.dedup is not None
+        self.metrics.event_received(event)
         self.dedup.submit(event, covers)
 
     async def _hooks(self, which: str) -> None:
@@ -165,6 +185,7 @@ class Runtime:
         if not self._started:
             return
         self._started = False
+        self.stopping = True  # /readyz answers 503 from here on
         assert self.supervisor and self.dedup and self.dispatcher and self.clients
         timeout = self.config.runtime.shutdown_timeout
         log.info("gridbot.stopping", in_flight=self.dispatcher.running, backlog=self.dedup.backlog)
@@ -175,10 +196,16 @@ class Runtime:
         for task in reversed(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.stop()
         await self.clients.close()
         if self._owns_store:
             await self.store.close()
         log.info("gridbot.stopped", handlers_cancelled=cancelled)
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     async def __aenter__(self) -> Runtime:
         await self.start()

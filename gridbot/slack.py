@@ -84,11 +84,19 @@ class Backoff:
 class SlackClients:
     """Owns the shared aiohttp session and hands out clients bound to one token each."""
 
-    def __init__(self, api_url: str, *, rate_limit_retries: int = 3) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        rate_limit_retries: int = 3,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,  # metrics: calls and 429s per method
+    ) -> None:
         self.api_url = api_url
         self._retries = rate_limit_retries
         # Size the pool for many sockets: aiohttp's default of 100 would queue the 101st team.
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), trace_configs=trace_configs
+        )
 
     def web(self, token: Secret) -> AsyncWebClient:
         """A client that waits out 429s (Retry-After) and retries transient failures."""

@@ -93,6 +93,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None: ...
 
+    # -- process status documents (``gridbot status``); concrete so test fakes need not care --
+
+    async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:
+        """Write one process's status document; it expires ``ttl`` seconds later unless rewritten."""
+        raise NotImplementedError
+
+    async def statuses(self) -> dict[str, dict[str, Any]]:
+        """Every unexpired status document, by instance id."""
+        raise NotImplementedError
+
+    async def withdraw_status(self, instance: str) -> None:
+        """Delete one process's status document (clean shutdown)."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 

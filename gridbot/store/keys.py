@@ -40,3 +40,13 @@ class Keys:
 
     def channel_of_election(self, key: str) -> str:
         return key[len(self.prefix) + 4 : -len("}:elect")]
+
+    def process_status(self, instance: str) -> str:
+        """String with PX: one running process's status document (``gridbot status`` reads these).
+
+        Every status key shares the ``{st}`` hash tag, so one node holds them all under Cluster.
+        """
+        return f"{self.prefix}:{{st}}:proc:{instance}"
+
+    def process_status_pattern(self) -> str:
+        return f"{self.prefix}:{{st}}:proc:*"

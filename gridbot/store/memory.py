@@ -23,6 +23,7 @@ class MemoryStore(Store):
         self._alive: dict[str, tuple[str, float]] = {}
         self._kv: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._status: dict[str, tuple[bytes, float]] = {}
 
     def _evict(self) -> None:
         now = self._clock()
@@ -130,3 +131,13 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:
+        self._status[instance] = (orjson.dumps(document), self._clock() + ttl)
+
+    async def statuses(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        return {i: orjson.loads(doc) for i, (doc, expires) in self._status.items() if expires > now}
+
+    async def withdraw_status(self, instance: str) -> None:
+        self._status.pop(instance, None)

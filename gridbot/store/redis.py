@@ -222,5 +222,22 @@ class RedisStore(Store):
     async def ping(self) -> None:
         await self._call(self._r.ping)
 
+    async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:
+        data = orjson.dumps(document).decode()
+        key = self.keys.process_status(instance)
+        await self._call(lambda: self._r.set(key, data, px=max(int(ttl * 1000), 1)))
+
+    async def statuses(self) -> dict[str, dict[str, Any]]:
+        async def op() -> dict[str, dict[str, Any]]:
+            keys = [k async for k in self._r.scan_iter(match=self.keys.process_status_pattern(), count=500)]
+            values = await self._r.mget(keys) if keys else []
+            prefix = len(self.keys.process_status(""))
+            return {k[prefix:]: orjson.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+        return await self._call(op)
+
+    async def withdraw_status(self, instance: str) -> None:
+        await self._call(lambda: self._r.delete(self.keys.process_status(instance)))
+
     async def close(self) -> None:
         await self._r.aclose()

@@ -1,0 +1,254 @@
+"""Prometheus metrics for one runtime, in a registry of its own.
+
+Each :class:`Metrics` owns a ``CollectorRegistry`` (never the process-wide default), so several
+runtimes in one process (tests, the demo) do not collide. Counters the data path already keeps
+(dedup decisions, link reconnects, takeovers, team state) are read at scrape time by
+:class:`RuntimeCollector` instead of being mirrored on the hot path. Label values are team ids,
+event types, Web API method names and plugin names: never a token, never message text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gridbot.events import Event
+from gridbot.plugins import Route
+
+if TYPE_CHECKING:
+    from gridbot.runtime import Runtime
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TEAM_STATES = ("starting", "connecting", "connected", "reconnecting", "paused", "stopped", "disabled")
+_HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+
+
+class Metrics:
+    """The instruments the runtime feeds, and the text ``/metrics`` serves."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events = Counter(
+            "gridbot_events_received",
+            "Deliveries read from Slack, per receiving team and event type.",
+            ["team_id", "type"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "gridbot_handler_duration_seconds",
+            "Plugin handler run time, by outcome (ok, error, timeout, cancelled).",
+            ["plugin", "handler", "outcome"],
+            buckets=_HANDLER_BUCKETS,
+            registry=r,
+        )
+        self.handler_errors = Counter(
+            "gridbot_handler_errors",
+            "Handlers that raised (error) or ran past their timeout (timeout).",
+            ["plugin", "kind"],
+            registry=r,
+        )
+        self.webapi_calls = Counter(
+            "gridbot_webapi_calls",
+            "Slack Web API requests answered, per method and HTTP status.",
+            ["method", "status"],
+            registry=r,
+        )
+        self.webapi_ratelimited = Counter(
+            "gridbot_webapi_ratelimited",
+            "Slack Web API answers with HTTP 429, per method.",
+            ["method"],
+            registry=r,
+        )
+        self.webapi_failures = Counter(
+            "gridbot_webapi_failures",
+            "Slack Web API requests that got no answer (network error), per method.",
+            ["method"],
+            registry=r,
+        )
+        self.store_seconds = Histogram(
+            "gridbot_store_roundtrip_seconds",
+            "Store round trip (a PING, sampled every few seconds and by /readyz).",
+            buckets=_STORE_BUCKETS,
+            registry=r,
+        )
+        self._event_children: dict[tuple[str, str], Any] = {}
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    def event_received(self, event: Event) -> None:
+        """Count one delivery. Children are cached: this runs once per frame on the hot path."""
+        key = (event.team_id, event.type)
+        child = self._event_children.get(key)
+        if child is None:
+            child = self._event_children[key] = self.events.labels(*key)
+        child.inc()
+
+    def observe_handler(self, route: Route, seconds: float, outcome: str) -> None:
+        """The dispatcher's observer hook."""
+        self.handler_seconds.labels(route.plugin, route.name, outcome).observe(seconds)
+        if outcome in ("error", "timeout"):
+            self.handler_errors.labels(route.plugin, outcome).inc()
+
+    def observe_store(self, seconds: float) -> None:
+        self.store_seconds.observe(seconds)
+
+    def trace_config(self, api_url: str) -> aiohttp.TraceConfig:
+        """Counts Web API calls and 429s per method on the shared session (websockets excluded)."""
+
+        def method_of(url: Any) -> str | None:
+            text = str(url)
+            if not text.startswith(api_url):
+                return None
+            return text[len(api_url) :].split("?", 1)[0] or None
+
+        async def on_end(_s: aiohttp.ClientSession, _c: SimpleNamespace, p: Any) -> None:
+            method = method_of(p.url)
+            if method is not None:
+                self.webapi_calls.labels(method, str(p.response.status)).inc()
+                if p.response.status == 429:
+                    self.webapi_ratelimited.labels(method).inc()
+
+        async def on_error(_s: aiohttp.ClientSession, _c: SimpleNamespace, p: Any) -> None:
+            method = method_of(p.url)
+            if method is not None:
+                self.webapi_failures.labels(method).inc()
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(on_end)
+        trace.on_request_exception.append(on_error)
+        return trace
+
+    def collect_runtime(self, runtime: Runtime) -> None:
+        """Read the runtime's own counters at scrape time."""
+        self.registry.register(RuntimeCollector(runtime))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]) -> Metric:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for values, value in rows:
+        family.add_metric(values, value)
+    return family
+
+
+def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]) -> Metric:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for values, value in rows:
+        family.add_metric(values, value)
+    return family
+
+
+class RuntimeCollector(Collector):
+    """Exposes the counters dedup, links, elector, dispatcher and supervisor already keep."""
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.time) -> None:
+        self._rt = runtime
+        self._clock = clock
+
+    def describe(self) -> list[Metric]:
+        return []  # unchecked collector: the families depend on what is running
+
+    def collect(self) -> Iterator[Metric]:
+        rt = self._rt
+        if rt.dedup is not None:
+            c = rt.dedup.counters
+            yield _counter(
+                "gridbot_deliveries",
+                "Delivery decisions that lead to a handler run (handled, rescued).",
+                ["decision"],
+                [(["handled"], c.handled), (["rescued"], c.rescued)],
+            )
+            yield _counter(
+                "gridbot_deliveries_standby", "Standby copies held for standby_grace.", [], [([], c.standby)]
+            )
+            yield _counter(
+                "gridbot_deliveries_suppressed",
+                "Deliveries not handled, by reason.",
+                ["reason"],
+                [
+                    (["duplicate"], c.duplicate),
+                    (["own_message"], c.own_message),
+                    (["buffer_full"], c.dropped_overflow),
+                ],
+            )
+            yield _counter(
+                "gridbot_store_errors",
+                "Dedup batches that found the store unreachable.",
+                [],
+                [([], c.store_errors)],
+            )
+            yield _gauge(
+                "gridbot_store_up",
+                "1 while the dedup stage reaches the store.",
+                [],
+                [([], float(rt.dedup.store_ok))],
+            )
+            yield _gauge(
+                "gridbot_dedup_backlog",
+                "Deliveries queued or held, not yet decided.",
+                [],
+                [([], rt.dedup.backlog)],
+            )
+        if rt.elector is not None:
+            yield _counter(
+                "gridbot_elections",
+                "Conversations this process elected a responsible team for.",
+                [],
+                [([], getattr(rt.elector, "elected", 0))],
+            )
+            yield _counter(
+                "gridbot_takeovers",
+                "Elections this process moved away from a team whose lease lapsed.",
+                [],
+                [([], rt.elector.takeovers)],
+            )
+        if rt.dispatcher is not None:
+            yield _gauge(
+                "gridbot_handlers_running", "Handler tasks running now.", [], [([], rt.dispatcher.running)]
+            )
+        if rt.supervisor is not None:
+            yield from self._teams(rt)
+
+    def _teams(self, rt: Runtime) -> Iterator[Metric]:
+        assert rt.supervisor is not None
+        states, reconnects, dropped, last = [], [], [], []
+        for inst in list(rt.supervisor.installations.values()):
+            links = list(inst.links)
+            for team in list(inst.teams):
+                team_id = team.team_id or team.label
+                states += [([team_id, s], float(team.state == s)) for s in TEAM_STATES]
+                if team.state not in TEAM_STATES:
+                    states.append(([team_id, team.state], 1.0))
+                reconnects.append(([team_id], float(sum(lk.reconnects for lk in links))))
+                dropped.append(([team_id], float(sum(lk.frames_dropped for lk in links))))
+                if team.last_event_at is not None:
+                    last.append(([team_id], team.last_event_at))
+        yield _gauge(
+            "gridbot_team_state", "1 for each team's current connection state.", ["team_id", "state"], states
+        )
+        yield _counter(
+            "gridbot_socket_reconnects",
+            "Reconnects of the sockets serving a team (Socket Mode: shared by every team of the app token).",
+            ["team_id"],
+            reconnects,
+        )
+        yield _counter(
+            "gridbot_frames_dropped", "Unusable frames read on a team's sockets.", ["team_id"], dropped
+        )
+        yield _gauge(
+            "gridbot_team_last_event_timestamp_seconds",
+            "Unix time of a team's last event.",
+            ["team_id"],
+            last,
+        )
