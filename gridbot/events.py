@@ -14,7 +14,10 @@ from typing import Any
 import orjson
 
 MAX_FRAME_BYTES = 1 << 20  # larger frames are dropped (Slack messages are far smaller)
-_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+# A display name never holds "<" (Slack escapes it), so no match can span two mentions: the
+# search stays linear even for a megabyte of unclosed "<@U1|" (``[^>]*`` made that quadratic).
+_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(\|[^<>]*)?>")
+_UTF8_MAX = 4  # bytes per character: only a str longer than MAX_FRAME_BYTES / 4 is encoded to check
 
 
 class FrameError(ValueError):
@@ -63,12 +66,20 @@ class Event:
 
 
 def parse_frame(data: str | bytes) -> dict[str, Any]:
-    """Decode one websocket text frame into a JSON object, or raise FrameError."""
-    if len(data) > MAX_FRAME_BYTES:
+    """Decode one websocket text frame into a JSON object, or raise FrameError.
+
+    Anything at all may arrive: invalid UTF-8 and lone surrogates, any nesting (orjson stops at
+    1024 levels), numbers beyond 64 bits. Each is one rejection with a stable reason.
+    """
+    if len(data) > MAX_FRAME_BYTES or (
+        isinstance(data, str)
+        and len(data) * _UTF8_MAX > MAX_FRAME_BYTES
+        and len(data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+    ):
         raise FrameError("oversized")
     try:
         value = orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, RecursionError, MemoryError):
         raise FrameError("not_json") from None
     if not isinstance(value, dict):
         raise FrameError("not_an_object")
@@ -93,6 +104,19 @@ def _channel_of(payload: Mapping[str, Any]) -> str | None:
     raise FrameError("bad_channel")
 
 
+def id_of(value: Any) -> str | None:
+    """An id given either as a string or as an object with a string ``id`` (else None).
+
+    Slack sends both shapes for ``team``, ``channel`` and ``user`` in interactive payloads.
+    """
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        found = value.get("id")
+        return found if isinstance(found, str) and found else None
+    return None
+
+
 def stable_user(user: str | None, mapping: Any) -> str | None:
     """Apply ``user_id_mapping_old_to_new`` so one person has one id."""
     if user and isinstance(mapping, dict):
@@ -109,7 +133,17 @@ def normalise(
     enterprise_id: str | None,
     event_id: str | None = None,
 ) -> Event:
-    """Turn one Slack event object (RTM frame or Events API ``event``) into an :class:`Event`."""
+    """Turn one Slack event object (RTM frame or Events API ``event``) into an :class:`Event`.
+
+    Every field is type-checked: a wrong type anywhere is a :class:`FrameError` naming the field,
+    never a badly typed event further down the data path.
+    """
+    if not isinstance(payload, Mapping):
+        raise FrameError("not_an_object")
+    if enterprise_id is not None and not isinstance(enterprise_id, str):
+        raise FrameError("bad_enterprise_id")
+    if event_id is not None and not isinstance(event_id, str):
+        raise FrameError("bad_event_id")
     kind = payload.get("type")
     if not isinstance(kind, str) or not kind:
         raise FrameError("no_type")
