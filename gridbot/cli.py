@@ -21,6 +21,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
+    from gridbot.reload import Reloader
     from gridbot.runtime import Runtime
 
     async def main() -> None:
@@ -28,7 +29,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Runtime(config).run_until(stop)
+        runtime = Runtime(config)
+        reloader = Reloader(runtime, args.config)  # SIGHUP: re-read the file, apply its [[teams]]
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
+        async with runtime:
+            reloading = asyncio.create_task(reloader.run(), name="config:reloader")
+            try:
+                await stop.wait()
+            finally:
+                reloading.cancel()
+                await asyncio.gather(reloading, return_exceptions=True)
 
     asyncio.run(main())
     return 0

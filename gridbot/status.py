@@ -140,6 +140,17 @@ async def _open_store(config: Config) -> Store:
     return make_store(config)
 
 
+async def _members(store: Store) -> list[str]:
+    """The process registry's members, where the store has one (team ownership, scale-out)."""
+    processes = getattr(store, "processes", None)
+    if processes is None:
+        return []
+    try:
+        return sorted(await processes())
+    except NotImplementedError:
+        return []
+
+
 async def _from_redis(config: Config) -> dict[str, Any]:
     store = await _open_store(config)
     try:
@@ -147,8 +158,11 @@ async def _from_redis(config: Config) -> dict[str, Any]:
         elections = await store.elections()
         team_ids = sorted({t["team_id"] for d in docs.values() for t in d.get("teams", []) if t["team_id"]})
         alive = await store.alive(team_ids)
+        store_members = await _members(store)
     finally:
         await store.close()
+    for instance in store_members:  # a member whose first status document is not written yet
+        docs.setdefault(instance, {"instance": instance, "teams": [], "note": "registered, no status yet"})
     processes = sorted(docs.values(), key=lambda d: str(d.get("instance")))
     for doc in processes:
         for team in doc.get("teams", []):
@@ -350,10 +364,10 @@ async def _elections(config: Config, action: str, channel: str | None, team: str
             assert channel is not None and team is not None
             statuses = await store.statuses()
             served = {t["team_id"] for d in statuses.values() for t in d.get("teams", [])}
-            if team not in served:
+            if team not in served and not await store.alive([team]):
                 result["warning"] = (
-                    f"no live process reports serving {team}: its copies will be rescued by a standby "
-                    "and the pin taken over once the lease check finds the team down"
+                    f"no live process serves {team} (no status document, no liveness lease): a standby "
+                    "will answer its messages and move the election off the pin"
                 )
             result["pinned"] = _election_row(channel, await store.pin(channel, team))
         elif action == "clear":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -9,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gridbot.config import HttpConfig, replace
 from gridbot.testing import GridSimulator
+from gridbot.testing.harness import FAST_RUNTIME
 
 
 def with_http(config: Any) -> Any:
@@ -45,3 +50,45 @@ def assert_no_secret(text: str, sim: GridSimulator) -> None:
     leaked = [t[:9] + "..." for t in every_secret(sim) if t in text]
     assert not leaked, f"tokens leaked: {leaked}"
     assert "xoxb-" not in text and "xapp-" not in text and "xoxp-" not in text
+
+
+def write_config(
+    path: Path,
+    sim: GridSimulator,
+    teams: list[str],
+    *,
+    redis_url: str | None = None,
+    key_prefix: str = "gridbot",
+    http_port: int | None = None,
+) -> Path:
+    """A config file serving ``teams`` over RTM against ``sim``, with the fast test timings."""
+    q = json.dumps  # a JSON string is a valid TOML basic string
+    lines = ["[slack]", f"api_url = {q(sim.api_url)}", ""]
+    if redis_url:
+        lines += ["[redis]", f"url = {q(redis_url)}", f"key_prefix = {q(key_prefix)}", ""]
+    for team in teams:
+        bot = next(b for b in sim.topology.bots if b.team == team)
+        lines += ["[[teams]]", 'transport = "rtm"', f"bot_token = {q(bot.installation.bot_token)}",
+                  f"name = {q(team.lower())}", ""]  # fmt: skip
+    lines += ["[runtime]", *(f"{k} = {v}" for k, v in FAST_RUNTIME.items()), ""]
+    if http_port is not None:
+        lines += ["[http]", f"port = {http_port}", ""]
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return path
+
+
+async def gridbot_cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
+    """Run the real ``gridbot`` command; (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gridbot.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -123,9 +123,11 @@ async def test_metrics_move_with_the_events_sent() -> None:
             # Both teams are in the shared channel: each receives its own copy of all seven.
             assert delta("gridbot_events_received_total", team_id=T1, type="message") >= 7
             assert delta("gridbot_events_received_total", team_id=T2, type="message") >= 7
-            assert delta("gridbot_deliveries_total", decision="handled") + delta(
-                "gridbot_deliveries_total", decision="rescued"
-            ) == 7
+            assert (
+                delta("gridbot_deliveries_total", decision="handled")
+                + delta("gridbot_deliveries_total", decision="rescued")
+                == 7
+            )
             assert delta("gridbot_deliveries_suppressed_total", reason="duplicate") >= 7
             assert delta("gridbot_handler_duration_seconds_count", plugin="echo", outcome="ok") == 6
             assert delta("gridbot_handler_errors_total", plugin="boom", kind="error") == 1
