@@ -1,0 +1,168 @@
+"""Discovery and loading: bundled names, dotted paths, installed entry points, signature checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from gridbot import Context, Plugin, PluginError
+from gridbot.plugins import ENTRY_POINT_GROUP, discover_installed, load_all, load_plugin
+from gridbot.testing.pytest_plugin import GridFactory
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+# -- signatures are checked when the plugin loads -------------------------------------------------
+
+
+def test_a_named_group_the_handler_does_not_take_is_fine_and_a_missing_one_is_not() -> None:
+    p = Plugin("demo")
+
+    @p.message(r"^add (?P<a>\d+) (?P<b>\d+)$")
+    async def add(ctx: Context, a: str) -> None: ...
+
+    with pytest.raises(PluginError) as exc:
+
+        @p.message(r"^hi (?P<name>\w+)$")
+        async def hi(ctx: Context, nmae: str) -> None: ...
+
+    assert str(exc.value) == "plugin demo, handler hi: parameter 'nmae' is never passed (available: name)"
+
+
+@pytest.mark.parametrize(
+    "decorate,handler,problem",
+    [
+        ("command", "def sync(ctx): ...", "must be an async def"),
+        ("command", "async def no_ctx(): ...", "the first parameter must be the context (ctx)"),
+        ("command", "async def star(ctx, *rest): ...", "*rest is not supported"),
+        (
+            "command",
+            "async def extra(ctx, channel): ...",
+            "parameter 'channel' is never passed (available: args, text)",
+        ),
+        (
+            "event",
+            "async def extra(ctx, user): ...",
+            "parameter 'user' is never passed (available: nothing besides ctx)",
+        ),
+    ],
+)
+def test_signature_mistakes_name_the_plugin_handler_and_problem(
+    decorate: str, handler: str, problem: str
+) -> None:
+    namespace: dict[str, Any] = {}
+    exec(handler, namespace)
+    fn = next(v for k, v in namespace.items() if k != "__builtins__")
+    p = Plugin("demo")
+    decorator = p.command("go") if decorate == "command" else p.event("reaction_added")
+    with pytest.raises(PluginError) as exc:
+        decorator(fn)
+    assert str(exc.value) == f"plugin demo, handler {fn.__name__}: {problem}"
+
+
+@pytest.mark.parametrize(
+    "make,problem",
+    [
+        (lambda p: p.message("(unclosed"), "plugin demo: bad pattern '(unclosed'"),
+        (lambda p: p.command("two words"), "plugin demo: bad command name 'two words'"),
+        (lambda p: p.schedule(), "plugin demo: schedule() takes exactly one of every= or cron="),
+        (lambda p: p.schedule(every=5, cron="* * * * *"), "exactly one of every= or cron="),
+        (lambda p: p.schedule(every=0), "schedule(every=...) must be positive"),
+        (lambda p: p.schedule(cron="61 * * * *"), "schedule(cron='61 * * * *'): minute: 61 is outside 0-59"),
+        (lambda p: p.schedule(cron="0 0 30 2 *"), "'0 0 30 2 *' never fires"),
+        (lambda p: p.message("x", flags=128), "unsupported regex flags 0x80"),  # re.DEBUG
+    ],
+)
+def test_decorator_arguments_are_checked(make: Any, problem: str) -> None:
+    with pytest.raises(
+        PluginError, match=problem.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
+    ):
+        make(Plugin("demo"))
+
+
+def test_a_command_declared_twice_in_one_plugin_fails_the_load() -> None:
+    p = Plugin("demo")
+
+    @p.command("go")
+    async def one(ctx: Context) -> None: ...
+
+    with pytest.raises(PluginError, match="command 'go' is declared twice"):
+
+        @p.command("GO")
+        async def two(ctx: Context) -> None: ...
+
+
+# -- discovery ------------------------------------------------------------------------------------
+
+
+def test_bundled_names_and_dotted_paths_load() -> None:
+    assert load_plugin("whois").name == "whois"
+    assert load_plugin("gridbot_plugins.echo").name == "echo"
+    assert load_plugin("fixtures.sample_plugins.healthy:plugin").name == "healthy"
+
+
+def test_two_plugins_with_one_name_keep_the_first() -> None:
+    with capture_logs() as logs:
+        loaded = load_all(("echo", "gridbot_plugins.echo"), strict=False)
+    assert [p.name for p in loaded] == ["echo"]
+    [failure] = [e for e in logs if e["event"] == "plugin.load_failed"]
+    assert failure["error"] == "plugin gridbot_plugins.echo: another enabled plugin is already named 'echo'"
+
+
+@pytest.fixture
+def installed_hello(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The example third-party plugin, pip-installed into a directory put on sys.path."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "gridbot_hello_project", source)  # build artefacts stay out of the repo
+    target = tmp_path / "site"
+    env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        env=env,
+        timeout=120,
+        capture_output=True,
+    )
+    monkeypatch.syspath_prepend(str(target))
+    try:
+        yield target
+    finally:
+        sys.modules.pop("gridbot_hello", None)
+
+
+def test_an_installed_package_is_discovered_through_its_entry_point(installed_hello: Path) -> None:
+    assert "hello" in discover_installed()
+    [ep] = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == "hello"]
+    assert ep.value == "gridbot_hello:plugin"
+    assert ep.dist is not None and ep.dist.name == "gridbot-hello"
+    [plugin] = load_all(("hello",), strict=True)
+    assert plugin.name == "hello"
+    assert Path(sys.modules["gridbot_hello"].__file__ or "").is_relative_to(installed_hello)
+
+
+async def test_the_installed_plugin_answers_through_the_runtime(
+    installed_hello: Path, grid_factory: GridFactory
+) -> None:
+    grid = await grid_factory(plugins=["hello"])
+    reply = await grid.ask("bob", "C0SHARED1", "hello there")
+    assert reply.text == "Hello Bob Brown of Team Two!"
