@@ -19,8 +19,9 @@ import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from gridbot.bots import Bots
 from gridbot.election import Elector
 from gridbot.events import Event
 from gridbot.logs import get_logger
@@ -30,19 +31,6 @@ log = get_logger("gridbot.dedup")
 
 Dispatch = Callable[[Event, str, str], None]  # (event, handling team, decision)
 _JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
-
-
-@dataclass
-class Bots:
-    """Our own bot identities across every installed team: the loop guard."""
-
-    user_ids: set[str] = field(default_factory=set)
-    bot_ids: set[str] = field(default_factory=set)
-
-    def wrote(self, event: Event) -> bool:
-        if event.type != "message":
-            return False
-        return (event.bot_id in self.bot_ids) or (event.user in self.user_ids)
 
 
 @dataclass
@@ -172,7 +160,7 @@ class DedupStage:
             self._local.popitem(last=False)
 
     async def _decide(self, event: Event, covers: tuple[str, ...]) -> None:
-        if self.bots.wrote(event):
+        if await self.bots.ours(event):
             self.counters.own_message += 1
             return
         channel, key = event.channel, event.dedup_key

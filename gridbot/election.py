@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.logs import get_logger
-from gridbot.store import Election, Store
+from gridbot.store import Election, Store, StoreUnavailable
 
 log = get_logger("gridbot.election")
 
@@ -52,9 +52,11 @@ class Elector:
         *,
         installed: Callable[[], set[str]],
         client_for: Callable[[str], AsyncWebClient | None],
+        stopped: Callable[[], set[str]] = set,
     ) -> None:
         self._store = store
-        self._installed = installed  # team ids gridbot serves (any process), not stopped
+        self._local = installed  # team ids this process serves, not stopped
+        self._stopped = stopped
         self._client_for = client_for
         self._inflight: dict[str, asyncio.Future[Election]] = {}
         self.takeovers = 0
@@ -78,8 +80,16 @@ class Elector:
         finally:
             del self._inflight[channel]
 
+    async def installed(self) -> set[str]:
+        """Installed teams across every process sharing the store (the registry), minus stopped."""
+        try:
+            registered = set(await self._store.installed_teams())
+        except StoreUnavailable:
+            registered = set()
+        return (registered | self._local()) - self._stopped()
+
     async def _elect(self, channel: str, via: str) -> Election:
-        installed = self._installed()
+        installed = await self.installed()
         host: str | None = None
         candidates = {via}
         client = self._client_for(via)
@@ -112,7 +122,8 @@ class Elector:
         election = await self._store.election(channel)
         if election is None or election.team != responsible:
             return
-        pool = [t for t in election.candidates if t != responsible and t in self._installed()]
+        installed = await self.installed()
+        pool = [t for t in election.candidates if t != responsible and t in installed]
         alive = await self._store.alive(pool) if pool else set()
         successor = min(alive) if alive else standby
         moved = await self._store.takeover(channel, responsible, successor)

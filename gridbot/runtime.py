@@ -15,9 +15,10 @@ import time
 import uuid
 from typing import Any
 
+from gridbot.bots import Bots
 from gridbot.config import Config
 from gridbot.context import Context, PluginStore, UserCache
-from gridbot.dedup import Bots, DedupStage
+from gridbot.dedup import DedupStage
 from gridbot.dispatch import Dispatcher
 from gridbot.election import Elector
 from gridbot.events import Event
@@ -28,7 +29,7 @@ from gridbot.plugins import Plugin, load_all
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
 from gridbot.status import StatusPublisher
-from gridbot.store import MemoryStore, RedisStore, Store
+from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
 from gridbot.supervisor import Supervisor
 from gridbot.team import Team
 
@@ -61,7 +62,7 @@ class Runtime:
         self.plugins = (
             plugins if plugins is not None else load_all(config.plugins.enabled, strict=config.plugins.strict)
         )
-        self.bots = Bots()
+        self.bots = Bots(self.store)
         self.users = UserCache()
         self.clients: SlackClients | None = None
         self.supervisor: Supervisor | None = None
@@ -78,10 +79,14 @@ class Runtime:
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def _team_ready(self, team: Team) -> None:
-        self.bots.user_ids.add(team.bot_user_id)
-        if team.bot_id:
-            self.bots.bot_ids.add(team.bot_id)
+    async def _team_ready(self, team: Team) -> None:
+        """Register the team for every process sharing the store, then let its socket connect."""
+        self.bots.add(team.bot_user_id, team.bot_id)
+        info = {"bot_user_id": team.bot_user_id, "bot_id": team.bot_id, "enterprise_id": team.enterprise_id}
+        try:
+            await self.store.register_team(team.team_id, info)
+        except StoreUnavailable:
+            log.warning("team.register_failed", team_id=team.team_id, reason="store_unavailable")
 
     def _context(self, event: Event, team_id: str, plugin: str) -> Context:
         assert self.supervisor is not None
@@ -126,7 +131,10 @@ class Runtime:
             on_team_ready=self._team_ready,
         )
         self.elector = Elector(
-            self.store, installed=self.supervisor.installed, client_for=self.supervisor.client_for
+            self.store,
+            installed=self.supervisor.installed,
+            stopped=self.supervisor.stopped,
+            client_for=self.supervisor.client_for,
         )
         self.dedup = DedupStage(
             self.store,

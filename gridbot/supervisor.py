@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ class Supervisor:
         runtime: RuntimeConfig,
         *,
         instance_id: str,
-        on_team_ready: Callable[[Team], None] | None = None,
+        on_team_ready: Callable[[Team], Awaitable[None]] | None = None,
     ) -> None:
         self.clients = clients
         self.store = store
@@ -80,6 +80,9 @@ class Supervisor:
 
     def installed(self) -> set[str]:
         return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
+
+    def stopped(self) -> set[str]:
+        return {t.team_id for t in self.teams if t.team_id and t.state in ("stopped", "disabled")}
 
     def client_for(self, team_id: str) -> AsyncWebClient | None:
         return self._web.get(team_id)
@@ -203,8 +206,8 @@ class Supervisor:
                 continue
             self._record_auth(team, response.data if isinstance(response.data, dict) else {})
             self._web[team.team_id] = client
-            if self._on_team_ready is not None:
-                self._on_team_ready(team)
+            if self._on_team_ready is not None:  # before the socket connects: see gridbot/bots.py
+                await self._on_team_ready(team)
             return True
 
     def _record_auth(self, team: Team, data: dict[str, Any]) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gridbot.config import Config
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
-from gridbot.testing.harness import config_for
+from gridbot.testing.harness import config_for, to_toml
 
 T = TypeVar("T")
 T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
@@ -81,3 +86,46 @@ async def settled(rt: Runtime, timeout: float = 10.0) -> None:
     assert rt.dedup is not None and rt.dispatcher is not None
     dedup, dispatcher = rt.dedup, rt.dispatcher
     await wait_until(lambda: dedup.backlog == 0 and dispatcher.running == 0, timeout, "runtime settled")
+
+
+class GridbotProcess:
+    """`gridbot run --config FILE` as a real subprocess; its JSON log lines land in a file."""
+
+    def __init__(self, config: Config, workdir: Path, name: str) -> None:
+        self.name = name
+        self.config_path = workdir / f"{name}.toml"
+        self.log_path = workdir / f"{name}.log"
+        self.config_path.write_text(to_toml(config))
+        self.config_path.chmod(0o600)
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> GridbotProcess:
+        log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gridbot.cli", "--log-json", "--log-level", "debug",
+            "run", "--config", str(self.config_path),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Best effort for fixtures' finally blocks: SIGKILL if still running."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+    def events(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+        return found

@@ -87,6 +87,14 @@ class Store(abc.ABC):
     async def kv_delete(self, namespace: str, key: str) -> bool: ...
 
     @abc.abstractmethod
+    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+        """Record an installation some process serves (ids only, never tokens)."""
+
+    @abc.abstractmethod
+    async def installed_teams(self) -> dict[str, dict[str, Any]]:
+        """Every registered installation: team id -> the info given to register_team."""
+
+    @abc.abstractmethod
     async def try_lock(self, name: str, holder: str, ttl_ms: int) -> bool:
         """Take (or keep) a named lock for ``ttl_ms``; False if another holder has it."""
 

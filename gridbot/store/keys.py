@@ -29,6 +29,11 @@ class Keys:
         """String with PX: the process whose socket for this team is up (the liveness lease)."""
         return f"{self.prefix}:{{t:{team}}}:alive"
 
+    def teams(self) -> str:
+        """Hash: team id -> JSON {bot_user_id, bot_id, enterprise_id}: every installation any
+        process serves (election candidates and the loop guard must know all of them)."""
+        return f"{self.prefix}:{{g}}:teams"
+
     def kv(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:{{p:{namespace}}}:kv:{key}"
 

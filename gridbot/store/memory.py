@@ -23,6 +23,7 @@ class MemoryStore(Store):
         self._alive: dict[str, tuple[str, float]] = {}
         self._kv: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._teams: dict[str, dict[str, Any]] = {}
         self._status: dict[str, tuple[bytes, float]] = {}
 
     def _evict(self) -> None:
@@ -107,6 +108,12 @@ class MemoryStore(Store):
     async def alive(self, teams: Sequence[str]) -> set[str]:
         now = self._clock()
         return {t for t in teams if t in self._alive and self._alive[t][1] > now}
+
+    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+        self._teams[team_id] = dict(info)
+
+    async def installed_teams(self) -> dict[str, dict[str, Any]]:
+        return {team: dict(info) for team, info in self._teams.items()}
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         item = self._kv.get(f"{namespace}\0{key}")

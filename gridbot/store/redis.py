@@ -241,3 +241,11 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         await self._r.aclose()
+    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+        data = orjson.dumps(info).decode()
+        await self._call(lambda: self._r.hset(self.keys.teams(), team_id, data))
+
+    async def installed_teams(self) -> dict[str, dict[str, Any]]:
+        raw = await self._call(lambda: self._r.hgetall(self.keys.teams()))
+        return {str(team): orjson.loads(info) for team, info in raw.items()}
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -59,3 +60,55 @@ def config_for(
         plugins=PluginsConfig(enabled=plugins, settings=dict(plugin_settings or {})),
         runtime=RuntimeConfig(**timings),
     )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(config: Config) -> str:
+    """The TOML text of ``config`` (with its tokens: for test files, written mode 600)."""
+    lines = ["[slack]", f"api_url = {_toml_value(config.slack.api_url)}", ""]
+    if config.redis.url is not None:
+        lines += [
+            "[redis]",
+            f"url = {_toml_value(config.redis.url.get())}",
+            f"key_prefix = {_toml_value(config.redis.key_prefix)}",
+            "",
+        ]
+    for team in config.teams:
+        lines += [
+            "[[teams]]",
+            f"transport = {_toml_value(team.transport)}",
+            f"bot_token = {_toml_value(team.bot_token.get())}",
+        ]
+        if team.app_token is not None:
+            lines += [f"app_token = {_toml_value(team.app_token.get())}", f"connections = {team.connections}"]
+        if team.name:
+            lines.append(f"name = {_toml_value(team.name)}")
+        lines.append("")
+    plugins = config.plugins
+    lines += [
+        "[plugins]",
+        f"enabled = {_toml_value(list(plugins.enabled))}",
+        f"strict = {_toml_value(plugins.strict)}",
+        f"command_prefix = {_toml_value(plugins.command_prefix)}",
+        "",
+    ]
+    for name, settings in plugins.settings.items():
+        lines.append(f"[plugins.{name}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
+        lines.append("")
+    lines.append("[runtime]")
+    lines += [f"{key} = {_toml_value(value)}" for key, value in vars(config.runtime).items()]
+    if config.http.port is not None:
+        lines += ["", "[http]", f"host = {_toml_value(config.http.host)}", f"port = {config.http.port}"]
+    return "\n".join(lines) + "\n"

@@ -96,3 +96,11 @@ async def test_lock_has_one_holder(store: Store) -> None:
     assert await store.try_lock("job:1", "a", 10_000)
     assert not await store.try_lock("job:1", "b", 10_000)
     assert await store.try_lock("job:1", "a", 10_000)
+
+
+async def test_installation_registry_is_shared(store: Store) -> None:
+    await store.register_team("T1", {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"})
+    await store.register_team("T2", {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None})
+    teams = await store.installed_teams()
+    assert teams == {"T1": {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"},
+                     "T2": {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None}}

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from gridtest import wait_until
 
-from gridbot.dedup import Bots, DedupStage
+from gridbot.bots import Bots
+from gridbot.dedup import DedupStage
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.store import MemoryStore, Store, StoreUnavailable
@@ -27,7 +28,9 @@ class Harness:
     def __init__(self, store: Store, installed: set[str], grace: float = 0.05) -> None:
         self.handled: list[tuple[str, str, str]] = []  # (ts, team, decision)
         self.elector = Elector(store, installed=lambda: installed, client_for=lambda _t: None)
-        self.bots = Bots(user_ids={"UBOT1", "UBOT2"}, bot_ids={"B1", "B2"})
+        self.bots = Bots(store)
+        self.bots.add("UBOT1", "B1")
+        self.bots.add("UBOT2", "B2")
         self.stage = DedupStage(store, self.elector, self._dispatch, bots=self.bots, standby_grace=grace)
 
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
@@ -99,6 +102,14 @@ async def test_our_own_bot_messages_are_never_dispatched(harness: Harness) -> No
     await wait_until(lambda: len(harness.handled) == 1)
     await wait_until(lambda: harness.stage.counters.own_message == 2)
     assert harness.handled[0][0] == "10.0"
+
+
+async def test_a_bot_served_by_another_process_is_recognised_through_the_registry(harness: Harness) -> None:
+    await harness.stage.store.register_team("T9", {"bot_user_id": "UBOT9", "bot_id": "B9"})
+    harness.stage.submit(msg("T1", "11.0", bot_id="B9", subtype="bot_message", user="UBOT9"), ("T1",))
+    harness.stage.submit(msg("T1", "12.0", bot_id="BFOREIGN", subtype="bot_message"), ("T1",))
+    await wait_until(lambda: harness.stage.backlog == 0 and harness.stage.counters.own_message == 1)
+    assert [h[0] for h in harness.handled] == ["12.0"]  # a foreign bot's message is an ordinary event
 
 
 async def test_events_without_a_conversation_are_claimed_by_event_id(harness: Harness) -> None:
