@@ -4,6 +4,11 @@ Each runner authenticates its team(s) with ``auth.test`` (recording the enterpri
 its link(s) alive. A dead token stops that team only, with one clear error event and a state others
 can read; a Grid migration pauses it and re-probes. Installations can be added and removed while
 running, which config reload and team ownership build on.
+
+When the store is shared by several processes (Redis), every process reads the same list of
+installations and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
+announcing itself in the process registry (:mod:`gridbot.registry`). With the in-memory store the
+one process serves everything.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.events import Event
 from gridbot.logs import get_logger
+from gridbot.ownership import Ownership
+from gridbot.registry import Registry
 from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.team import Team
@@ -68,6 +75,13 @@ class Supervisor:
         self._on_team_ready = on_team_ready
         self._web: dict[str, AsyncWebClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # installation key -> its teams' (index, config): what this process *may* serve
+        self._configured: dict[str, list[tuple[int, TeamConfig]]] = {}
+        # teams of installations handed to another process: events read before the socket
+        # closed still get a context (their handlers answer through the same token)
+        self._retired: dict[str, Team] = {}
+        self.registry: Registry | None = None
+        self.ownership: Ownership | None = None
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
 
@@ -76,7 +90,8 @@ class Supervisor:
         return [t for inst in self.installations.values() for t in inst.teams]
 
     def team(self, team_id: str) -> Team | None:
-        return next((t for t in self.teams if t.team_id == team_id), None)
+        found = next((t for t in self.teams if t.team_id == team_id), None)
+        return found if found is not None else self._retired.get(team_id)
 
     def installed(self) -> set[str]:
         return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
@@ -94,12 +109,43 @@ class Supervisor:
 
     def start(self, teams: tuple[TeamConfig, ...]) -> None:
         for index, config in enumerate(teams):
-            self.add(config, index)
+            self._configured.setdefault(installation_key(config), []).append((index, config))
+        if self.store.shared:
+            self.registry = Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl)
+            self.ownership = Ownership(
+                self.store,
+                self.registry,
+                list(self._configured),
+                ttl=self.runtime.lease_ttl,
+                serve=self._serve,
+                drop=self.remove,
+                is_connected=self._installation_connected,
+                teams=lambda: sorted(self.installed()),
+            )
+            self._spawn(self.ownership.run(), "supervisor:ownership")
+        else:
+            for key in self._configured:
+                self._serve(key)
         self._spawn(self._renew_leases(), "supervisor:leases")
         self._spawn(self._poll_auth(), "supervisor:auth-poll")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    def _serve(self, key: str) -> None:
+        """Start serving one configured installation (ownership decided we should)."""
+        if key in self.installations:
+            return
+        for index, config in self._configured.get(key, []):
+            self.add(config, index)
+
+    def _installation_connected(self, key: str) -> bool:
+        inst = self.installations.get(key)
+        return inst is not None and any(lk.state == LinkState.CONNECTED for lk in inst.links)
+
+    def _fenced(self, key: str) -> bool:
+        """Lost (or never had) the ownership of ``key``: it must not claim liveness."""
+        return self.ownership is not None and not self.ownership.serving(key)
 
     def add(self, config: TeamConfig, index: int) -> Team:
         """Start serving one more team (joins its app token's installation for Socket Mode)."""
@@ -127,16 +173,23 @@ class Supervisor:
             await self.store.release_alive(gone, self.instance_id)
         for team in inst.teams:
             team.state = "removed"
+            if team.team_id:
+                self._retired[team.team_id] = team
         log.info("installation.removed", installation=key, teams=gone)
 
     async def stop(self) -> None:
-        """Close every socket (stop reading), then release our liveness leases."""
+        """Hand our installations over (several processes), close every socket, release leases."""
+        if self.ownership is not None:
+            # Peers connect our installations before we close them: a rolling restart loses nothing.
+            await self.ownership.handover(self.runtime.shutdown_timeout)
         tasks = [i.task for i in self.installations.values() if i.task is not None] + self._tasks
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive([t.team_id for t in self.teams if t.team_id], self.instance_id)
+        if self.ownership is not None:
+            await self.ownership.release_all()
 
     # -- runners -------------------------------------------------------------------------------
 
@@ -248,7 +301,7 @@ class Supervisor:
             team.error = None if best == LinkState.CONNECTED else error
             if previous != team.state:
                 log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
-        if best == LinkState.CONNECTED:
+        if best == LinkState.CONNECTED and not self._fenced(inst.key):
             self._spawn(self._renew_now(list(inst.by_id)), "supervisor:lease-now")
 
     # -- leases and polling ----------------------------------------------------------------------
@@ -261,7 +314,13 @@ class Supervisor:
         """Keep the liveness lease of every connected team; a dead socket's lease lapses."""
         while True:
             try:
-                connected = self.connected()
+                connected = [
+                    t.team_id
+                    for key, inst in self.installations.items()
+                    if not self._fenced(key)
+                    for t in inst.by_id.values()
+                    if t.state == LinkState.CONNECTED
+                ]
                 if connected:
                     await self.store.renew_alive(
                         connected, self.instance_id, int(self.runtime.lease_ttl * 1000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,15 @@ class Election:
     candidates: tuple[str, ...]
     epoch: int
     pinned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerLease:
+    """Who serves one installation: the holder, its fencing epoch, and a pending handoff."""
+
+    holder: str | None  # None: nobody (the lease lapsed or was released)
+    epoch: int  # grows on every change of holder, never reused
+    successor: str | None = None  # the process a handoff was requested for
 
 
 class StoreUnavailable(Exception):
@@ -78,6 +87,14 @@ class Store(abc.ABC):
     async def alive(self, teams: Sequence[str]) -> set[str]: ...
 
     @abc.abstractmethod
+    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+        """Record an installation some process serves (ids only, never tokens)."""
+
+    @abc.abstractmethod
+    async def installed_teams(self) -> dict[str, dict[str, Any]]:
+        """Every registered installation: team id -> the info given to register_team."""
+
+    @abc.abstractmethod
     async def kv_get(self, namespace: str, key: str) -> Any | None: ...
 
     @abc.abstractmethod
@@ -85,14 +102,6 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def kv_delete(self, namespace: str, key: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
-        """Record an installation some process serves (ids only, never tokens)."""
-
-    @abc.abstractmethod
-    async def installed_teams(self) -> dict[str, dict[str, Any]]:
-        """Every registered installation: team id -> the info given to register_team."""
 
     @abc.abstractmethod
     async def try_lock(self, name: str, holder: str, ttl_ms: int) -> bool:
@@ -117,6 +126,55 @@ class Store(abc.ABC):
 
     async def close(self) -> None:
         return None
+
+    # -- scale-out: installation ownership and process membership (gridbot/ownership.py) ----------
+    # Concrete, so a single-process test fake need not implement them.
+
+    # True when several processes can share this store (Redis): they then split the installations
+    # through ownership leases. False (memory, test fakes): one process, ownership is trivially "me".
+    shared: bool = False
+
+    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
+        """Take a free installation for ``ttl_ms``; its new fencing epoch, or None if it is held."""
+        raise NotImplementedError
+
+    async def renew_owners(self, leases: Mapping[str, int], holder: str, ttl_ms: int) -> set[str]:
+        """Extend each lease ``{installation: epoch}`` still held by ``holder`` at that epoch.
+
+        Returns the installations renewed; any other is lost (lapsed, or handed off).
+        """
+        raise NotImplementedError
+
+    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
+        raise NotImplementedError
+
+    async def request_handoff(
+        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+    ) -> bool:
+        """Mark the lease held by ``holder`` at ``epoch`` for ``successor`` (one at a time, expiring)."""
+        raise NotImplementedError
+
+    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
+        """The successor takes the lease marked for it (its socket is up); the new epoch or None."""
+        raise NotImplementedError
+
+    async def cancel_handoff(self, installation: str, successor: str) -> None:
+        raise NotImplementedError
+
+    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
+        """The current lease of each installation (holder None when free)."""
+        raise NotImplementedError
+
+    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+        """Announce a live process (its status document) for ``ttl_ms``."""
+        raise NotImplementedError
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        """The live processes: instance id -> the last document it announced."""
+        raise NotImplementedError
+
+    async def leave_process(self, instance: str) -> None:
+        raise NotImplementedError
 
 
 def merge_candidates(current: str, new: Iterable[str]) -> str:

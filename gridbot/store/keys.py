@@ -55,3 +55,23 @@ class Keys:
 
     def process_status_pattern(self) -> str:
         return f"{self.prefix}:{{st}}:proc:*"
+
+    def owner(self, installation: str) -> str:
+        """Hash with PX: holder, epoch: the process that serves one installation (ownership lease)."""
+        return f"{self.prefix}:{{o:{installation}}}:owner"
+
+    def owner_epoch(self, installation: str) -> str:
+        """Counter: the installation's fencing epoch, bumped on every change of holder (no TTL)."""
+        return f"{self.prefix}:{{o:{installation}}}:epoch"
+
+    def successor(self, installation: str) -> str:
+        """String with PX: the process a handoff of this installation was requested for."""
+        return f"{self.prefix}:{{o:{installation}}}:next"
+
+    def members(self) -> str:
+        """Sorted set: live process id -> expiry (ms, Redis time). Shares ``{r}`` with members_info."""
+        return f"{self.prefix}:{{r}}:members"
+
+    def members_info(self) -> str:
+        """Hash: process id -> JSON status document (what it owns, its teams, since when)."""
+        return f"{self.prefix}:{{r}}:members:info"

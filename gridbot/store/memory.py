@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from gridbot.store.base import Decision, Election, Outcome, Store, merge_candidates
+from gridbot.store.base import Decision, Election, Outcome, OwnerLease, Store, merge_candidates
 
 
 class MemoryStore(Store):
@@ -23,8 +23,12 @@ class MemoryStore(Store):
         self._alive: dict[str, tuple[str, float]] = {}
         self._kv: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
-        self._teams: dict[str, dict[str, Any]] = {}
+        self._owners: dict[str, tuple[str, int, float]] = {}  # installation -> holder, epoch, until
+        self._epochs: dict[str, int] = {}
+        self._successors: dict[str, tuple[str, float]] = {}
+        self._members: dict[str, tuple[bytes, float]] = {}
         self._status: dict[str, tuple[bytes, float]] = {}
+        self._teams: dict[str, dict[str, Any]] = {}
 
     def _evict(self) -> None:
         now = self._clock()
@@ -138,6 +142,80 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    # -- ownership and membership: one process, but the same contract as Redis -----------------
+
+    def _owner(self, installation: str) -> tuple[str, int, float] | None:
+        current = self._owners.get(installation)
+        return current if current is not None and current[2] > self._clock() else None
+
+    def _successor(self, installation: str) -> str | None:
+        item = self._successors.get(installation)
+        return item[0] if item is not None and item[1] > self._clock() else None
+
+    def _grant(self, installation: str, holder: str, ttl_ms: int) -> int:
+        epoch = self._epochs.get(installation, 0) + 1
+        self._epochs[installation] = epoch
+        self._owners[installation] = (holder, epoch, self._clock() + ttl_ms / 1000)
+        return epoch
+
+    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
+        if self._owner(installation) is not None:
+            return None
+        return self._grant(installation, holder, ttl_ms)
+
+    async def renew_owners(self, leases: Mapping[str, int], holder: str, ttl_ms: int) -> set[str]:
+        renewed = set()
+        for installation, epoch in leases.items():
+            current = self._owner(installation)
+            if current is not None and current[:2] == (holder, epoch):
+                self._owners[installation] = (holder, epoch, self._clock() + ttl_ms / 1000)
+                renewed.add(installation)
+        return renewed
+
+    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
+        current = self._owner(installation)
+        if current is None or current[:2] != (holder, epoch):
+            return False
+        del self._owners[installation]
+        return True
+
+    async def request_handoff(
+        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+    ) -> bool:
+        current = self._owner(installation)
+        if current is None or current[:2] != (holder, epoch) or self._successor(installation):
+            return False
+        self._successors[installation] = (successor, self._clock() + ttl_ms / 1000)
+        return True
+
+    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
+        if self._successor(installation) != successor:
+            return None
+        del self._successors[installation]
+        return self._grant(installation, successor, ttl_ms)
+
+    async def cancel_handoff(self, installation: str, successor: str) -> None:
+        if self._successor(installation) == successor:
+            del self._successors[installation]
+
+    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
+        found = {}
+        for installation in installations:
+            current = self._owner(installation)
+            holder, epoch = (current[0], current[1]) if current else (None, self._epochs.get(installation, 0))
+            found[installation] = OwnerLease(holder, epoch, self._successor(installation))
+        return found
+
+    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+        self._members[instance] = (orjson.dumps(dict(info)), self._clock() + ttl_ms / 1000)
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        return {i: orjson.loads(doc) for i, (doc, until) in self._members.items() if until > now}
+
+    async def leave_process(self, instance: str) -> None:
+        self._members.pop(instance, None)
 
     async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:
         self._status[instance] = (orjson.dumps(document), self._clock() + ttl)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -15,6 +22,7 @@ from gridbot.store.base import (
     Decision,
     Election,
     Outcome,
+    OwnerLease,
     Store,
     StoreUnavailable,
     merge_candidates,
@@ -22,6 +30,68 @@ from gridbot.store.base import (
 from gridbot.store.keys import Keys
 
 T = TypeVar("T")
+Client = aioredis.Redis | RedisCluster
+_TIMEOUTS: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5, "decode_responses": True}
+
+
+def _nodes(netloc: str, default_port: int) -> tuple[list[tuple[str, int]], str | None, str | None]:
+    """``user:pass@h1:p1,h2:p2`` -> nodes, username, password (percent-decoded)."""
+    auth, _, hosts = netloc.rpartition("@")
+    user, _, password = auth.partition(":")
+    nodes = []
+    for item in filter(None, hosts.split(",")):
+        host, _, port = item.rpartition(":") if "]" not in item.rpartition(":")[2] else (item, "", "")
+        nodes.append((host.strip("[]") or "127.0.0.1", int(port) if port else default_port))
+    return nodes, unquote(user) or None, unquote(password) or None
+
+
+def connect(url: str) -> Client:
+    """The redis-py client for a standalone, Cluster or Sentinel URL (see RedisStore.from_url)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = dict(parse_qsl(parts.query))
+    flag = query.pop("cluster", "").lower() in ("1", "true", "yes")
+    if scheme in ("redis+cluster", "rediss+cluster") or (flag and scheme in ("redis", "rediss")):
+        nodes, user, password = _nodes(parts.netloc, 6379)
+        if not nodes:
+            raise ValueError("redis.url: a cluster URL needs at least one host:port")
+        return RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in nodes],
+            username=user,
+            password=password,
+            ssl=scheme.startswith("rediss"),
+            max_connections=64,
+            # a dead master: retry while the replica is promoted and the slot map refreshed
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+            **_TIMEOUTS,
+        )
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        nodes, user, password = _nodes(parts.netloc, 26379)
+        path = [p for p in parts.path.split("/") if p]
+        if not nodes or not path:
+            raise ValueError("redis.url: a sentinel URL is redis+sentinel://host:port[,host:port]/service")
+        sentinel_password = query.pop("sentinel_password", None)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            nodes,
+            sentinel_kwargs={"password": sentinel_password, **_TIMEOUTS} if sentinel_password else _TIMEOUTS,
+            **_TIMEOUTS,
+        )
+        master: aioredis.Redis = sentinel.master_for(
+            path[0],
+            db=int(path[1]) if len(path) > 1 else 0,
+            username=user,
+            password=password,
+            ssl=scheme.startswith("rediss"),
+            health_check_interval=30,
+            max_connections=64,
+        )
+        return master
+    # redis-py's default pool raises once all its connections are busy; this one waits.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, health_check_interval=30, max_connections=64, timeout=10, **_TIMEOUTS
+    )
+    return aioredis.Redis(connection_pool=pool)
+
 
 # KEYS: election, claim. ARGV: claim ttl (s), then the teams this one delivery speaks for.
 _DECIDE = """
@@ -80,14 +150,104 @@ return 0
 """
 
 
+# Ownership leases (gridbot/ownership.py). KEYS share the {o:<installation>} tag.
+# KEYS: owner, epoch. ARGV: holder, ttl ms. Take a free lease under a fresh fencing epoch.
+_OWN_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return epoch
+"""
+
+# KEYS: owner. ARGV: holder, epoch, ttl ms. Renew only the very lease we were granted.
+_OWN_RENEW = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS: owner. ARGV: holder, epoch.
+_OWN_RELEASE = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: owner, next. ARGV: holder, epoch, successor, ttl ms. One pending handoff at a time.
+_OWN_OFFER = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+return 0
+"""
+
+# KEYS: owner, epoch, next. ARGV: successor, ttl ms. The successor's socket is up: it takes over.
+_OWN_TAKE = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[3])
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return epoch
+"""
+
+# KEYS: next. ARGV: successor.
+_OWN_CANCEL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Process membership. KEYS: members (zset of expiries), members info (hash). Redis's own clock
+# decides expiry, so processes with skewed clocks still agree on who is alive.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+"""
+
+# ARGV: instance, document, ttl ms.
+_MEMBER_BEAT = (
+    _NOW
+    + """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+_MEMBERS = (
+    _NOW
+    + """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #ids == 0 then return {} end
+local docs = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+for i, id in ipairs(ids) do
+  if docs[i] then table.insert(out, id); table.insert(out, docs[i]) end
+end
+return out
+"""
+)
+
+
 def _election(reply: Sequence[Any]) -> Election:
     team, cands, epoch, pinned = reply
     return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1")
 
 
 class RedisStore(Store):
-    def __init__(self, client: aioredis.Redis, *, keys: Keys | None = None, claim_ttl: int = 900) -> None:
+    shared = True  # many processes: installations are split through ownership leases
+
+    def __init__(self, client: Client, *, keys: Keys | None = None, claim_ttl: int = 900) -> None:
         self.claim_ttl = claim_ttl
+        self.cluster = isinstance(client, RedisCluster)
         self.keys = keys or Keys()
         self._r = client
         self._decide = client.register_script(_DECIDE)
@@ -95,20 +255,27 @@ class RedisStore(Store):
         self._takeover = client.register_script(_TAKEOVER)
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(_RELEASE)
+        self._own_acquire = client.register_script(_OWN_ACQUIRE)
+        self._own_renew = client.register_script(_OWN_RENEW)
+        self._own_release = client.register_script(_OWN_RELEASE)
+        self._own_offer = client.register_script(_OWN_OFFER)
+        self._own_take = client.register_script(_OWN_TAKE)
+        self._own_cancel = client.register_script(_OWN_CANCEL)
+        self._member_beat = client.register_script(_MEMBER_BEAT)
+        self._members = client.register_script(_MEMBERS)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "gridbot", claim_ttl: int = 900) -> RedisStore:
-        # redis-py's default pool raises once all its connections are busy; this one waits.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-            max_connections=64,
-            timeout=10,
-        )
-        return cls(aioredis.Redis(connection_pool=pool), keys=Keys(key_prefix), claim_ttl=claim_ttl)
+        """A store on a standalone Redis, a Redis Cluster or a Sentinel-managed master.
+
+        * ``redis://``, ``rediss://``, ``unix://``: one server (add ``?cluster=true`` for a Cluster)
+        * ``redis+cluster://[user:pass@]host:port[,host:port...]`` (``rediss+cluster`` for TLS): any
+          reachable nodes; the client learns the slot map, follows MOVED/ASK and failovers.
+        * ``redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]``
+          (``?sentinel_password=...`` if the sentinels have their own): the master is found through
+          the sentinels, and found again after a failover.
+        """
+        return cls(connect(url), keys=Keys(key_prefix), claim_ttl=claim_ttl)
 
     async def _call(self, op: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -174,22 +341,12 @@ class RedisStore(Store):
         return found
 
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
-        async def op() -> None:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for team in teams:
-                    await self._lease([self.keys.alive(team)], [holder, ttl_ms], client=pipe)
-                await pipe.execute()
-
-        await self._call(op)
+        calls = [([self.keys.alive(team)], [holder, ttl_ms]) for team in teams]
+        await self._call(lambda: self._each(self._lease, calls))
 
     async def release_alive(self, teams: Sequence[str], holder: str) -> None:
-        async def op() -> None:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for team in teams:
-                    await self._release([self.keys.alive(team)], [holder], client=pipe)
-                await pipe.execute()
-
-        await self._call(op)
+        calls = [([self.keys.alive(team)], [holder]) for team in teams]
+        await self._call(lambda: self._each(self._release, calls))
 
     async def alive(self, teams: Sequence[str]) -> set[str]:
         if not teams:
@@ -203,6 +360,14 @@ class RedisStore(Store):
 
         found = await self._call(op)
         return {team for team, n in zip(teams, found, strict=True) if n}
+
+    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+        data = orjson.dumps(info).decode()
+        await self._call(lambda: self._r.hset(self.keys.teams(), team_id, data))
+
+    async def installed_teams(self) -> dict[str, dict[str, Any]]:
+        raw = await self._call(lambda: self._r.hgetall(self.keys.teams()))
+        return {str(team): orjson.loads(info) for team, info in raw.items()}
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         raw = await self._call(lambda: self._r.get(self.keys.kv(namespace, key)))
@@ -239,13 +404,93 @@ class RedisStore(Store):
     async def withdraw_status(self, instance: str) -> None:
         await self._call(lambda: self._r.delete(self.keys.process_status(instance)))
 
+    # -- ownership leases and process membership ------------------------------------------------
+
+    async def _each(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run one script on many keys that live in different slots: one round trip where possible.
+
+        A standalone Redis takes a non-transactional pipeline. A Cluster pipeline cannot load a
+        script a node has not seen, so there the calls go out concurrently instead (still no
+        multi-slot transaction anywhere).
+        """
+        if not calls:
+            return []
+        if self.cluster:
+            return list(await asyncio.gather(*(script(k, a) for k, a in calls)))
+        pipe: Any
+        async with self._r.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await script(keys, args, client=pipe)
+            return list(await pipe.execute())
+
+    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
+        keys = [self.keys.owner(installation), self.keys.owner_epoch(installation)]
+        epoch = await self._call(lambda: self._own_acquire(keys, [holder, ttl_ms]))
+        return None if epoch is None else int(epoch)
+
+    async def renew_owners(self, leases: Mapping[str, int], holder: str, ttl_ms: int) -> set[str]:
+        names = list(leases)
+        calls = [([self.keys.owner(i)], [holder, leases[i], ttl_ms]) for i in names]
+        done = await self._call(lambda: self._each(self._own_renew, calls))
+        return {i for i, ok in zip(names, done, strict=True) if ok == 1}
+
+    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
+        keys = [self.keys.owner(installation)]
+        return bool(await self._call(lambda: self._own_release(keys, [holder, epoch])))
+
+    async def request_handoff(
+        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+    ) -> bool:
+        keys = [self.keys.owner(installation), self.keys.successor(installation)]
+        return bool(await self._call(lambda: self._own_offer(keys, [holder, epoch, successor, ttl_ms])))
+
+    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
+        keys = [
+            self.keys.owner(installation),
+            self.keys.owner_epoch(installation),
+            self.keys.successor(installation),
+        ]
+        epoch = await self._call(lambda: self._own_take(keys, [successor, ttl_ms]))
+        return None if epoch is None else int(epoch)
+
+    async def cancel_handoff(self, installation: str, successor: str) -> None:
+        await self._call(lambda: self._own_cancel([self.keys.successor(installation)], [successor]))
+
+    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
+        async def op() -> list[Any]:
+            # Plain reads, one slot each: a non-transactional pipeline works on a Cluster too.
+            async with self._r.pipeline(transaction=False) as pipe:
+                for i in installations:
+                    pipe.hmget(self.keys.owner(i), "holder", "epoch")
+                    pipe.get(self.keys.owner_epoch(i))
+                    pipe.get(self.keys.successor(i))
+                return list(await pipe.execute())
+
+        replies = await self._call(op) if installations else []
+        found = {}
+        for n, i in enumerate(installations):
+            (holder, epoch), counter, successor = replies[3 * n : 3 * n + 3]
+            found[i] = OwnerLease(holder, int(epoch or counter or 0), successor)
+        return found
+
+    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+        keys = [self.keys.members(), self.keys.members_info()]
+        doc = orjson.dumps(dict(info)).decode()
+        await self._call(lambda: self._member_beat(keys, [instance, doc, ttl_ms]))
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        keys = [self.keys.members(), self.keys.members_info()]
+        flat = await self._call(lambda: self._members(keys, []))
+        return {flat[n]: orjson.loads(flat[n + 1]) for n in range(0, len(flat), 2)}
+
+    async def leave_process(self, instance: str) -> None:
+        async def op() -> None:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.zrem(self.keys.members(), instance)
+                pipe.hdel(self.keys.members_info(), instance)
+                await pipe.execute()
+
+        await self._call(op)
+
     async def close(self) -> None:
         await self._r.aclose()
-    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
-        data = orjson.dumps(info).decode()
-        await self._call(lambda: self._r.hset(self.keys.teams(), team_id, data))
-
-    async def installed_teams(self) -> dict[str, dict[str, Any]]:
-        raw = await self._call(lambda: self._r.hgetall(self.keys.teams()))
-        return {str(team): orjson.loads(info) for team, info in raw.items()}
-

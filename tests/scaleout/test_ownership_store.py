@@ -1,0 +1,77 @@
+"""Ownership leases and process membership: the same contract on memory and real Redis."""
+
+from __future__ import annotations
+
+from gridtest import eventually
+
+from gridbot.store import Store
+
+INST = "rtm:0123456789ab"
+
+
+async def test_a_free_installation_goes_to_one_process_with_a_growing_epoch(store: Store) -> None:
+    first = await store.acquire_owner(INST, "p1", 60_000)
+    assert first is not None
+    assert await store.acquire_owner(INST, "p2", 60_000) is None  # held
+    assert await store.renew_owners({INST: first}, "p1", 60_000) == {INST}
+    assert await store.renew_owners({INST: first}, "p2", 60_000) == set()  # not p2's
+    assert await store.release_owner(INST, "p1", first)
+    second = await store.acquire_owner(INST, "p2", 60_000)
+    assert second is not None and second > first
+    # The old holder, waking up late with its old epoch, cannot renew or release the new lease.
+    assert await store.renew_owners({INST: first}, "p1", 60_000) == set()
+    assert not await store.release_owner(INST, "p1", first)
+    owners = await store.owners([INST, "rtm:other"])
+    assert (owners[INST].holder, owners[INST].epoch) == ("p2", second)
+    assert owners["rtm:other"].holder is None
+
+
+async def test_a_lapsed_lease_is_lost_even_to_the_same_holder(store: Store) -> None:
+    epoch = await store.acquire_owner(INST, "p1", 50)
+    assert epoch is not None
+
+    async def lapsed() -> bool | None:
+        return True if (await store.owners([INST]))[INST].holder is None else None
+
+    await eventually(lapsed, 5)
+    assert await store.renew_owners({INST: epoch}, "p1", 60_000) == set()
+    again = await store.acquire_owner(INST, "p1", 60_000)
+    assert again is not None and again > epoch  # a fresh epoch: the old one stays fenced off
+
+
+async def test_a_handoff_moves_the_lease_only_to_the_named_successor(store: Store) -> None:
+    epoch = await store.acquire_owner(INST, "old", 60_000)
+    assert epoch is not None
+    assert not await store.request_handoff(INST, "old", epoch + 1, "new", 60_000)  # stale epoch
+    assert await store.request_handoff(INST, "old", epoch, "new", 60_000)
+    assert not await store.request_handoff(INST, "old", epoch, "third", 60_000)  # one at a time
+    assert (await store.owners([INST]))[INST].successor == "new"
+    assert await store.take_handoff(INST, "third", 60_000) is None
+    taken = await store.take_handoff(INST, "new", 60_000)
+    assert taken is not None and taken > epoch
+    assert await store.renew_owners({INST: epoch}, "old", 60_000) == set()  # the old owner learns
+    assert await store.renew_owners({INST: taken}, "new", 60_000) == {INST}
+    lease = (await store.owners([INST]))[INST]
+    assert (lease.holder, lease.successor) == ("new", None)
+
+
+async def test_a_cancelled_handoff_leaves_the_owner_in_place(store: Store) -> None:
+    epoch = await store.acquire_owner(INST, "old", 60_000)
+    assert epoch is not None
+    assert await store.request_handoff(INST, "old", epoch, "new", 60_000)
+    await store.cancel_handoff(INST, "new")
+    assert await store.take_handoff(INST, "new", 60_000) is None
+    assert await store.renew_owners({INST: epoch}, "old", 60_000) == {INST}
+
+
+async def test_processes_announce_themselves_and_vanish_when_they_stop(store: Store) -> None:
+    await store.heartbeat_process("p1", {"owns": ["a"]}, 60_000)
+    await store.heartbeat_process("p2", {"owns": []}, 60_000)
+    await store.heartbeat_process("p3", {"owns": []}, 50)  # dies without leaving
+    assert (await store.processes())["p1"] == {"owns": ["a"]}
+    await store.leave_process("p2")
+
+    async def only_p1() -> bool | None:
+        return True if set(await store.processes()) == {"p1"} else None
+
+    await eventually(only_p1, 5)
