@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from gridbot.testing import GridSimulator
 
@@ -174,7 +175,7 @@ class RedisServer:
         auth = ""
         secret = password if password is not None else self.password
         if user is not None or secret is not None:
-            auth = f"{user or ''}:{secret or ''}@"
+            auth = f"{quote(user or '', safe='')}:{quote(secret or '', safe='')}@"
         query = f"?ssl_ca_certs={self.tls[2]}" if self.tls is not None else ""
         host = "localhost" if self.tls is not None else "127.0.0.1"  # the name the cert carries
         return f"{scheme}://{auth}{host}:{self.port}/{db}{query}"

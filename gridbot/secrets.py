@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Final
+from urllib.parse import unquote
 
 # Slack token families (bot, user, app-level, refresh, legacy workspace/admin) and passwords in URLs.
 _TOKEN_RE: Final = re.compile(r"\b(xox[abeoprs]|xapp)-[A-Za-z0-9-]+")
@@ -41,10 +42,12 @@ class Secret:
     def __init__(self, value: str) -> None:
         self._value = value
         register(value)
-        # A URL's password is a secret of its own, even if the whole URL is logged elsewhere.
+        # A URL's password is a secret of its own, even if the whole URL is logged elsewhere;
+        # so is its decoded form ("p%40ss" reaches Redis, and any error it echoes, as "p@ss").
         match = _URL_PASSWORD_RE.search(value)
         if match:
             register(match["pw"])
+            register(unquote(match["pw"]))
 
     def get(self) -> str:
         return self._value
