@@ -348,12 +348,18 @@ class Soak:
         self.rng.shuffle(kinds)
         return kinds
 
+    def applicable(self, kind: str) -> bool:
+        """One outage of a kind at a time, and at least one gridbot process always runs."""
+        if kind == "kill":
+            return len(set(self.procs) - self.down) >= 2
+        if kind == "redis_restart":
+            return self.redis.running
+        return True
+
     async def fire(self, sim: GridSimulator, kind: str) -> None:
         rng = self.rng
         team = rng.choice([T1, T2])
         alive = sorted(set(self.procs) - self.down)
-        if (kind == "kill" and len(alive) < 2) or (kind == "redis_restart" and not self.redis.running):
-            kind = "drop"  # one outage of a kind at a time; one process always serves
         self.report.faults[kind] += 1
         if kind == "drop":
             await sim.drop_sockets(team=team)
@@ -415,7 +421,10 @@ class Soak:
         n = 0
         while (now := time.monotonic()) < start + self.seconds:
             if now >= next_fault and kinds:
-                await self.fire(sim, kinds.pop())
+                # the next applicable kind; one that must wait (a restart pending) keeps its turn
+                ready = [i for i in range(len(kinds) - 1, -1, -1) if self.applicable(kinds[i])]
+                if ready:
+                    await self.fire(sim, kinds.pop(ready[0]))
                 next_fault = now + self.rng.uniform(0.5, 1.5) * self.fault_every
             await self.send(sim, n)
             n += 1
