@@ -101,6 +101,8 @@ class Ownership:
                     await self._tick()
                 except StoreUnavailable as exc:
                     log.warning("ownership.store_unavailable", error=str(exc), owned=len(self.held))
+                except Exception:  # a client bug mid-failover must not end ownership for good
+                    log.exception("ownership.tick_failed", owned=len(self.held))
                 await asyncio.sleep(self.interval)
         finally:
             fence.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from operator import methodcaller
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -14,6 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,6 +33,17 @@ from gridbot.store.keys import Keys
 
 T = TypeVar("T")
 Client = aioredis.Redis | RedisCluster
+# Failures that a failover or a network blip explains: the caller buffers and retries. A Cluster
+# answers CLUSTERDOWN / TRYAGAIN while a replica is promoted; a demoted Sentinel master READONLY.
+_TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    TryAgainError,
+    SlotNotCoveredError,
+    ReadOnlyError,
+)
 _TIMEOUTS: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5, "decode_responses": True}
 
 
@@ -280,7 +293,7 @@ class RedisStore(Store):
     async def _call(self, op: Callable[[], Awaitable[T]]) -> T:
         try:
             return await op()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except _TRANSIENT as exc:
             raise StoreUnavailable(redact(str(exc))) from None
 
     async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
@@ -352,13 +365,8 @@ class RedisStore(Store):
         if not teams:
             return set()
 
-        async def op() -> list[int]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for team in teams:
-                    pipe.exists(self.keys.alive(team))
-                return list(await pipe.execute())
-
-        found = await self._call(op)
+        calls = [methodcaller("exists", self.keys.alive(team)) for team in teams]
+        found = await self._call(lambda: self._plain(calls))
         return {team for team, n in zip(teams, found, strict=True) if n}
 
     async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
@@ -405,6 +413,22 @@ class RedisStore(Store):
         await self._call(lambda: self._r.delete(self.keys.process_status(instance)))
 
     # -- ownership leases and process membership ------------------------------------------------
+
+    async def _plain(self, calls: Sequence[Callable[[Any], Any]]) -> list[Any]:
+        """Plain commands on keys in many slots: a pipeline on one server, concurrent on a Cluster.
+
+        (redis-py's cluster pipeline kept routing to a dead master after a failover; single
+        commands refresh the slot map.) Each ``call`` issues one command on the client it is given.
+        """
+        if not calls:
+            return []
+        if self.cluster:
+            return list(await asyncio.gather(*(call(self._r) for call in calls)))
+        pipe: Any
+        async with self._r.pipeline(transaction=False) as pipe:
+            for call in calls:
+                call(pipe)
+            return list(await pipe.execute())
 
     async def _each(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         """Run one script on many keys that live in different slots: one round trip where possible.
@@ -457,16 +481,14 @@ class RedisStore(Store):
         await self._call(lambda: self._own_cancel([self.keys.successor(installation)], [successor]))
 
     async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
-        async def op() -> list[Any]:
-            # Plain reads, one slot each: a non-transactional pipeline works on a Cluster too.
-            async with self._r.pipeline(transaction=False) as pipe:
-                for i in installations:
-                    pipe.hmget(self.keys.owner(i), "holder", "epoch")
-                    pipe.get(self.keys.owner_epoch(i))
-                    pipe.get(self.keys.successor(i))
-                return list(await pipe.execute())
-
-        replies = await self._call(op) if installations else []
+        calls: list[Callable[[Any], Any]] = []
+        for i in installations:
+            calls += [
+                methodcaller("hmget", self.keys.owner(i), "holder", "epoch"),
+                methodcaller("get", self.keys.owner_epoch(i)),
+                methodcaller("get", self.keys.successor(i)),
+            ]
+        replies = await self._call(lambda: self._plain(calls))
         found = {}
         for n, i in enumerate(installations):
             (holder, epoch), counter, successor = replies[3 * n : 3 * n + 3]
@@ -484,13 +506,9 @@ class RedisStore(Store):
         return {flat[n]: orjson.loads(flat[n + 1]) for n in range(0, len(flat), 2)}
 
     async def leave_process(self, instance: str) -> None:
-        async def op() -> None:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.zrem(self.keys.members(), instance)
-                pipe.hdel(self.keys.members_info(), instance)
-                await pipe.execute()
-
-        await self._call(op)
+        members, info = self.keys.members(), self.keys.members_info()
+        calls = [methodcaller("zrem", members, instance), methodcaller("hdel", info, instance)]
+        await self._call(lambda: self._plain(calls))
 
     async def close(self) -> None:
         await self._r.aclose()

@@ -95,6 +95,15 @@ class Deployment:
         log.close()
         wait_for(lambda: cli(port, "PING").strip() == "PONG", 10, f"redis on {port}")
 
+    def restart(self, port: int) -> None:
+        """Start a killed node again with its original arguments (a Cluster node rejoins)."""
+        proc = self.procs[port]
+        assert proc.poll() is not None, "still running"
+        log = (self.workdir / f"{port}.log").open("ab")
+        self.procs[port] = subprocess.Popen(proc.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        wait_for(lambda: cli(port, "PING").strip() == "PONG", 10, f"redis on {port}")
+
     def kill(self, port: int) -> None:
         proc = self.procs.get(port)
         if proc is not None and proc.poll() is None:
@@ -125,6 +134,9 @@ class Cluster(Deployment):
                 f"nodes-{port}.conf",
                 "--cluster-node-timeout",
                 "1500",
+                # a replica may take over however long ago it last heard its master
+                "--cluster-replica-validity-factor",
+                "0",
             )
         cli(
             self.ports[0],
@@ -140,6 +152,12 @@ class Cluster(Deployment):
             30,
             "cluster_state:ok",
         )
+        replicas = [p for p in self.ports if "role:slave" in cli(p, "INFO", "replication")]
+        wait_for(
+            lambda: all("master_link_status:up" in cli(p, "INFO", "replication") for p in replicas),
+            30,
+            "replicas in sync",
+        )
         return self
 
     def masters(self) -> dict[int, tuple[int, int]]:
@@ -152,6 +170,13 @@ class Cluster(Deployment):
                 lo, _, hi = parts[8].partition("-")
                 found[port] = (int(lo), int(hi or lo))
         return found
+
+    def master_of(self, key: str) -> int:
+        slot = int(cli(self.alive_port(), "CLUSTER", "KEYSLOT", key).strip())
+        for port, (lo, hi) in self.masters().items():
+            if lo <= slot <= hi:
+                return port
+        raise LookupError(f"no live master serves slot {slot}")
 
     def alive_port(self) -> int:
         return next(p for p in self.ports if self.procs[p].poll() is None)
