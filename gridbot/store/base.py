@@ -56,6 +56,18 @@ class Store(abc.ABC):
     async def claim(self, channel: str | None, key: str, team: str) -> str | None:
         """Claim ``key`` for ``team`` unconditionally; None if won, else the team that has it."""
 
+    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
+        """:meth:`decide` for each ``(channel, key, covers)``, in order, as one round trip.
+
+        Decided in order: two asks for one key get "handled" then "duplicate". The default asks
+        one at a time; a networked store overrides it (the dedup stage's hot path).
+        """
+        return [await self.decide(channel, key, covers) for channel, key, covers in asks]
+
+    async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
+        """:meth:`claim` for each ``(channel, key, team)``, in order, as one round trip."""
+        return [await self.claim(channel, key, team) for channel, key, team in claims]
+
     @abc.abstractmethod
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
         """Record ``team`` as responsible unless a team already is; merge the candidates."""

@@ -15,7 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ClusterError, ReadOnlyError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import ClusterError, NoScriptError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -119,6 +119,36 @@ for i = 2, #ARGV do
   end
 end
 return {'standby', resp}
+"""
+
+# The hot path: many events of one conversation decided in one call (one slot: every key carries
+# the conversation's hash tag). KEYS: election, then one claim key per event. ARGV: claim ttl (s),
+# then per event the csv of teams that delivery speaks for. Returns {} when nobody is elected,
+# else {responsible, r2, r3, ...}: "+" handled now, "~" standby, anything else the team that has it.
+_DECIDE_MANY = """
+local resp = redis.call('HGET', KEYS[1], 'team')
+if not resp then return {} end
+local out, needle = {resp}, ',' .. resp .. ','
+for i = 2, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner then
+    out[i] = owner
+  elseif string.find(',' .. ARGV[i] .. ',', needle, 1, true) then
+    redis.call('SET', KEYS[i], resp, 'EX', ARGV[1])
+    out[i] = '+'
+  else
+    out[i] = '~'
+  end
+end
+return out
+"""
+
+# KEYS: claim. ARGV: team, ttl (s). False if won, else the team that has it.
+_CLAIM = """
+local owner = redis.call('GET', KEYS[1])
+if owner then return owner end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
 """
 
 # KEYS: election. ARGV: proposed team, candidates csv. Keeps a sitting team; merges candidates.
@@ -264,6 +294,8 @@ class RedisStore(Store):
         self.keys = keys or Keys()
         self._r = client
         self._decide = client.register_script(_DECIDE)
+        self._decide_many = client.register_script(_DECIDE_MANY)
+        self._claim = client.register_script(_CLAIM)
         self._elect = client.register_script(_ELECT)
         self._takeover = client.register_script(_TAKEOVER)
         self._lease = client.register_script(_LEASE)
@@ -312,6 +344,66 @@ class RedisStore(Store):
             return None if won else str(owner)
 
         return await self._call(op)
+
+    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
+        """One script call per conversation, all in one pipeline: one round trip per batch."""
+        groups: dict[str, list[int]] = {}
+        for n, (channel, _, _) in enumerate(asks):
+            groups.setdefault(channel, []).append(n)
+        calls = []
+        for channel, members in groups.items():
+            keys = [self.keys.election(channel), *(self.keys.claim(channel, asks[n][1]) for n in members)]
+            calls.append((keys, [self.claim_ttl, *(",".join(asks[n][2]) for n in members)]))
+        replies = await self._call(lambda: self._scripted(self._decide_many, calls))
+        unelected = Decision(Outcome.UNELECTED, None)
+        found: list[Decision] = [unelected] * len(asks)
+        for members, reply in zip(groups.values(), replies, strict=True):
+            if not reply:
+                continue
+            responsible = reply[0]
+            handled = Decision(Outcome.HANDLED, responsible)
+            standby = Decision(Outcome.STANDBY, responsible)
+            for n, code in zip(members, reply[1:], strict=True):
+                found[n] = (
+                    handled if code == "+" else standby if code == "~" else Decision(Outcome.DUPLICATE, code)
+                )
+        return found
+
+    async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
+        keys = self.keys
+        calls = [
+            ([keys.claim(channel, key) if channel else keys.loose_claim(key)], [team, self.claim_ttl])
+            for channel, key, team in claims
+        ]
+        replies = await self._call(lambda: self._scripted(self._claim, calls))
+        return [None if owner is None else str(owner) for owner in replies]
+
+    async def _scripted(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run one script for each call in one round trip (EVALSHA in a plain pipeline).
+
+        Unlike a redis-py pipeline given the script object, this does not ask SCRIPT EXISTS
+        first (a second round trip per batch); a NOSCRIPT reply loads the script and retries.
+        A Cluster spreads the calls over slots, so there they go out concurrently.
+        """
+        if not calls:
+            return []
+        if len(calls) == 1:
+            return [await script(*calls[0])]
+        if self.cluster:
+            return list(await asyncio.gather(*(script(k, a) for k, a in calls)))
+        for _ in range(2):
+            pipe: Any
+            async with self._r.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                replies = list(await pipe.execute(raise_on_error=False))
+            if not any(isinstance(r, NoScriptError) for r in replies):
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                return replies
+            await self._r.script_load(script.script)
+        raise StoreUnavailable("the decide script could not be loaded")
 
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
         cands = merge_candidates("", [*candidates, team])

@@ -82,6 +82,9 @@ class Link(abc.ABC):
         self._on_state = on_state
         self._backoff = backoff or Backoff()
         self._replacement: asyncio.Task[Socket | None] | None = None
+        # The dedup stage's intake (DedupStage.intake): while it is closed the reader stops reading,
+        # so a flood backs up into TCP instead of a buffer that would have to drop events.
+        self.intake: asyncio.Event | None = None
         self._log = log.bind(link=name, transport=self.kind)
 
     # -- what subclasses provide -------------------------------------------------------------
@@ -216,6 +219,9 @@ class Link(abc.ABC):
 
     async def _read(self, sock: Socket) -> None:
         async for msg in sock.ws:
+            intake = self.intake
+            if intake is not None and not intake.is_set():
+                await intake.wait()
             if msg.type == aiohttp.WSMsgType.TEXT:
                 try:
                     frame = parse_frame(msg.data)
