@@ -214,12 +214,16 @@ class Scheduler:
             await self._sleep(max(0.0, due - self._clock()))
             last = slot
             await self._fire(route, trigger, slot)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A store client swallowed our cancellation (Python 3.11's wait_for can): stop.
+                raise asyncio.CancelledError
 
     async def _fire(self, route: Route, trigger: Trigger, slot: int) -> None:
         where = {"plugin": route.plugin, "handler": route.name, "slot": slot}
         teams = self._supervisor.connected()
         if not teams:
-            log.warning("schedule.skipped", reason="no_team_connected", **where)
+            log.debug("schedule.skipped", reason="no_team_connected", **where)
             return
         # The lock outlives the slot by far, so a process with a late clock finds it taken.
         ttl_ms = int(max(trigger.interval * 2, 10.0) * 1000)
@@ -234,7 +238,7 @@ class Scheduler:
             return
         self.runs += 1
         team = sorted(teams)[0]
-        log.info("schedule.ran", team_id=team, **where)
+        log.info("schedule.ran", team_id=team, holder=self._holder, **where)
         event = Event(
             team_id=team,
             enterprise_id=None,
