@@ -106,11 +106,9 @@ async def test_shared_channels_are_decided_by_conversations_info_and_cached(grid
         "True teams=T0TEAM001,T0TEAM002,T0TEAM003 host=T0TEAM001"
     )
     assert (await grid.ask("alice", "C0ONE0001", "!shared")).text.startswith("False")
-    await grid.ask("carol", "C0SHARED1", "!shared")
-    assert sorted(c.args["channel"] for c in grid.calls_to("conversations.info")) == [
-        "C0ONE0001",
-        "C0SHARED1",
-    ]
+    before = len(grid.calls_to("conversations.info"))
+    assert (await grid.ask("carol", "C0SHARED1", "!shared")).text.startswith("True")
+    assert len(grid.calls_to("conversations.info")) == before  # answered from the cache
 
 
 async def test_the_author_is_the_stable_id_whatever_id_their_team_shows(grid: Grid) -> None:
