@@ -44,7 +44,8 @@ SAFETY = 0.1  # the local deadline ends this fraction of the TTL before the stor
 @dataclass
 class Lease:
     epoch: int
-    deadline: float  # monotonic: past this, we no longer know that we own it
+    deadline: float  # monotonic: past this, the lease is unconfirmed until the store answers
+    unconfirmed: bool = False
 
 
 class Ownership:
@@ -81,9 +82,9 @@ class Ownership:
     # -- what the supervisor asks ----------------------------------------------------------------
 
     def valid(self, installation: str) -> bool:
-        """Do we (still) know that we own it? False once its local deadline passed."""
-        lease = self.held.get(installation)
-        return lease is not None and self._clock() < lease.deadline
+        """Do we hold it? An unconfirmed lease (store unreachable) still counts: only a refusal
+        from the store ends it (exactly-once rests on the claim, not on ownership)."""
+        return installation in self.held
 
     def serving(self, installation: str) -> bool:
         return self.valid(installation) or installation in self.incoming
@@ -139,21 +140,36 @@ class Ownership:
                 continue
             if installation in kept:
                 lease.deadline = sent + self.ttl * (1 - SAFETY)
-            else:
+                if lease.unconfirmed:
+                    lease.unconfirmed = False
+                    log.info("ownership.confirmed", installation=installation, epoch=epoch)
+            elif not await self._reacquire(installation, lease, sent):
                 await self._lose(installation, "taken" if self.clock_ok(lease) else "lapsed")
         self._changed.set()
+
+    async def _reacquire(self, installation: str, lease: Lease, sent: float) -> bool:
+        """A lease that vanished (it lapsed, or a restarted Redis lost it) and that nobody else took
+        is taken again at once, so the socket stays up; a lease someone else holds is not."""
+        epoch = await self.store.acquire_owner(installation, self.instance, self._ttl_ms)
+        if epoch is None:
+            return False
+        lease.epoch, lease.deadline, lease.unconfirmed = epoch, sent + self.ttl * (1 - SAFETY), False
+        log.warning("ownership.reacquired", installation=installation, epoch=epoch)
+        return True
 
     def clock_ok(self, lease: Lease) -> bool:
         return self._clock() < lease.deadline
 
     async def _fence(self) -> None:
-        """Close an installation the moment its local deadline passes without a renewal."""
+        """When a lease's local deadline passes without a renewal, ask the store at once: a refusal
+        closes the installation (a paused process that woke up late stops there); an unreachable
+        store leaves it serving, unconfirmed, so a Redis outage loses no RTM message."""
         while True:
             self._changed.clear()
             if not self.held:
                 await self._changed.wait()
                 continue
-            installation, lease = min(self.held.items(), key=lambda item: item[1].deadline)
+            lease = min(self.held.values(), key=lambda held: held.deadline)
             delay = lease.deadline - self._clock()
             if delay > 0:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
@@ -161,7 +177,20 @@ class Ownership:
                     async with asyncio.timeout(delay):
                         await self._changed.wait()
                 continue
-            await self._lose(installation, "deadline")
+            try:
+                await self._renew()
+            except Exception as exc:  # unreachable, or a client error mid-failover: cannot be refused
+                for name, held in self.held.items():
+                    if held.deadline <= self._clock():
+                        if not held.unconfirmed:
+                            log.warning(
+                                "ownership.unconfirmed",
+                                installation=name,
+                                epoch=held.epoch,
+                                error=type(exc).__name__,
+                            )
+                        held.unconfirmed = True
+                        held.deadline = self._clock() + self.interval
 
     async def _lose(self, installation: str, reason: str) -> None:
         lease = self.held.pop(installation, None)

@@ -164,16 +164,6 @@ async def test_a_full_buffer_drops_the_oldest_with_a_counted_error(redis_servers
         await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gridbot/ownership.py fences on its local lease deadline: when Redis stays unreachable "
-        "longer than ~lease_ttl every process closes every socket, so RTM messages sent during "
-        "the rest of the outage are never read (Slack does not replay RTM) and go unanswered "
-        "without any error event. Fix: while renewals fail with StoreUnavailable keep serving "
-        "(exactly-once rests on the claim, not on ownership); close only when a renewal is refused."
-    ),
-)
 async def test_messages_sent_late_in_an_outage_longer_than_the_lease_are_answered(
     redis_servers: RedisServers, sim: GridSimulator
 ) -> None:
