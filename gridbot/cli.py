@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
 from gridbot import logs
 from gridbot.config import ConfigError, load
+from gridbot.tasks import cancel_and_wait
 
 log = logs.get_logger("gridbot.cli")
 
@@ -37,8 +39,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             try:
                 await stop.wait()
             finally:
-                reloading.cancel()
-                await asyncio.gather(reloading, return_exceptions=True)
+                await cancel_and_wait([reloading])
+        # Whatever is still running now would keep asyncio.run from returning: end it, or exit.
+        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if await cancel_and_wait(leftovers, timeout=5.0):
+            sys.stdout.flush()
+            os._exit(0)  # drained, leases released, store closed: only a stuck task remains
 
     asyncio.run(main())
     return 0

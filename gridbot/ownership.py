@@ -35,6 +35,7 @@ from gridbot.logs import get_logger
 from gridbot.registry import DRAINING, SERVING, ProcessInfo, Registry
 from gridbot.store import Store, StoreUnavailable
 from gridbot.store.base import OwnerLease
+from gridbot.tasks import cancel_and_wait
 
 log = get_logger("gridbot.ownership")
 
@@ -106,8 +107,7 @@ class Ownership:
                     log.exception("ownership.tick_failed", owned=len(self.held))
                 await asyncio.sleep(self.interval)
         finally:
-            fence.cancel()
-            await asyncio.gather(fence, return_exceptions=True)
+            await cancel_and_wait([fence])
 
     async def _tick(self) -> None:
         await self._renew()

@@ -31,6 +31,7 @@ from gridbot.slack import SlackClients
 from gridbot.status import StatusPublisher
 from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
 from gridbot.supervisor import Supervisor
+from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
 
 log = get_logger("gridbot.runtime")
@@ -70,6 +71,7 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.elector: Elector | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: asyncio.Task[None] | None = None
         self._started = False
         # Operations (health, metrics, status): read-only views of the parts above.
         self.metrics = Metrics()
@@ -147,7 +149,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
         self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
-        self._tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+        self._scheduler = asyncio.create_task(scheduler.run(), name="scheduler")
+        self._tasks.append(self._scheduler)
         await self._hooks("startup")
         self.metrics.collect_runtime(self)
         publisher = StatusPublisher(self, interval=min(5.0, cfg.runtime.lease_ttl))
@@ -197,13 +200,13 @@ class Runtime:
         assert self.supervisor and self.dedup and self.dispatcher and self.clients
         timeout = self.config.runtime.shutdown_timeout
         log.info("gridbot.stopping", in_flight=self.dispatcher.running, backlog=self.dedup.backlog)
+        if self._scheduler is not None:  # no new scheduled runs while handing over
+            await cancel_and_wait([self._scheduler])
         await self.supervisor.stop()  # stop reading first: nothing new comes in
         await self.dedup.wait_idle(timeout)
         cancelled = await self.dispatcher.drain(timeout)
         await self._hooks("shutdown")
-        for task in reversed(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(reversed(self._tasks))
         if self.http is not None:
             await self.http.stop()
         await self.clients.close()

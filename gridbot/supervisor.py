@@ -29,6 +29,7 @@ from gridbot.ownership import Ownership
 from gridbot.registry import Registry
 from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
+from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
 from gridbot.transport.link import Link, LinkState
 from gridbot.transport.rtm import RtmLink
@@ -166,8 +167,7 @@ class Supervisor:
         inst = self.installations.pop(key, None)
         if inst is None or inst.task is None:
             return
-        inst.task.cancel()
-        await asyncio.gather(inst.task, return_exceptions=True)
+        await cancel_and_wait([inst.task])
         gone = [t.team_id for t in inst.teams if t.team_id]
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive(gone, self.instance_id)
@@ -183,9 +183,7 @@ class Supervisor:
             # Peers connect our installations before we close them: a rolling restart loses nothing.
             await self.ownership.handover(self.runtime.shutdown_timeout)
         tasks = [i.task for i in self.installations.values() if i.task is not None] + self._tasks
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive([t.team_id for t in self.teams if t.team_id], self.instance_id)
         if self.ownership is not None:
