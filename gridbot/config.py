@@ -202,6 +202,21 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
     return tuple(teams)
 
 
+_SECRET_NAME_RE = re.compile(r"(^|_)(token|password|secret)$")
+
+
+def _plugin_settings(r: _Reader, value: Any, path: str, key: str = "") -> Any:
+    """A plugin's own table: ${ENV} expanded everywhere, token/password/secret values as Secret."""
+    if isinstance(value, dict):
+        return {k: _plugin_settings(r, v, f"{path}.{k}", k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plugin_settings(r, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        expanded = r.expand(value, path)
+        return Secret(expanded) if _SECRET_NAME_RE.search(key) else expanded
+    return value
+
+
 def _plugins(r: _Reader, raw: Any) -> PluginsConfig:
     tbl = r.table(raw, "plugins", set(raw or {}))
     enabled = r.get(tbl, "enabled", "plugins", list, ["echo"])
@@ -212,7 +227,7 @@ def _plugins(r: _Reader, raw: Any) -> PluginsConfig:
         if key in ("enabled", "strict", "command_prefix"):
             continue
         if isinstance(value, dict):
-            settings[key] = value
+            settings[key] = _plugin_settings(r, value, f"plugins.{key}")
         else:
             r.problems.append(f"plugins.{key}: unknown key (a plugin's own settings go in [plugins.{key}])")
     return PluginsConfig(

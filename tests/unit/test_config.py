@@ -135,3 +135,19 @@ def test_world_readable_config_warns(tmp_path: Path) -> None:
     assert any("readable by other users" in w for w in load(path).warnings)
     path.chmod(0o600)
     assert load(path).warnings == ()
+
+
+def test_plugin_settings_expand_env_and_hide_tokens() -> None:
+    config = parse(
+        {"plugins": {"enabled": ["app_approvals"],
+                     "app_approvals": {"user_token": "${ADMIN_TOKEN}", "admin_channel": "C1",
+                                       "nested": {"api_secret": "s3cr3t-${SUFFIX}"}}}},
+        {"ADMIN_TOKEN": "xoxp-admin-value", "SUFFIX": "tail"},
+    )
+    settings = config.plugins.settings["app_approvals"]
+    assert settings["user_token"].get() == "xoxp-admin-value"
+    assert settings["nested"]["api_secret"].get() == "s3cr3t-tail"
+    assert settings["admin_channel"] == "C1"
+    assert "xoxp-admin-value" not in repr(config) and "s3cr3t-tail" not in repr(config)
+    assert any(p.startswith("plugins.app_approvals.user_token: environment variable NOPE")
+               for p in problems({"plugins": {"app_approvals": {"user_token": "${NOPE}"}}}))
