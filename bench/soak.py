@@ -69,9 +69,7 @@ PROCESSES: dict[str, dict[str, str]] = {
 
 RUNTIME = {  # failover in seconds, not minutes
     "standby_grace": 0.5,
-    # Above the longest Redis restart the soak injects (2 s): a store outage longer than the
-    # ownership lease makes every process close its sockets (gridbot/ownership.py fences on
-    # its local deadline), and a frame in flight on a closing socket is lost.
+    # Liveness and ownership leases: a SIGKILLed process's installations move within this.
     "lease_ttl": 5.0,
     "ping_interval": 2.0,
     "pong_timeout": 1.0,

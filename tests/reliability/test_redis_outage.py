@@ -167,6 +167,7 @@ async def test_a_full_buffer_drops_the_oldest_with_a_counted_error(redis_servers
 async def test_messages_sent_late_in_an_outage_longer_than_the_lease_are_answered(
     redis_servers: RedisServers, sim: GridSimulator
 ) -> None:
+    """An unreachable store must not close the sockets: RTM never replays what they would miss."""
     redis = redis_servers.start(persistent=True)
     config = grid_config(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis.url(), lease_ttl=1.5)
     async with Runtime(config) as rt:
