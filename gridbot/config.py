@@ -290,6 +290,27 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
     return config
 
 
+def _literal_secrets(raw: Any, path: str = "") -> list[str]:
+    """Key paths of secrets written into the file itself rather than taken from ${ENV}.
+    A file holding only ${VAR} references may be world-readable (a container's mounted config)."""
+    found: list[str] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(value, str) and (key in _SECRET_KEYS or _SECRET_NAME_RE.search(str(key))):
+                plain = _ENV_RE.sub("", value)
+                if key == "url":
+                    plain = plain if re.search(r"://[^/@]*:[^/@]+@", plain) else ""
+                if plain.strip():
+                    found.append(where)
+            else:
+                found += _literal_secrets(value, where)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            found += _literal_secrets(value, f"{path}[{i}]")
+    return found
+
+
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file. Adds a warning when others can read the file."""
     p = Path(path)
@@ -303,8 +324,12 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([f"{p}: not valid TOML ({exc})"]) from None
     config = parse(raw, env)
     warnings = []
-    if p.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        warnings.append(f"{p}: readable by other users; it may hold tokens (chmod 600 it)")
+    literal = _literal_secrets(raw)
+    if literal and p.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(
+            f"{p}: readable by other users and holds secrets in plain text ({', '.join(literal)}); "
+            "chmod 600 it, or move them to the environment as ${VARS}"
+        )
     return Config(**{**config.__dict__, "warnings": tuple(warnings)})
 
 

@@ -284,6 +284,25 @@ class Ownership:
         self.incoming[installation] = self._clock() + self._handoff_ms / 1000
         self._serve(installation)
 
+    # -- config reload ---------------------------------------------------------------------------
+
+    def adopt(self, installation: str) -> None:
+        """A new configured installation: taken like any free one on a coming tick."""
+        if installation not in self.installations:
+            self.installations.append(installation)
+            self._changed.set()
+
+    async def abandon(self, installation: str) -> None:
+        """An installation no longer configured: release its lease so nobody waits for it."""
+        if installation in self.installations:
+            self.installations.remove(installation)
+        self.incoming.pop(installation, None)
+        lease = self.held.pop(installation, None)
+        if lease is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.release_owner(installation, self.instance, lease.epoch)
+        self._changed.set()
+
     # -- SIGTERM ---------------------------------------------------------------------------------
 
     async def handover(self, timeout: float) -> None:
@@ -297,18 +316,21 @@ class Ownership:
         try:
             async with asyncio.timeout(timeout):
                 await self._announce()
-                await self._offer_all()
-                while self.held:
+                offered = await self._offer_all()
+                # Wait for the peers to take what was offered; what nobody can take closes at once.
+                while offered & self.held.keys():
                     await asyncio.sleep(0.05)
                     await self._renew()
         except (TimeoutError, StoreUnavailable) as exc:
             log.warning("ownership.handover_incomplete", left=sorted(self.held), error=type(exc).__name__)
 
-    async def _offer_all(self) -> None:
+    async def _offer_all(self) -> set[str]:
+        """Offer every owned installation to a live peer that can serve it; the ones offered."""
         peers = [p for p in self._peers(await self.registry.processes()) if p.instance != self.instance]
         if not peers:
             log.info("ownership.handover_skipped", reason="no_other_process", owned=len(self.held))
-            return
+            return set()
+        offered: set[str] = set()
         load = {p.instance: len(p.installations) for p in peers}
         for installation, lease in sorted(self.held.items()):
             able = [p.instance for p in peers if installation in p.configured]
@@ -319,7 +341,9 @@ class Ownership:
                 installation, self.instance, lease.epoch, successor, self._handoff_ms
             ):
                 load[successor] += 1
+                offered.add(installation)
                 log.info("ownership.handover", installation=installation, successor=successor)
+        return offered
 
     async def release_all(self) -> None:
         """Give up every lease now (after handover, or with nobody to hand over to)."""

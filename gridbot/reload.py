@@ -122,9 +122,9 @@ class Reloader:
         old = rt.config
         changes = plan(old.teams, new.teams)
         for key in changes.remove + changes.restart:
-            await sup.remove(key)
+            await sup.forget(key)
         for team, index in changes.add:
-            sup.add(team, index)
+            sup.configure(team, index)
         self._relabel(new)
         rt.config = replace(old, teams=new.teams)
         self.reloads += 1

@@ -140,6 +140,22 @@ class Supervisor:
         for index, config in self._configured.get(key, []):
             self.add(config, index)
 
+    def configure(self, config: TeamConfig, index: int) -> None:
+        """A team joined the config (reload): served now, or when ownership gives us its installation."""
+        key = installation_key(config)
+        self._configured.setdefault(key, []).append((index, config))
+        if self.ownership is None or key in self.installations:
+            self.add(config, index)  # one process, or another team on an app token we serve
+        else:
+            self.ownership.adopt(key)
+
+    async def forget(self, key: str) -> None:
+        """An installation left the config (reload): stop serving it and give up its lease."""
+        self._configured.pop(key, None)
+        if self.ownership is not None:
+            await self.ownership.abandon(key)
+        await self.remove(key)
+
     def _installation_connected(self, key: str) -> bool:
         inst = self.installations.get(key)
         return inst is not None and any(lk.state == LinkState.CONNECTED for lk in inst.links)

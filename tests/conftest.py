@@ -86,3 +86,18 @@ async def store(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncItera
         await client.delete(*keys)
     await client.aclose()
     await redis_store.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store_url(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[str | None]:
+    """None (the in-memory store) or the real Redis URL, keys under this test's prefix cleaned."""
+    if request.param == "memory":
+        yield None
+        return
+    require_redis()
+    yield REDIS_URL
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

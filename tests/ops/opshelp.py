@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gridbot.config import HttpConfig, replace
 from gridbot.testing import GridSimulator
-from gridbot.testing.harness import FAST_RUNTIME
+from gridbot.testing.harness import config_for, to_toml
 
 
 def with_http(config: Any) -> Any:
@@ -62,18 +61,10 @@ def write_config(
     http_port: int | None = None,
 ) -> Path:
     """A config file serving ``teams`` over RTM against ``sim``, with the fast test timings."""
-    q = json.dumps  # a JSON string is a valid TOML basic string
-    lines = ["[slack]", f"api_url = {q(sim.api_url)}", ""]
-    if redis_url:
-        lines += ["[redis]", f"url = {q(redis_url)}", f"key_prefix = {q(key_prefix)}", ""]
-    for team in teams:
-        bot = next(b for b in sim.topology.bots if b.team == team)
-        lines += ["[[teams]]", 'transport = "rtm"', f"bot_token = {q(bot.installation.bot_token)}",
-                  f"name = {q(team.lower())}", ""]  # fmt: skip
-    lines += ["[runtime]", *(f"{k} = {v}" for k, v in FAST_RUNTIME.items()), ""]
+    config = config_for(sim, dict.fromkeys(teams, "rtm"), redis_url=redis_url, key_prefix=key_prefix)
     if http_port is not None:
-        lines += ["[http]", f"port = {http_port}", ""]
-    path.write_text("\n".join(lines))
+        config = replace(config, http=HttpConfig(port=http_port))
+    path.write_text(to_toml(config))
     path.chmod(0o600)
     return path
 

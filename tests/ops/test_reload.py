@@ -22,15 +22,19 @@ def connects(sim: GridSimulator, team: str) -> int:
     return sum(1 for c in sim.calls_to("rtm.connect") if c.team_id == team)
 
 
-async def test_reload_adds_and_removes_teams_and_leaves_the_others_connected(tmp_path: Path) -> None:
+async def test_reload_adds_and_removes_teams_and_leaves_the_others_connected(
+    tmp_path: Path, store_url: str | None, redis_prefix: str
+) -> None:
+    """With Redis the teams go through ownership leases: a removed one gives its lease up."""
+    opts = {"redis_url": store_url, "key_prefix": redis_prefix}
     async with GridSimulator(seed=21) as sim:
-        path = write_config(tmp_path / "gridbot.toml", sim, [T1])
+        path = write_config(tmp_path / "gridbot.toml", sim, [T1], **opts)
         async with Runtime(load(path)) as rt:
             assert rt.supervisor is not None
             await connected(rt, sim, [T1])
             reloader = Reloader(rt, path)
 
-            write_config(path, sim, [T1, T2])
+            write_config(path, sim, [T1, T2], **opts)
             plan = await reloader.reload()
             assert plan is not None and len(plan.add) == 1 and len(plan.unchanged) == 1
             await connected(rt, sim, [T2])
@@ -39,7 +43,7 @@ async def test_reload_adds_and_removes_teams_and_leaves_the_others_connected(tmp
             await sim.post_message(user=USERS[T2], channel="G0TWOPRIV", text="echo new team")
             await wait_until(lambda: [p.team_id for p in sim.posted] == [T2], 10, "the new team answers")
 
-            write_config(path, sim, [T2])
+            write_config(path, sim, [T2], **opts)
             plan = await reloader.reload()
             assert plan is not None and len(plan.remove) == 1
             await wait_until(lambda: sim.socket_count(team=T1) == 0, 10, "T1's socket closed")
