@@ -16,7 +16,7 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import Event, FrameError, normalise
+from gridbot.events import Event, FrameError, id_of, normalise
 from gridbot.secrets import Secret
 from gridbot.team import Team
 from gridbot.transport.link import Link, LinkState, LinkStopped, Socket
@@ -97,15 +97,15 @@ class SocketModeLink(Link):
                 event_id=event_id if isinstance(event_id, str) else None,
             )
         elif kind in ("slash_commands", "interactive"):
-            team_id = payload.get("team_id") or (payload.get("team") or {}).get("id")
+            team_id = payload.get("team_id") or id_of(payload.get("team"))
             team = self.teams.get(team_id) if isinstance(team_id, str) else None
             if team is None:
                 raise FrameError("unknown_installation")
-            channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id")
+            channel = payload.get("channel_id") or id_of(payload.get("channel"))
             synthetic = {
                 "type": "slash_command" if kind == "slash_commands" else "interactive",
                 "channel": channel,
-                "user": payload.get("user_id") or (payload.get("user") or {}).get("id"),
+                "user": payload.get("user_id") or id_of(payload.get("user")),
                 "text": payload.get("text", ""),
                 "payload": payload,
             }

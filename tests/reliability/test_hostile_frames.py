@@ -326,21 +326,12 @@ def test_socket_mode_on_frame_acks_and_yields_an_event_or_a_rejection(frame: dic
     check_socket_mode_frame(frame)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "socket_mode.py reads payload team/channel/user with `(x or {}).get('id')`: a string or "
-        "list there raises AttributeError out of on_frame and ends the socket. Fix: use "
-        "gridbot.events.id_of(payload.get('team')) (and channel, user) in SocketModeLink._envelope"
-    ),
-)
 @BUDGET
 @given(envelopes(any_shape=True))
 def test_socket_mode_on_frame_survives_any_shape_of_interactive_ids(frame: dict[str, Any]) -> None:
     check_socket_mode_frame(frame)
 
 
-@pytest.mark.xfail(strict=True, reason="the same defect in SocketModeLink._envelope, one plain example")
 def test_a_slash_command_naming_its_team_by_a_string_is_normalised() -> None:
     events: list[Event] = []
     frame = {
