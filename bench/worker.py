@@ -253,11 +253,6 @@ class Worker:
         want = len(self.spec["teams"])
         while len(sup.connected()) < want:  # noqa: ASYNC110 (no event to wait on: poll, cheaply)
             await asyncio.sleep(0.02)
-        if self.runtime is not None and self.runtime.dedup is not None:
-            # Until the supervisor wires it: the links wait on the dedup stage's intake.
-            for inst in sup.installations.values():
-                for link in inst.links:
-                    link.intake = self.runtime.dedup.intake
 
     def stats(self) -> dict[str, Any]:
         return {

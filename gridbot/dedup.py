@@ -36,6 +36,7 @@ from gridbot.election import Elector
 from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.store import Decision, Outcome, Store, StoreUnavailable
+from gridbot.tasks import cancel_and_wait
 
 log = get_logger("gridbot.dedup")
 
@@ -85,6 +86,7 @@ class DedupStage:
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
         backpressure: Callable[[], Awaitable[None]] | None = None,
+        capacity: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.elector = elector
@@ -97,6 +99,7 @@ class DedupStage:
         self._batch_size = batch_size
         self._clock = clock
         self._backpressure = backpressure
+        self._capacity = capacity  # how many more deliveries the dispatcher can take now
         # One FIFO lane per conversation; dict order is the round-robin order.
         self._lanes: dict[str | None, deque[Item]] = {}
         self._queued = 0
@@ -192,6 +195,7 @@ class DedupStage:
         """Decide queued events in batches; hold standby copies; never dies of a store error."""
         sweeper = asyncio.create_task(self._sweep(), name="dedup:standby-sweeper")
         retry_delay = 0.1
+        unexpected = 0  # consecutive batches that failed with something other than an outage
         try:
             while True:
                 if not self._lanes:
@@ -202,14 +206,27 @@ class DedupStage:
                     continue
                 if self._backpressure is not None:
                     await self._backpressure()
-                batch = self._take(self._batch_size)
+                # Take no more than the dispatcher has room for: what stays here is served round
+                # robin across conversations, so a quiet channel is not queued behind a flood.
+                room = self._capacity() if self._capacity is not None else self._batch_size
+                batch = self._take(min(self._batch_size, max(1, room)))
                 self._deciding += len(batch)
                 failed: list[Item] = []
                 try:
                     failed = await self._decide_batch(batch)
-                except Exception as exc:  # a bug must not stop intake; the batch is lost, loudly
+                    unexpected = 0
+                except Exception as exc:
+                    # Seen from redis-py mid-failover (e.g. AttributeError on a dead connection):
+                    # retried like an outage, but a batch that keeps failing is dropped, loudly,
+                    # so a bug cannot stop intake for good.
+                    unexpected += 1
                     with contextlib.suppress(Exception):
-                        log.error("dedup.failed", events=len(batch), exc_info=exc)
+                        log.error("dedup.failed", events=len(batch), attempt=unexpected, exc_info=exc)
+                    if unexpected <= 3:
+                        failed = batch
+                    else:
+                        unexpected = 0
+                        self.counters.dropped_overflow += len(batch)
                 finally:
                     if failed:
                         self._requeue(failed)
@@ -222,15 +239,14 @@ class DedupStage:
                     # Not backpressure but an outage: keep reading (pings, acks) and buffer.
                     self.intake.set()
                     await asyncio.sleep(retry_delay)
-                    retry_delay = min(retry_delay * 2, 5.0)
+                    retry_delay = min(retry_delay * 2, 1.0)  # a short outage drains within a second
                 else:
                     if not self.store_ok:
                         log.warning("store.recovered")
                     self.store_ok = True
                     retry_delay = 0.1
         finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            await cancel_and_wait([sweeper])
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is queued or held (shutdown drains through this)."""

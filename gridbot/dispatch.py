@@ -11,7 +11,7 @@ import asyncio
 import re
 import shlex
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ log = get_logger("gridbot.dispatch")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ContextFactory = Callable[[Event, str, str], Context]  # (event, handling team, plugin name)
 Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for metrics
+Waiting = tuple[Route, Event, str, dict[str, Any]]  # (route, event, handling team, arguments)
 
 
 @dataclass
@@ -69,7 +70,10 @@ class Dispatcher:
         self._timeout = default_timeout
         self._observer = observer
         self._running: set[asyncio.Task[None]] = set()
-        self._waiting: deque[tuple[Route, Event, str, dict[str, Any]]] = deque()
+        # Handlers waiting for a slot, one queue per conversation served round robin: a flooded
+        # channel cannot make a quiet one wait behind its whole backlog.
+        self._waiting: OrderedDict[str, deque[Waiting]] = OrderedDict()
+        self._waiting_count = 0
         self._room = asyncio.Event()
         self._room.set()
         self._idle = asyncio.Event()
@@ -158,8 +162,20 @@ class Dispatcher:
             if len(self._running) < self._max:
                 self._start(route, event, team_id, kwargs)
             else:
-                self._waiting.append((route, event, team_id, kwargs))
-                self._room.clear()
+                self._waiting.setdefault(event.channel or "", deque()).append((route, event, team_id, kwargs))
+                self._waiting_count += 1
+                if self.capacity() <= 0:
+                    self._room.clear()
+
+    def _next_waiting(self) -> Waiting:
+        channel, queue = next(iter(self._waiting.items()))
+        item = queue.popleft()
+        self._waiting_count -= 1
+        if queue:
+            self._waiting.move_to_end(channel)  # its next one waits for every other channel's turn
+        else:
+            del self._waiting[channel]
+        return item
 
     def run_now(self, route: Route, event: Event, team_id: str) -> None:
         """Start one handler outside of event routing (schedules, hooks)."""
@@ -176,12 +192,12 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        while self._waiting and len(self._running) < self._max:
-            self._start(*self._waiting.popleft())
-        if not self._waiting:
+        while self._waiting_count and len(self._running) < self._max:
+            self._start(*self._next_waiting())
+        if self.capacity() > 0:
             self._room.set()
-            if not self._running:
-                self._idle.set()
+        if not self._waiting_count and not self._running:
+            self._idle.set()
 
     async def _run(self, route: Route, event: Event, team_id: str, kwargs: dict[str, Any]) -> None:
         bound = log.bind(
@@ -214,8 +230,12 @@ class Dispatcher:
             if self._observer is not None:
                 self._observer(route, time.perf_counter() - started, outcome)
 
+    def capacity(self) -> int:
+        """How many more handler starts fit: the running bound plus an equal waiting allowance."""
+        return 2 * self._max - len(self._running) - self._waiting_count
+
     async def room(self) -> None:
-        """Wait while the concurrency bound is reached (the dedup stage's backpressure)."""
+        """Wait while there is no capacity (the dedup stage's backpressure)."""
         await self._room.wait()
 
     @property
@@ -231,6 +251,7 @@ class Dispatcher:
         except TimeoutError:
             pending = list(self._running)
             self._waiting.clear()
+            self._waiting_count = 0
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

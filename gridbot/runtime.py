@@ -145,7 +145,9 @@ class Runtime:
             bots=self.bots,
             standby_grace=cfg.runtime.standby_grace,
             backpressure=self.dispatcher.room,
+            capacity=self.dispatcher.capacity,
         )
+        self.supervisor.intake = self.dedup.intake
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
         self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)

@@ -81,6 +81,9 @@ class Supervisor:
         # teams of installations handed to another process: events read before the socket
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
+        # The dedup stage's intake (Runtime wires it): closed while it is backed up, and the
+        # links then stop reading, so TCP pushes back instead of events piling up or dropping.
+        self.intake: asyncio.Event | None = None
         self.registry: Registry | None = None
         self.ownership: Ownership | None = None
 
@@ -240,6 +243,7 @@ class Supervisor:
             ]
         async with asyncio.TaskGroup() as group:
             for link in inst.links:
+                link.intake = self.intake  # a flood waits in the kernel's socket buffers, not in RAM
                 group.create_task(link.run(), name=f"link:{link.name}")
 
     async def _authenticate_into(self, inst: Installation, team: Team) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import pytest
 from gridtest import T1, T2, connected, grid_config, settled, wait_until
 
 from gridbot.context import TtlCache
@@ -23,16 +22,6 @@ FLOODED, QUIET = "C0ONE0001", "D0CAROLDM"  # both answered by Team 1's bot, over
 FLOOD = 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the dedup stage serves channels round robin, but a decided batch (up to 256) goes into "
-        "the dispatcher's single FIFO waiting list whenever max_concurrent handlers run, so a "
-        "quiet channel's message waits behind the flood's whole batch. Fix (dispatch.py): "
-        "per-conversation waiting queues served round robin, or let the dedup stage take only "
-        "as many deliveries as the dispatcher has room for"
-    ),
-)
 async def test_a_flooded_channel_does_not_starve_a_quiet_one() -> None:
     async with GridSimulator(seed=8) as sim:
         # Slow replies and few handler slots: the flood builds a real backlog.
