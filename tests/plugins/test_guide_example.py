@@ -1,4 +1,4 @@
-"""The plugin authoring guide's example test, against its example plugin (docs/draft-plugins.md)."""
+"""The plugin authoring guide's example test, against its example plugin (README.md, "Writing plugins")."""
 
 import pytest
 

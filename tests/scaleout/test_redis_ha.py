@@ -1,6 +1,6 @@
 """Exactly once on a real Redis Cluster and through failovers (Cluster and Sentinel).
 
-The documented guarantee under a failover (docs/draft-scaleout.md): Redis replicates
+The documented guarantee under a failover (README.md, "The guarantee, and its windows"): Redis replicates
 asynchronously, so a decision the dying master acknowledged but had not yet sent to its replica
 is forgotten; the same event's other copy can then be handled once more. That window is the
 replication lag at the moment of the kill (sub-millisecond here), so at most the deliveries
