@@ -241,7 +241,6 @@ class Directory:
         return await self.teams.get(team_id, load)
 
 
-UserCache = Directory  # the name the runtime knew it by
 
 
 @dataclass

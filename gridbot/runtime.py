@@ -17,7 +17,7 @@ from typing import Any
 
 from gridbot.bots import Bots
 from gridbot.config import Config
-from gridbot.context import Context, PluginStore, UserCache
+from gridbot.context import Context, Directory, PluginStore
 from gridbot.dedup import DedupStage
 from gridbot.dispatch import Dispatcher
 from gridbot.election import Elector
@@ -64,7 +64,7 @@ class Runtime:
             plugins if plugins is not None else load_all(config.plugins.enabled, strict=config.plugins.strict)
         )
         self.bots = Bots(self.store)
-        self.users = UserCache()
+        self.users = Directory()
         self.clients: SlackClients | None = None
         self.supervisor: Supervisor | None = None
         self.dedup: DedupStage | None = None
@@ -205,7 +205,9 @@ class Runtime:
         if self._scheduler is not None:  # no new scheduled runs while handing over
             await cancel_and_wait([self._scheduler])
         await self.supervisor.stop()  # stop reading first: nothing new comes in
-        await self.dedup.wait_idle(timeout)
+        if not await self.dedup.wait_idle(timeout):
+            # e.g. Redis unreachable for the whole drain: say how much is left undecided
+            log.error("gridbot.backlog_abandoned", backlog=self.dedup.backlog, store_ok=self.dedup.store_ok)
         cancelled = await self.dispatcher.drain(timeout)
         await self._hooks("shutdown")
         await cancel_and_wait(reversed(self._tasks))

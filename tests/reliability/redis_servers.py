@@ -8,17 +8,12 @@ needs it outside pytest too), so the repo root is made importable here.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.soak import RedisServer  # noqa: E402
+from bench.soak import RedisServer  # the repo root is on pytest's pythonpath (pyproject.toml)
 
 __all__ = ["RedisServer", "RedisServers"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability.redis_servers import ROOT  # noqa: F401  # makes bench importable
 
 from bench.soak import FAULTS, run_soak
 
