@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from reliability.redis_servers import RedisServers
 
 from gridbot.store import MemoryStore, RedisStore, Store
 
@@ -46,6 +48,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+async def delete_prefix(prefix: str) -> None:
+    """Delete every key a test wrote under its own prefix (never anything else)."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
 def require_redis() -> None:
     if REDIS_UP:
         return
@@ -64,11 +75,7 @@ async def redis_url(redis_prefix: str) -> AsyncIterator[str]:
     """The real Redis URL; every key under this test's prefix is deleted afterwards."""
     require_redis()
     yield REDIS_URL
-    client = aioredis.Redis.from_url(REDIS_URL)
-    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_prefix(redis_prefix)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -80,11 +87,7 @@ async def store(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncItera
     require_redis()
     redis_store = RedisStore.from_url(REDIS_URL, key_prefix=redis_prefix)
     yield redis_store
-    client = aioredis.Redis.from_url(REDIS_URL)
-    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_prefix(redis_prefix)
     await redis_store.close()
 
 
@@ -96,8 +99,14 @@ async def store_url(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncI
         return
     require_redis()
     yield REDIS_URL
-    client = aioredis.Redis.from_url(REDIS_URL)
-    keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_prefix(redis_prefix)
+
+
+@pytest.fixture
+def redis_servers(tmp_path: Path) -> Iterator[RedisServers]:
+    """Private redis-server processes a test may kill, restart or lock down; always killed after."""
+    servers = RedisServers(tmp_path)
+    try:
+        yield servers
+    finally:
+        servers.close()

@@ -21,6 +21,7 @@ T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
 SHARED = "C0SHARED1"
 USERS = {T1: "W0ALICE01", T2: "W0BOB0001", T3: "W0CAROL01"}
 
+
 def grid_config(sim: GridSimulator, transports: dict[str, str], **kwargs: Any) -> Config:
     """The runtime config for ``transports`` ({team id: "rtm" | "socket_mode"}) of the simulator."""
     return config_for(sim, transports, **kwargs)  # type: ignore[arg-type]
@@ -54,6 +55,19 @@ async def connected(rt: Runtime, sim: GridSimulator, teams: list[str], timeout: 
         timeout,
         f"teams {teams} connected",
     )
+
+
+def texts(sim: GridSimulator) -> list[str]:
+    """Every bot reply's text, sorted: compare with what was sent to check "each exactly once"."""
+    return sorted(p.text for p in sim.posted)
+
+
+async def converse(sim: GridSimulator, label: str, count: int, channel: str = SHARED) -> list[str]:
+    """``count`` echo messages from users of all three teams; returns the replies expected."""
+    authors = list(USERS.values())
+    for n in range(count):
+        await sim.post_message(user=authors[n % 3], channel=channel, text=f"echo {label}{n}")
+    return [f"{label}{n}" for n in range(count)]
 
 
 def replies(sim: GridSimulator, channel: str | None = None) -> list[Any]:
@@ -102,9 +116,17 @@ class GridbotProcess:
     async def start(self) -> GridbotProcess:
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gridbot.cli", "--log-json", "--log-level", "debug",
-            "run", "--config", str(self.config_path),
-            stdout=log, stderr=subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "gridbot.cli",
+            "--log-json",
+            "--log-level",
+            "debug",
+            "run",
+            "--config",
+            str(self.config_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from gridtest import SHARED, T1, T2, USERS, connected, grid_config, settled, wait_until
+from gridtest import SHARED, T1, T2, USERS, connected, converse, grid_config, settled, texts, wait_until
 from reliability.redis_servers import RedisServer, RedisServers
 from structlog.testing import capture_logs
 
@@ -44,16 +44,11 @@ def named(logs: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
     return [entry for entry in logs if entry["event"] == event]
 
 
-def texts(sim: GridSimulator) -> list[str]:
-    return sorted(p.text for p in sim.posted)
-
-
 async def say(sim: GridSimulator, label: str, count: int) -> list[str]:
-    authors = list(USERS.values())
-    for n in range(count):
-        await sim.post_message(user=authors[n % 3], channel=SHARED, text=f"echo {label}{n}")
+    """Messages in the shared channel, and one in a channel only Team 1 sees."""
+    sent = await converse(sim, label, count)
     await sim.post_message(user=USERS[T1], channel=ONE, text=f"echo {label}-one")
-    return [f"{label}{n}" for n in range(count)] + [f"{label}-one"]
+    return [*sent, f"{label}-one"]
 
 
 async def test_an_outage_buffers_every_delivery_and_the_drain_answers_each_once(

@@ -14,10 +14,12 @@ from gridtest import (
     T3,
     USERS,
     connected,
+    converse,
     eventually,
     grid_config,
     separate_apps_topology,
     settled,
+    texts,
     wait_until,
 )
 from structlog.testing import capture_logs
@@ -30,15 +32,8 @@ async def _none_if(alive: Awaitable[set[str]]) -> bool | None:
     return True if not await alive else None
 
 
-def texts(sim: GridSimulator) -> list[str]:
-    return sorted(p.text for p in sim.posted)
-
-
 async def say(sim: GridSimulator, prefix: str, count: int) -> list[str]:
-    authors = list(USERS.values())
-    for n in range(count):
-        await sim.post_message(user=authors[n % 3], channel=SHARED, text=f"echo {prefix}{n}")
-    return [f"{prefix}{n}" for n in range(count)]
+    return await converse(sim, prefix, count)
 
 
 async def test_responsible_socket_down_and_refused_then_back(redis_url: str, redis_prefix: str) -> None:
