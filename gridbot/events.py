@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,24 +27,98 @@ class FrameError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One inbound Slack event as received by one installation (team)."""
+_FIELDS = (
+    "team_id",
+    "enterprise_id",
+    "type",
+    "subtype",
+    "channel",
+    "ts",
+    "thread_ts",
+    "user",
+    "source_team",
+    "user_team",
+    "bot_id",
+    "text",
+    "event_id",
+    "raw",
+)
 
-    team_id: str  # the installation that received it; its token answers
+
+class Event:
+    """One inbound Slack event as received by one installation (team).
+
+    Read-only by convention: nothing in gridbot or a plugin assigns to an event after it is made,
+    and one instance is shared by every handler it starts. (Not a frozen dataclass: building one
+    runs per delivery, and a frozen ``__init__`` costs an ``object.__setattr__`` per field.)
+
+    Attributes: ``team_id`` the installation that received it (its token answers);
+    ``enterprise_id``; ``type``; ``subtype``; ``channel``; ``ts``; ``thread_ts``; ``user`` (stable:
+    the W id when the translation layer gave a mapping); ``source_team``; ``user_team``;
+    ``bot_id``; ``text``; ``event_id`` (Socket Mode only); ``raw`` the payload as received.
+    """
+
+    __slots__ = _FIELDS
+    __hash__ = None  # type: ignore[assignment]  # raw is a dict: as unhashable as before
+
+    team_id: str
     enterprise_id: str | None
     type: str
     subtype: str | None
     channel: str | None
     ts: str | None
     thread_ts: str | None
-    user: str | None  # stable: the W id when the translation layer gave a mapping
+    user: str | None
     source_team: str | None
     user_team: str | None
     bot_id: str | None
     text: str
-    event_id: str | None  # Socket Mode only
+    event_id: str | None
     raw: Mapping[str, Any]
+
+    def __init__(
+        self,
+        team_id: str,
+        enterprise_id: str | None,
+        type: str,
+        subtype: str | None,
+        channel: str | None,
+        ts: str | None,
+        thread_ts: str | None,
+        user: str | None,
+        source_team: str | None,
+        user_team: str | None,
+        bot_id: str | None,
+        text: str,
+        event_id: str | None,
+        raw: Mapping[str, Any],
+    ) -> None:
+        self.team_id = team_id
+        self.enterprise_id = enterprise_id
+        self.type = type
+        self.subtype = subtype
+        self.channel = channel
+        self.ts = ts
+        self.thread_ts = thread_ts
+        self.user = user
+        self.source_team = source_team
+        self.user_team = user_team
+        self.bot_id = bot_id
+        self.text = text
+        self.event_id = event_id
+        self.raw = raw
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Event({inner})"
 
     @property
     def is_message(self) -> bool:

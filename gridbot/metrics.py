@@ -77,6 +77,7 @@ class Metrics:
         # Per-delivery counts are a plain dict (about 15x cheaper than a labelled Counter child),
         # exported at scrape time.
         self.events: dict[tuple[str, str], int] = {}
+        self._handler_children: dict[tuple[str, str, str], Any] = {}
         r.register(_EventsCollector(self.events))
 
     # -- feeds -----------------------------------------------------------------------------------
@@ -88,7 +89,11 @@ class Metrics:
 
     def observe_handler(self, route: Route, seconds: float, outcome: str) -> None:
         """The dispatcher's observer hook."""
-        self.handler_seconds.labels(route.plugin, route.name, outcome).observe(seconds)
+        key = (route.plugin, route.name, outcome)
+        child = self._handler_children.get(key)
+        if child is None:  # labels() takes a lock and builds a key: once per (handler, outcome)
+            child = self._handler_children[key] = self.handler_seconds.labels(*key)
+        child.observe(seconds)
         if outcome in ("error", "timeout"):
             self.handler_errors.labels(route.plugin, outcome).inc()
 

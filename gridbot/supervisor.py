@@ -81,6 +81,7 @@ class Supervisor:
         # teams of installations handed to another process: events read before the socket
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
+        self._by_id: dict[str, tuple[Installation, Team]] = {}  # team() lookups, checked on use
         # The dedup stage's intake (Runtime wires it): closed while it is backed up, and the
         # links then stop reading, so TCP pushes back instead of events piling up or dropping.
         self.intake: asyncio.Event | None = None
@@ -94,8 +95,21 @@ class Supervisor:
         return [t for inst in self.installations.values() for t in inst.teams]
 
     def team(self, team_id: str) -> Team | None:
-        found = next((t for t in self.teams if t.team_id == team_id), None)
-        return found if found is not None else self._retired.get(team_id)
+        # Asked once per handler start: an index instead of a scan of every team (1,000 of them
+        # in one process). An entry is trusted only while its installation is still the one
+        # running and the team still has that id; anything else falls back to the scan.
+        hit = self._by_id.get(team_id)
+        if hit is not None:
+            inst, team = hit
+            if team.team_id == team_id and self.installations.get(inst.key) is inst:
+                return team
+            del self._by_id[team_id]
+        for inst in self.installations.values():
+            for team in inst.teams:
+                if team.team_id == team_id:
+                    self._by_id[team_id] = (inst, team)
+                    return team
+        return self._retired.get(team_id)
 
     def installed(self) -> set[str]:
         return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
