@@ -129,9 +129,13 @@ async def test_three_processes_six_teams_kill_9_and_rejoin(
 
             delivered = {(d.channel, d.ts) for d in sim.deliveries}
             expected = {text for text, key in traffic.sent.items() if key in delivered}
-            await wait_until(
-                lambda: expected <= {p.text for p in sim.posted}, 20, "every delivered message answered"
-            )
+            try:
+                await wait_until(lambda: expected <= {p.text for p in sim.posted}, 20, "answers")
+            except AssertionError:
+                missing = sorted(expected - {p.text for p in sim.posted})
+                where = {t: [(d.team, d.socket_id) for d in sim.deliveries
+                             if (d.channel, d.ts) == traffic.sent[t]] for t in missing}
+                raise AssertionError(f"delivered but unanswered: {where}") from None
             for p in procs:  # stopping drains: after this no reply can still be on its way
                 if p.proc is not None and p.proc.returncode is None:
                     p.signal(signal.SIGTERM)
