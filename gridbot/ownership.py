@@ -115,7 +115,11 @@ class Ownership:
         if self.state != SERVING:
             return
         procs = await self.registry.processes()
-        owners = await self.store.owners(self.installations)
+        # Balancing looks only at installations we do not hold: ours were just renewed above
+        # (a refused one left ``held`` already), and every step skips them anyway. A process
+        # that holds all it is configured for (one process, or the last survivor) reads nothing.
+        others = [i for i in self.installations if i not in self.held]
+        owners = await self.store.owners(others) if others else {}
         await self._take_offered(owners)
         await self._acquire_free(procs, owners)
         await self._pull_one(procs, owners)
