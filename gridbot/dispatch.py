@@ -31,6 +31,24 @@ Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for 
 Waiting = tuple[Route, Event, str, dict[str, Any]]  # (route, event, handling team, arguments)
 
 
+_DEADLINE_WINDOW = 0.001  # handlers started this close together with one limit share one timer
+
+
+class _Deadline:
+    """One timer for the handlers started within one short window under the same time limit.
+
+    It fires ``limit`` plus at most the window after each of them started: never early, a
+    millisecond late at worst, and one timer per window instead of an ``asyncio.timeout`` (a timer
+    and a context manager) per handler.
+    """
+
+    __slots__ = ("opened", "tasks")
+
+    def __init__(self, opened: float) -> None:
+        self.opened = opened
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
 @dataclass
 class DispatchCounters:
     started: int = 0
@@ -80,6 +98,9 @@ class Dispatcher:
         self._room.set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._deadlines: dict[float, _Deadline] = {}  # limit -> the window open for new starts
+        self._deadline_of: dict[asyncio.Task[None], _Deadline] = {}
+        self._expired: set[asyncio.Task[None]] = set()  # cancelled by their deadline
         self._warn_conflicts()
 
     # -- routing -------------------------------------------------------------------------------
@@ -192,8 +213,35 @@ class Dispatcher:
         self._running.add(task)
         task.add_done_callback(self._finished)
 
+    def _arm(self, task: asyncio.Task[None], limit: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadline = self._deadlines.get(limit)
+        if deadline is None or now - deadline.opened > _DEADLINE_WINDOW:
+            deadline = self._deadlines[limit] = _Deadline(now)
+            loop.call_at(now + _DEADLINE_WINDOW + limit, self._expire, deadline)
+        deadline.tasks.add(task)
+        self._deadline_of[task] = deadline
+
+    def _expire(self, deadline: _Deadline) -> None:
+        for task in deadline.tasks:
+            self._expired.add(task)
+            task.cancel()
+        deadline.tasks.clear()
+
+    def _timed_out(self, task: asyncio.Task[None] | None) -> bool:
+        """Did our deadline (and nothing else) cancel ``task``? Clears the mark either way."""
+        if task is None or task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() == 0
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        deadline = self._deadline_of.pop(task, None)
+        if deadline is not None:
+            deadline.tasks.discard(task)
+        self._expired.discard(task)
         while self._waiting_count and len(self._running) < self._max:
             self._start(*self._next_waiting())
         if self.capacity() > 0:
@@ -202,32 +250,39 @@ class Dispatcher:
             self._idle.set()
 
     async def _run(self, route: Route, event: Event, team_id: str, kwargs: dict[str, Any]) -> None:
-        limit = route.timeout or self._timeout
         started = time.perf_counter()
         outcome = "ok"
-        deadline = asyncio.timeout(limit)
+        task = asyncio.current_task()
+        if task is not None:  # armed once running: a deadline cannot end a task before it began
+            self._arm(task, route.timeout or self._timeout)
         try:
             ctx = self._make_context(event, team_id, route.plugin)
             ctx.routes = self.routes
             ctx.command_prefix = self._prefix
-            async with deadline:
-                await route.fn(ctx, **kwargs)
+            await route.fn(ctx, **kwargs)
         except asyncio.CancelledError:
-            outcome = "cancelled"
-            self._log(route, event, team_id).warning("handler.cancelled")
-            raise
+            if not self._timed_out(task):  # a cancellation from outside (drain) is passed on
+                outcome = "cancelled"
+                self._log(route, event, team_id).warning("handler.cancelled")
+                raise
+            outcome = self._timeout_of(route, event, team_id)
         except Exception as exc:
-            if isinstance(exc, TimeoutError) and deadline.expired():
-                outcome = "timeout"
-                self.counters.timed_out += 1
-                self._log(route, event, team_id).error("handler.timeout", timeout_s=limit)
+            if isinstance(exc, TimeoutError) and self._timed_out(task):
+                outcome = self._timeout_of(route, event, team_id)
             else:  # including a TimeoutError of the handler's own making
                 outcome = "error"
                 self.counters.failed += 1
                 self._log(route, event, team_id).exception("handler.failed")
         finally:
+            self._timed_out(task)  # a deadline the handler swallowed leaves no pending cancel
             if self._observer is not None:
                 self._observer(route, time.perf_counter() - started, outcome)
+
+    def _timeout_of(self, route: Route, event: Event, team_id: str) -> str:
+        self.counters.timed_out += 1
+        limit = route.timeout or self._timeout
+        self._log(route, event, team_id).error("handler.timeout", timeout_s=limit)
+        return "timeout"
 
     @staticmethod
     def _log(route: Route, event: Event, team_id: str) -> FilteringBoundLogger:
