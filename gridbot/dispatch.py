@@ -42,11 +42,12 @@ class _Deadline:
     and a context manager) per handler.
     """
 
-    __slots__ = ("opened", "tasks")
+    __slots__ = ("handle", "opened", "tasks")
 
     def __init__(self, opened: float) -> None:
         self.opened = opened
         self.tasks: set[asyncio.Task[None]] = set()
+        self.handle: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -219,7 +220,7 @@ class Dispatcher:
         deadline = self._deadlines.get(limit)
         if deadline is None or now - deadline.opened > _DEADLINE_WINDOW:
             deadline = self._deadlines[limit] = _Deadline(now)
-            loop.call_at(now + _DEADLINE_WINDOW + limit, self._expire, deadline)
+            deadline.handle = loop.call_at(now + _DEADLINE_WINDOW + limit, self._expire, deadline)
         deadline.tasks.add(task)
         self._deadline_of[task] = deadline
 
@@ -241,6 +242,14 @@ class Dispatcher:
         deadline = self._deadline_of.pop(task, None)
         if deadline is not None:
             deadline.tasks.discard(task)
+            if not deadline.tasks and deadline.handle is not None:
+                # Its handlers all ended: cancel the timer, so asyncio drops it from its heap
+                # (thousands of live 30 s timers made garbage collection pauses long).
+                deadline.handle.cancel()
+                deadline.handle = None
+                for limit, open_window in list(self._deadlines.items()):
+                    if open_window is deadline:
+                        del self._deadlines[limit]
         self._expired.discard(task)
         while self._waiting_count and len(self._running) < self._max:
             self._start(*self._next_waiting())
