@@ -75,3 +75,22 @@ async def test_processes_announce_themselves_and_vanish_when_they_stop(store: St
         return True if set(await store.processes()) == {"p1"} else None
 
     await eventually(only_p1, 5)
+
+
+async def test_renewing_many_leases_keeps_exactly_the_ones_still_ours(store: Store) -> None:
+    """More leases than one renewal call carries: each is judged alone (holder and epoch)."""
+    names = [f"rtm:{n:04d}" for n in range(1203)]
+    epochs = {}
+    for name in names:
+        epoch = await store.acquire_owner(name, "me", 60_000)
+        assert epoch is not None
+        epochs[name] = epoch
+    stale, stolen, released = names[7], names[600], names[1202]
+    await store.release_owner(stolen, "me", epochs[stolen])
+    assert await store.acquire_owner(stolen, "other", 60_000) is not None  # now someone else's
+    await store.release_owner(released, "me", epochs[released])
+    leases = {**epochs, stale: epochs[stale] + 1000}  # an epoch we were never granted
+    kept = await store.renew_owners(leases, "me", 60_000)
+    assert kept == set(names) - {stale, stolen, released}
+    assert await store.renew_owners(epochs, "somebody", 60_000) == set()
+    assert await store.renew_owners({}, "me", 60_000) == set()
