@@ -229,9 +229,6 @@ class Runtime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def run_until(self, stop: asyncio.Event) -> None:
-        async with self:
-            await stop.wait()
 
 
 class _HookContext:

@@ -23,7 +23,6 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig, TeamConfig
-from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
@@ -31,12 +30,11 @@ from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
-from gridbot.transport.link import Link, LinkState
+from gridbot.transport.link import Link, LinkState, Sink
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
 log = get_logger("gridbot.supervisor")
-Sink = Callable[[Event, tuple[str, ...]], None]
 
 
 def installation_key(team: TeamConfig) -> str:

@@ -21,11 +21,14 @@ from typing import Any
 import aiohttp
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import FrameError, parse_frame
+from gridbot.events import Event, FrameError, parse_frame
 from gridbot.logs import get_logger
 from gridbot.slack import Action, Backoff, classify
 
 log = get_logger("gridbot.link")
+
+# Where a link hands each event: (event, the teams this one delivery speaks for).
+Sink = Callable[[Event, tuple[str, ...]], None]
 
 WS_MAX_MSG = 16 << 20  # read oversized frames and drop them ourselves: aiohttp would kill the socket
 

@@ -11,11 +11,9 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import Event, normalise
+from gridbot.events import normalise
 from gridbot.team import Team
-from gridbot.transport.link import Link, Socket
-
-Sink = Callable[[Event, tuple[str, ...]], None]
+from gridbot.transport.link import Link, Sink, Socket
 
 
 class RtmLink(Link):

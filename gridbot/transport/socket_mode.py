@@ -16,12 +16,10 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import Event, FrameError, id_of, normalise
+from gridbot.events import FrameError, id_of, normalise
 from gridbot.secrets import Secret
 from gridbot.team import Team
-from gridbot.transport.link import Link, LinkState, LinkStopped, Socket
-
-Sink = Callable[[Event, tuple[str, ...]], None]
+from gridbot.transport.link import Link, LinkState, LinkStopped, Sink, Socket
 
 
 class SocketModeLink(Link):

@@ -57,10 +57,6 @@ class SocketModeHub:
             return list(self.by_app.get(app, ()))
         return [s for socks in self.by_app.values() for s in socks]
 
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending)
-
     async def deliver(self, app_id: str, payload: dict[str, Any]) -> str:
         """Send a new events_api envelope to one open socket of the app; returns its event_id."""
         event_id = payload["event_id"]
