@@ -81,7 +81,7 @@ class Worker:
 
     async def start(self, timeout: float = 120) -> Worker:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.worker", json.dumps(self.spec),
+            *_profiled(self.spec["mode"]), sys.executable, "-m", "bench.worker", json.dumps(self.spec),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             limit=1 << 26,
         )  # fmt: skip
@@ -91,6 +91,8 @@ class Worker:
     async def _line(self, timeout: float) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        while line and not line.startswith(b"{"):  # py-spy's own chatter, when profiling
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         if not line:
             raise BenchError(f"worker {self.spec['mode']} exited with {await self.proc.wait()}")
         result: dict[str, Any] = json.loads(line)
@@ -111,6 +113,18 @@ class Worker:
     async def close(self) -> None:
         if self.proc is not None:
             await _end(self.proc)
+
+
+def _profiled(mode: str) -> list[str]:
+    """With GRIDBOT_BENCH_PROFILE=DIR, each worker runs under py-spy, writing DIR/<mode>-<pid>.txt
+    (collapsed stacks, idle samples left out): the profiles that guided the hot path's changes."""
+    where = os.environ.get("GRIDBOT_BENCH_PROFILE")
+    if not where:
+        return []
+    os.makedirs(where, exist_ok=True)
+    out = os.path.join(where, f"{mode}-{os.getpid()}-{uuid.uuid4().hex[:6]}.txt")
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return [spy, "record", "--format", "raw", "--rate", "1000", "--output", out, "--"]
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
