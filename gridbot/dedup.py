@@ -9,11 +9,14 @@
 
 Transports hand events over synchronously (:meth:`DedupStage.submit`); one worker task decides
 them in batches, so a slow store never blocks a socket reader and no task is made per delivery.
-A batch is whatever arrived during the previous loop turn (or store round trip): the worker wakes
-on the next turn, not on a timer. In a batch, copies of one event that several of our teams
-received are merged into one question, and a key this process already knows was claimed needs
-none; what is left goes to the store as one batched decision (one round trip). Batches are taken
-round-robin across conversations, so a flood in one channel does not queue the others behind it.
+Copies of one event are merged on arrival: the first copy opens a question (an :class:`_Ask`),
+later copies for our other teams join it while it waits, and a copy of an event this process
+already knows was claimed is a duplicate at once, without queueing (two of every three deliveries
+in a channel shared by three of our teams cost a string and a dict lookup). A batch is whatever
+questions arrived during the previous loop turn (or store round trip): the worker wakes on the
+next turn, not on a timer, and sends the batch to the store as one decision (one round trip).
+Batches are taken round-robin across conversations, so a flood in one channel does not queue the
+others behind it.
 
 When deliveries come faster than the store answers, the stage closes :attr:`DedupStage.intake`
 above a high-water mark and the links stop reading until it drains (TCP pushes back). While the
@@ -56,14 +59,24 @@ class Counters:
     store_errors: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ask:
-    """One question for the store: the copies of one event that this batch holds."""
+    """One question for the store: the copies of one event that arrived before it was asked.
+
+    ``local_key`` is None for a delivery that must be looked at alone before its question (a join,
+    a bot we do not know yet, an event with nothing to dedup on): it is never merged on arrival.
+    """
 
     channel: str | None
-    key: str
-    local_key: str
+    local_key: str | None
     items: list[Item] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The store's key for the event (``local_key`` without the conversation)."""
+        if self.local_key is not None and self.channel is not None:
+            return self.local_key[len(self.channel) + 1 :]
+        return self.items[0][0].dedup_key or ""
 
     @property
     def covers(self) -> tuple[str, ...]:
@@ -100,9 +113,10 @@ class DedupStage:
         self._clock = clock
         self._backpressure = backpressure
         self._capacity = capacity  # how many more deliveries the dispatcher can take now
-        # One FIFO lane per conversation; dict order is the round-robin order.
-        self._lanes: dict[str | None, deque[Item]] = {}
-        self._queued = 0
+        # One FIFO lane of questions per conversation; dict order is the round-robin order.
+        self._lanes: dict[str | None, deque[_Ask]] = {}
+        self._open: dict[str, _Ask] = {}  # queued questions by key: later copies join them
+        self._queued = 0  # deliveries in the lanes
         self._wake = asyncio.Event()
         # Open while the buffer has room: links wait on it before reading the next frame.
         self.intake = asyncio.Event()
@@ -123,12 +137,28 @@ class DedupStage:
     # -- intake (synchronous, from the transports) ---------------------------------------------
 
     def submit(self, event: Event, covers: tuple[str, ...]) -> None:
+        channel, ts, kind = event.channel, event.ts, event.type
+        local_key: str | None = None
+        if channel and ts and kind not in _JOIN_TYPES and not self.bots.unknown_bot(event):
+            # Event.dedup_key, prefixed with the conversation (spelled out: this runs per delivery).
+            local_key = f"{channel}:{kind}.{event.subtype or ''}:{ts}"
+            if local_key in self._local:
+                self._log_decision(event, "duplicate")  # claimed already: no question to ask
+                return
+            ask = self._open.get(local_key)
+            if ask is not None:  # another of our teams' copies: it joins the waiting question
+                ask.items.append((event, covers))
+                self._queued += 1
+                return
         if self._queued >= self._max_buffer:
             self._drop_one()
-        lane = self._lanes.get(event.channel)
+        ask = _Ask(channel, local_key, [(event, covers)])
+        if local_key is not None:
+            self._open[local_key] = ask
+        lane = self._lanes.get(channel)
         if lane is None:
-            lane = self._lanes[event.channel] = deque()
-        lane.append((event, covers))
+            lane = self._lanes[channel] = deque()
+        lane.append(ask)
         self._queued += 1
         if self._queued >= self._high_water and self.store_ok and self.intake.is_set():
             self.intake.clear()
@@ -139,32 +169,40 @@ class DedupStage:
     def _drop_one(self) -> None:
         channel = max(self._lanes, key=lambda c: len(self._lanes[c]))
         lane = self._lanes[channel]
-        lost, _ = lane.popleft()
+        ask = lane.popleft()
         if not lane:
             del self._lanes[channel]
-        self._queued -= 1
+        self._close(ask)
+        self._queued -= len(ask.items)
         self.counters.dropped_overflow += 1
+        lost = ask.items[0][0]
         log.error(
             "event.dropped",
             reason="buffer_full",
             channel=lost.channel,
             ts=lost.ts,
             team_id=lost.team_id,
+            copies=len(ask.items),
             dropped_total=self.counters.dropped_overflow,
         )
+
+    def _close(self, ask: _Ask) -> None:
+        """No more copies join ``ask`` (it is being decided, or gone)."""
+        if ask.local_key is not None and self._open.get(ask.local_key) is ask:
+            del self._open[ask.local_key]
 
     @property
     def _queue(self) -> list[Item]:
         """Every queued delivery, lane by lane (for inspection; the lanes are the truth)."""
-        return [item for lane in self._lanes.values() for item in lane]
+        return [item for lane in self._lanes.values() for ask in lane for item in ask.items]
 
     @property
     def backlog(self) -> int:
         return self._queued + self._deciding + len(self._pending)
 
-    def _take(self, limit: int) -> list[Item]:
-        """Up to ``limit`` deliveries, a fair share from each conversation in turn."""
-        batch: list[Item] = []
+    def _take(self, limit: int) -> list[_Ask]:
+        """Up to ``limit`` questions (events), a fair share from each conversation in turn."""
+        batch: list[_Ask] = []
         while self._lanes and len(batch) < limit:
             share = max(1, (limit - len(batch)) // len(self._lanes))
             for channel in list(self._lanes):
@@ -175,19 +213,23 @@ class DedupStage:
                     self._lanes[channel] = lane  # back of the round-robin order
                 if len(batch) >= limit:
                     break
-        self._queued -= len(batch)
+        taken = 0
+        for ask in batch:
+            self._close(ask)
+            taken += len(ask.items)
+        self._queued -= taken
         if not self.intake.is_set() and self._queued <= self._high_water // 2:
             self.intake.set()
         return batch
 
-    def _requeue(self, items: list[Item]) -> None:
-        for item in reversed(items):
-            channel = item[0].channel
-            lane = self._lanes.get(channel)
+    def _requeue(self, asks: list[_Ask]) -> None:
+        """Put questions back at the front of their lanes (the store was unreachable)."""
+        for ask in reversed(asks):
+            lane = self._lanes.get(ask.channel)
             if lane is None:
-                lane = self._lanes[channel] = deque()
-            lane.appendleft(item)
-        self._queued += len(items)
+                lane = self._lanes[ask.channel] = deque()
+            lane.appendleft(ask)
+            self._queued += len(ask.items)
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -210,8 +252,9 @@ class DedupStage:
                 # robin across conversations, so a quiet channel is not queued behind a flood.
                 room = self._capacity() if self._capacity is not None else self._batch_size
                 batch = self._take(min(self._batch_size, max(1, room)))
-                self._deciding += len(batch)
-                failed: list[Item] = []
+                deciding = sum(len(ask.items) for ask in batch)
+                self._deciding += deciding
+                failed: list[_Ask] = []
                 try:
                     failed = await self._decide_batch(batch)
                     unexpected = 0
@@ -230,7 +273,7 @@ class DedupStage:
                 finally:
                     if failed:
                         self._requeue(failed)
-                    self._deciding -= len(batch)
+                    self._deciding -= deciding
                 if failed:
                     self.counters.store_errors += 1
                     if self.store_ok:
@@ -262,29 +305,31 @@ class DedupStage:
         if len(self._local) > self._local_cap:
             self._local.popitem(last=False)
 
-    async def _decide_batch(self, batch: list[Item]) -> list[Item]:
-        """Decide every delivery of ``batch``; returns those to retry (the store was unreachable)."""
+    async def _decide_batch(self, batch: list[_Ask]) -> list[_Ask]:
+        """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
         self._refresh_logger()
-        bots, local = self.bots, self._local
+        bots = self.bots
         asks: dict[str, _Ask] = {}
-        first: list[Item] = []  # needing a registry refresh or an election before their decision
-        for item in batch:
-            event = item[0]
-            if event.type in _JOIN_TYPES or bots.unknown_bot(event):
-                first.append(item)
-            else:
-                self._classify(item, bots, local, asks)
+        first: list[_Ask] = []  # needing a registry refresh or an election before their decision
+        for ask in batch:
+            if ask.local_key is None:
+                event = ask.items[0][0]
+                if event.type in _JOIN_TYPES or bots.unknown_bot(event):
+                    first.append(ask)
+                    continue
+            self._classify(ask, bots, asks)
         if first:
             joins: dict[str | None, str] = {}
-            for event, _ in first:
+            for ask in first:
+                event = ask.items[0][0]
                 if bots.unknown_bot(event):
                     await bots.refresh()
                 if event.channel and event.type in _JOIN_TYPES and self._is_our_join(event):
                     joins.setdefault(event.channel, event.team_id)
             if joins and not await self._ensure(joins):
-                return [*first, *(item for a in asks.values() for item in a.items)]
-            for item in first:
-                self._classify(item, bots, local, asks)
+                return [*first, *asks.values()]
+            for ask in first:
+                self._classify(ask, bots, asks)
         if not asks:
             return []
         loose = [a for a in asks.values() if a.channel is None]
@@ -298,7 +343,7 @@ class DedupStage:
                     [(a.channel or "", a.key, a.covers) for a in pending]
                 )
             except StoreUnavailable:
-                return failed + [item for a in pending for item in a.items]
+                return failed + pending
             unelected = []
             for ask, decision in zip(pending, decisions, strict=True):
                 if decision.outcome is Outcome.UNELECTED and attempt == 0:
@@ -306,28 +351,33 @@ class DedupStage:
                 else:
                     self._settle(ask, decision)
             if unelected and not await self._ensure({a.channel: a.items[0][0].team_id for a in unelected}):
-                return failed + [item for a in unelected for item in a.items]
+                return failed + unelected
             pending = unelected
         return failed
 
-    def _classify(self, item: Item, bots: Bots, local: OrderedDict[str, None], asks: dict[str, _Ask]) -> None:
-        """Settle a delivery without the store if possible, else add it to its event's question."""
-        event = item[0]
-        if bots.wrote(event):
-            self.counters.own_message += 1
+    def _classify(self, ask: _Ask, bots: Bots, asks: dict[str, _Ask]) -> None:
+        """Settle a question without the store if possible, else add it to the batch's questions."""
+        items = ask.items
+        if any(bots.wrote(event) for event, _ in items):
+            self.counters.own_message += len(items)
             return
-        key = event.dedup_key
-        if key is None:
-            self._handled(event, event.team_id, "handled")
+        event = items[0][0]
+        local_key = ask.local_key
+        if local_key is None:
+            key = event.dedup_key
+            if key is None:
+                self._handled(event, event.team_id, "handled")
+                return
+            local_key = f"{event.channel}:{key}"
+        if local_key in self._local:  # claimed while this question waited
+            for event, _ in items:
+                self._log_decision(event, "duplicate")
             return
-        local_key = f"{event.channel}:{key}"
-        if local_key in local:
-            self._log_decision(event, "duplicate")
-            return
-        ask = asks.get(local_key)
-        if ask is None:
-            asks[local_key] = ask = _Ask(event.channel, key, local_key)
-        ask.items.append(item)
+        merged = asks.get(local_key)
+        if merged is None:
+            asks[local_key] = _Ask(ask.channel, local_key, items) if ask.local_key is None else ask
+        else:  # the same event asked twice (a retried question and a newer one): one decision
+            merged.items.extend(items)
 
     async def _ensure(self, channels: dict[str | None, str]) -> bool:
         """Elect a responsible team where none is; False if the store was unreachable."""
@@ -341,14 +391,14 @@ class DedupStage:
                 log.error("election.failed", exc_info=result)
         return True
 
-    async def _claim_loose(self, asks: list[_Ask]) -> list[Item]:
+    async def _claim_loose(self, asks: list[_Ask]) -> list[_Ask]:
         """Events with no conversation (keyed on a Socket Mode event_id): a plain claim each."""
         for n, ask in enumerate(asks):
             first = ask.items[0][0]
             try:
                 owner = await self.store.claim(None, ask.key, first.team_id)
             except StoreUnavailable:
-                return [item for a in asks[n:] for item in a.items]
+                return asks[n:]
             self._settle(ask, Decision(Outcome.HANDLED if owner is None else Outcome.DUPLICATE, owner))
         return []
 
@@ -357,7 +407,7 @@ class DedupStage:
         try:
             items = ask.items
             if decision.outcome is Outcome.HANDLED:
-                self._remember(ask.local_key)
+                self._remember(ask.local_key or "")
                 team = decision.team or items[0][0].team_id
                 # Hand the handler the responsible team's own copy when we hold it.
                 chosen = 0
@@ -379,7 +429,7 @@ class DedupStage:
                     self._log_decision(event, "standby", responsible=decision.team)
             else:
                 if decision.outcome is Outcome.DUPLICATE:
-                    self._remember(ask.local_key)
+                    self._remember(ask.local_key or "")
                 for event, _ in items:
                     self._log_decision(event, "duplicate")
         except Exception as exc:  # one bad event must not take the rest of the batch with it

@@ -42,6 +42,13 @@ class MemoryStore(Store):
 
     async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
         self._evict()
+        return self._decide(channel, key, covers)
+
+    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
+        self._evict()
+        return [self._decide(channel, key, covers) for channel, key, covers in asks]
+
+    def _decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
         election = self._elections.get(channel)
         if election is None:
             return Decision(Outcome.UNELECTED, None)

@@ -46,9 +46,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.asked: list[str] = []
 
-    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        self.asked.append(key)
-        return await super().decide(channel, key, covers)
+    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
+        self.asked.extend(key for _, key, _ in asks)
+        return await super().decide_many(asks)
 
 
 def message(n: int, team: str) -> Event:

@@ -130,10 +130,10 @@ class FlakyStore(MemoryStore):
         super().__init__()
         self.down = True
 
-    async def decide(self, channel: str, key: str, covers: Any) -> Any:
+    async def decide_many(self, asks: Any) -> Any:
         if self.down:
             raise StoreUnavailable("connection refused")
-        return await super().decide(channel, key, covers)
+        return await super().decide_many(asks)
 
 
 async def test_store_outage_buffers_then_drains_exactly_once() -> None:
