@@ -1,8 +1,9 @@
-"""Handler time limits: handlers started together share one timer, yet each is judged alone."""
+"""How handlers run: in pooled workers, yet each alone (its deadline, its context, its waits)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from types import SimpleNamespace
 
 from gridtest import wait_until
@@ -26,6 +27,102 @@ async def quick(ctx: Context, name: str) -> None:
 async def slow(ctx: Context, name: str) -> None:
     await asyncio.Event().wait()  # never set: only the deadline (or a drain) ends this
     finished.append(name)
+
+
+seen_request: list[str | None] = []
+request = contextvars.ContextVar[str]("request")
+gate = asyncio.Event()
+
+
+@plugin.message(r"^tag (?P<name>\w+)$")
+async def tag(ctx: Context, name: str) -> None:
+    seen_request.append(request.get(None))
+    request.set(name)  # a plugin binding a context variable (structlog's contextvars, say)
+    await asyncio.sleep(0)
+
+
+@plugin.message(r"^wait (?P<name>\w+)$")
+async def wait(ctx: Context, name: str) -> None:
+    await gate.wait()
+    finished.append(name)
+
+
+@plugin.message(r"^open (?P<name>\w+)$")
+async def open_gate(ctx: Context, name: str) -> None:
+    gate.set()
+    finished.append(name)
+
+
+@plugin.message(r"^own (?P<name>\w+)$", timeout=5)
+async def own_limit(ctx: Context, name: str) -> None:
+    try:
+        async with asyncio.timeout(0.05):  # the handler's own, shorter limit
+            await asyncio.Event().wait()
+    except TimeoutError:
+        finished.append(f"{name} timed itself out")
+
+
+def dispatcher_with(outcomes: list[tuple[str, str]], **options: float) -> Dispatcher:
+    return Dispatcher(
+        [plugin],
+        lambda event, team, name: SimpleNamespace(),  # type: ignore[arg-type,return-value]
+        bot_user_ids=set,
+        observer=lambda route, seconds, outcome: outcomes.append((route.name, outcome)),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def dispatch(dispatcher: Dispatcher, *texts: str) -> None:
+    for n, text in enumerate(texts):
+        event = normalise({"type": "message", "channel": "C1", "ts": f"{n}.0", "user": "W1", "text": text},
+                          team_id="T1", enterprise_id=None)
+        dispatcher.dispatch(event, "T1", "handled")
+
+
+async def test_a_waiting_handler_does_not_hold_up_the_one_that_releases_it() -> None:
+    finished.clear()
+    gate.clear()
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "wait a", "wait b", "open c")
+    await wait_until(lambda: len(outcomes) == 3, 5, "every handler ended")
+    assert sorted(finished) == ["a", "b", "c"] and finished[0] == "c"
+    assert await dispatcher.drain(1.0) == 0
+
+
+async def test_a_context_variable_one_handler_sets_is_not_seen_by_the_next() -> None:
+    seen_request.clear()
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "tag one", "tag two", "tag three")
+    await wait_until(lambda: len(outcomes) == 3, 5, "every handler ended")
+    assert seen_request == [None, None, None]
+    assert await dispatcher.drain(1.0) == 0
+
+
+async def test_a_handler_timing_itself_out_leaves_its_worker_and_the_others_sound() -> None:
+    finished.clear()
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "own x", "quick y", "own z")
+    await wait_until(lambda: len(outcomes) == 3, 5, "every handler ended")
+    assert sorted(finished) == ["x timed itself out", "y", "z timed itself out"]
+    assert sorted(outcomes) == [("own_limit", "ok"), ("own_limit", "ok"), ("quick", "ok")]
+    dispatch(dispatcher, "quick after")  # the workers' tasks carry no stale cancellation
+    await wait_until(lambda: len(outcomes) == 4, 5, "the next handler ended")
+    assert outcomes[-1] == ("quick", "ok") and dispatcher.counters.timed_out == 0
+    assert await dispatcher.drain(1.0) == 0
+
+
+async def test_drain_leaves_no_worker_task_behind() -> None:
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "quick a", "slow b", "quick c")
+    await wait_until(lambda: len(outcomes) == 2, 5, "the quick ones ended")
+    assert await dispatcher.drain(0.05) == 1
+    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("dispatch:")]
+    assert leftovers == []
+    assert sorted(outcomes) == [("quick", "ok"), ("quick", "ok"), ("slow", "cancelled")]
 
 
 async def test_one_deadline_window_ends_only_the_handlers_that_overran() -> None:
