@@ -29,7 +29,7 @@ from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, Sl
 from gridbot.context import Context
 from gridbot.events import Event
 from gridbot.plugins import Plugin
-from gridbot.runtime import Runtime
+from gridbot.runtime import Runtime, tune_gc
 from gridbot.secrets import Secret
 from gridbot.slack import SlackClients
 from gridbot.store import Decision, MemoryStore, Outcome, RedisStore, Store
@@ -304,6 +304,8 @@ def emit(data: dict[str, Any]) -> None:
 
 async def main(argv: Sequence[str]) -> None:
     spec = json.loads(argv[0])
+    # Every mode runs with the daemon's process settings (gridbot run applies them the same way).
+    tune_gc(int(os.environ.get("GRIDBOT_BENCH_GC", RuntimeConfig().gc_threshold)))
     # Logs as in production (JSON at info), written nowhere so they cost what they cost.
     devnull = open(os.devnull, "w")  # noqa: ASYNC230 (once, before anything runs)
     logs.configure(spec.get("log_level", "info"), stream=devnull, json=True)

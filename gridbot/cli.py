@@ -24,7 +24,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
     from gridbot.reload import Reloader
-    from gridbot.runtime import Runtime
+    from gridbot.runtime import Runtime, tune_gc
+
+    tune_gc(config.runtime.gc_threshold)
 
     async def main() -> None:
         stop = asyncio.Event()
