@@ -70,6 +70,7 @@ class _Ask:
     channel: str | None
     local_key: str | None
     items: list[Item] = field(default_factory=list)
+    covers: tuple[str, ...] = ()  # every team the copies speak for (a team twice is harmless)
 
     @property
     def key(self) -> str:
@@ -77,12 +78,6 @@ class _Ask:
         if self.local_key is not None and self.channel is not None:
             return self.local_key[len(self.channel) + 1 :]
         return self.items[0][0].dedup_key or ""
-
-    @property
-    def covers(self) -> tuple[str, ...]:
-        if len(self.items) == 1:
-            return self.items[0][1]
-        return tuple(dict.fromkeys(team for _, covers in self.items for team in covers))
 
 
 class DedupStage:
@@ -137,22 +132,30 @@ class DedupStage:
     # -- intake (synchronous, from the transports) ---------------------------------------------
 
     def submit(self, event: Event, covers: tuple[str, ...]) -> None:
+        # Runs once per delivery: spelled out, no helper calls on the common path.
         channel, ts, kind = event.channel, event.ts, event.type
         local_key: str | None = None
-        if channel and ts and kind not in _JOIN_TYPES and not self.bots.unknown_bot(event):
-            # Event.dedup_key, prefixed with the conversation (spelled out: this runs per delivery).
-            local_key = f"{channel}:{kind}.{event.subtype or ''}:{ts}"
-            if local_key in self._local:
-                self._log_decision(event, "duplicate")  # claimed already: no question to ask
+        if (
+            channel
+            and ts
+            and kind not in _JOIN_TYPES
+            and (event.bot_id is None or event.bot_id in self.bots.bot_ids)  # else: unknown bot
+        ):
+            local_key = f"{channel}:{kind}.{event.subtype or ''}:{ts}"  # Event.dedup_key, in context
+            if local_key in self._local:  # claimed already: no question to ask
+                self.counters.duplicate += 1
+                if self._trace:
+                    self._log_decision(event, "duplicate", counted=True)
                 return
             ask = self._open.get(local_key)
             if ask is not None:  # another of our teams' copies: it joins the waiting question
                 ask.items.append((event, covers))
+                ask.covers += covers
                 self._queued += 1
                 return
         if self._queued >= self._max_buffer:
             self._drop_one()
-        ask = _Ask(channel, local_key, [(event, covers)])
+        ask = _Ask(channel, local_key, [(event, covers)], covers)
         if local_key is not None:
             self._open[local_key] = ask
         lane = self._lanes.get(channel)
@@ -358,10 +361,12 @@ class DedupStage:
     def _classify(self, ask: _Ask, bots: Bots, asks: dict[str, _Ask]) -> None:
         """Settle a question without the store if possible, else add it to the batch's questions."""
         items = ask.items
-        if any(bots.wrote(event) for event, _ in items):
-            self.counters.own_message += len(items)
-            return
         event = items[0][0]
+        if event.type == "message":
+            for copy, _ in items:
+                if bots.wrote(copy):
+                    self.counters.own_message += len(items)
+                    return
         local_key = ask.local_key
         if local_key is None:
             key = event.dedup_key
@@ -375,9 +380,12 @@ class DedupStage:
             return
         merged = asks.get(local_key)
         if merged is None:
-            asks[local_key] = _Ask(ask.channel, local_key, items) if ask.local_key is None else ask
+            if ask.local_key is None:
+                ask = _Ask(ask.channel, local_key, items, ask.covers)
+            asks[local_key] = ask
         else:  # the same event asked twice (a retried question and a newer one): one decision
             merged.items.extend(items)
+            merged.covers += ask.covers
 
     async def _ensure(self, channels: dict[str | None, str]) -> bool:
         """Elect a responsible team where none is; False if the store was unreachable."""
@@ -410,15 +418,17 @@ class DedupStage:
                 self._remember(ask.local_key or "")
                 team = decision.team or items[0][0].team_id
                 # Hand the handler the responsible team's own copy when we hold it.
-                chosen = 0
-                for n, (event, _) in enumerate(items):
+                chosen = items[0][0]
+                for event, _ in items:
                     if event.team_id == team:
-                        chosen = n
+                        chosen = event
                         break
-                self._handled(items[chosen][0], team, "handled")
-                for n, (event, _) in enumerate(items):
-                    if n != chosen:
-                        self._log_decision(event, "duplicate")
+                self._handled(chosen, team, "handled")
+                self.counters.duplicate += len(items) - 1
+                if self._trace:
+                    for event, _ in items:
+                        if event is not chosen:
+                            self._log_decision(event, "duplicate", counted=True)
             elif decision.outcome is Outcome.STANDBY:
                 # One held copy is enough: a rescue claims once for all of them.
                 held = items[0][0]
@@ -454,10 +464,10 @@ class DedupStage:
         self._log = log.bind()
         self._trace = self._log.is_enabled_for(logging.DEBUG)
 
-    def _log_decision(self, event: Event, decision: str, **extra: str | None) -> None:
+    def _log_decision(self, event: Event, decision: str, counted: bool = False, **extra: str | None) -> None:
         # Debug, and skipped unless enabled: one line per event at info cost more than the
         # decision itself (profiled), the counters carry the totals.
-        if decision == "duplicate":
+        if decision == "duplicate" and not counted:
             self.counters.duplicate += 1
         if not self._trace:
             return

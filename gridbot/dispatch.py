@@ -92,6 +92,7 @@ class Dispatcher:
         observer: Observer | None = None,
     ) -> None:
         self.routes = [r for p in plugins for r in p.routes]
+        self._commands = any(r.kind == "command" for r in self.routes)  # else: never parse one
         self.counters = DispatchCounters()
         self._make_context = make_context
         self._bot_user_ids = bot_user_ids
@@ -138,7 +139,9 @@ class Dispatcher:
             "thread_broadcast",
             "file_share",
         )
-        command = self._command(event) if is_user_message and event.bot_id is None else None
+        command = None
+        if self._commands and is_user_message and event.bot_id is None:
+            command = self._command(event)
         for route in self.routes:
             if route.kind == "event" and route.event_type == event.type:
                 found.append((route, {}))

@@ -77,6 +77,7 @@ class Runtime:
         )
         self.bots = Bots(self.store)
         self.users = Directory()
+        self._plugin_stores: dict[str, PluginStore] = {}
         self.clients: SlackClients | None = None
         self.supervisor: Supervisor | None = None
         self.dedup: DedupStage | None = None
@@ -108,13 +109,16 @@ class Runtime:
         client = self.supervisor.client_for(team_id)
         if team is None or client is None:
             raise RuntimeError(f"team {team_id} is not served by this process")
+        store = self._plugin_stores.get(plugin)
+        if store is None:  # one per plugin, made once: a context is built for every handler run
+            store = self._plugin_stores[plugin] = PluginStore(self.store, plugin)
         return Context(
             event=event,
             team_id=team_id,
             enterprise_id=team.enterprise_id or event.enterprise_id,
             client=client,
             plugin=plugin,
-            store=PluginStore(self.store, plugin),
+            store=store,
             config=self.config.plugins.settings.get(plugin, {}),
             bot_user_id=team.bot_user_id,
             users=self.users,
