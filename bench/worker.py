@@ -146,6 +146,7 @@ class Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self.bolt: Any = None
         self.backlog_fn = lambda: 0
+        self.deliveries_fn = lambda: self.deliveries
 
     # -- the pipelines -------------------------------------------------------------------------
 
@@ -181,18 +182,11 @@ class Worker:
         async def noop(ctx: Context) -> None:
             tally.hit(f"{ctx.event.channel}:{ctx.event.ts}", ctx.event.raw)
 
-        original_submit = None
         self.runtime = Runtime(self.config, store=self.store, plugins=[plugin])
         await self.runtime.start()
         assert self.runtime.dedup is not None and self.runtime.dispatcher is not None
-        dedup, dispatcher = self.runtime.dedup, self.runtime.dispatcher
-        original_submit = dedup.submit
-
-        def submit(event: Event, covers: tuple[str, ...]) -> None:
-            self.deliveries += 1
-            original_submit(event, covers)
-
-        dedup.submit = submit  # type: ignore[method-assign]
+        dedup, dispatcher, metrics = self.runtime.dedup, self.runtime.dispatcher, self.runtime.metrics
+        self.deliveries_fn = lambda: sum(metrics.events.values())  # every delivery, joined or not
         self.backlog_fn = lambda: dedup.backlog + dispatcher.running
         self.supervisor = self.runtime.supervisor
 
@@ -261,7 +255,7 @@ class Worker:
             "first": self.tally.first,
             "last": self.tally.last,
             "backlog": self.backlog_fn(),
-            "deliveries": self.deliveries,
+            "deliveries": self.deliveries_fn(),
             "cpu_s": cpu_seconds(),
             "cpu_first": self.tally.cpu_first,
         }

@@ -33,10 +33,11 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gridbot.bots import Bots
 from gridbot.election import Elector
-from gridbot.events import Event
+from gridbot.events import Event, FrameError, normalise, stable_user
 from gridbot.logs import get_logger
 from gridbot.store import Decision, Outcome, Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
@@ -44,8 +45,34 @@ from gridbot.tasks import cancel_and_wait
 log = get_logger("gridbot.dedup")
 
 Dispatch = Callable[[Event, str, str], None]  # (event, handling team, decision)
-Item = tuple[Event, tuple[str, ...]]  # a delivery and the teams it speaks for
 _JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
+
+
+class _Copy:
+    """A delivery that joined a waiting question as its raw frame: it becomes an :class:`Event`
+    only if it is the copy chosen for the handler (normalising is the largest cost of a delivery,
+    and two of every three copies are never looked at again)."""
+
+    __slots__ = ("enterprise_id", "frame", "team_id")
+
+    def __init__(self, frame: dict[str, Any], team_id: str, enterprise_id: str | None) -> None:
+        self.frame = frame
+        self.team_id = team_id
+        self.enterprise_id = enterprise_id
+
+    def event(self) -> Event:
+        return normalise(self.frame, team_id=self.team_id, enterprise_id=self.enterprise_id)
+
+    def wrote_by(self, bots: Bots) -> bool:
+        """:meth:`Bots.wrote` on the raw frame (a copy joins only as a message with a string ts)."""
+        frame = self.frame
+        if frame.get("type") != "message":
+            return False
+        user = stable_user(frame.get("user"), frame.get("user_id_mapping_old_to_new"))
+        return frame.get("bot_id") in bots.bot_ids or user in bots.user_ids
+
+
+Item = tuple[Event | _Copy, tuple[str, ...]]  # a delivery and the teams it speaks for
 
 
 @dataclass
@@ -69,7 +96,8 @@ class _Ask:
 
     channel: str | None
     local_key: str | None
-    items: list[Item] = field(default_factory=list)
+    first: Event  # the copy that opened the question (always normalised)
+    items: list[Item] = field(default_factory=list)  # every copy, ``first`` first
     covers: tuple[str, ...] = ()  # every team the copies speak for (a team twice is harmless)
 
     @property
@@ -77,7 +105,10 @@ class _Ask:
         """The store's key for the event (``local_key`` without the conversation)."""
         if self.local_key is not None and self.channel is not None:
             return self.local_key[len(self.channel) + 1 :]
-        return self.items[0][0].dedup_key or ""
+        return self.first.dedup_key or ""
+
+
+_UNREADABLE = Event("", None, "unreadable", None, None, None, None, None, None, None, None, "", None, {})
 
 
 class DedupStage:
@@ -150,12 +181,12 @@ class DedupStage:
             ask = self._open.get(local_key)
             if ask is not None:  # another of our teams' copies: it joins the waiting question
                 ask.items.append((event, covers))
-                ask.covers += covers
+                self._add_covers(ask, covers)
                 self._queued += 1
                 return
         if self._queued >= self._max_buffer:
             self._drop_one()
-        ask = _Ask(channel, local_key, [(event, covers)], covers)
+        ask = _Ask(channel, local_key, event, [(event, covers)], covers)
         if local_key is not None:
             self._open[local_key] = ask
         lane = self._lanes.get(channel)
@@ -169,6 +200,52 @@ class DedupStage:
         self._idle.clear()
         self._wake.set()
 
+    def join(
+        self, frame: dict[str, Any], team_id: str, enterprise_id: str | None, covers: tuple[str, ...]
+    ) -> bool:
+        """Take a frame, before it is normalised, if it is one more copy of a known event.
+
+        True when the frame is a copy of an event already claimed (a duplicate, dropped now) or
+        of one whose question is waiting (it joins as a :class:`_Copy`). False: normalise the
+        frame and :meth:`submit` it. Only the plainest shape joins: a string ``channel``, ``ts``,
+        ``type`` (not a join) and ``subtype``, and no unknown bot: the key is then exactly the
+        one :meth:`submit` would compute.
+        """
+        get = frame.get
+        channel, ts, kind, subtype, bot_id, user = (
+            get("channel"), get("ts"), get("type"), get("subtype"), get("bot_id"), get("user")
+        )  # fmt: skip
+        if (
+            not (channel and ts and kind)
+            or type(channel) is not str
+            or type(ts) is not str
+            or type(kind) is not str
+            or (subtype is not None and type(subtype) is not str)
+            or (user is not None and type(user) is not str)
+            or kind in _JOIN_TYPES
+        ):
+            return False
+        if bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids):
+            return False  # a bot we do not know (or a malformed frame): the full path
+        local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"
+        if local_key in self._local:
+            self.counters.duplicate += 1
+            return True
+        ask = self._open.get(local_key)
+        if ask is None:
+            return False
+        ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
+        self._add_covers(ask, covers)
+        self._queued += 1
+        return True
+
+    @staticmethod
+    def _add_covers(ask: _Ask, covers: tuple[str, ...]) -> None:
+        """Add the teams a joining copy speaks for (a redelivery storm must not grow the tuple)."""
+        for team in covers:
+            if team not in ask.covers:
+                ask.covers += (team,)
+
     def _drop_one(self) -> None:
         channel = max(self._lanes, key=lambda c: len(self._lanes[c]))
         lane = self._lanes[channel]
@@ -178,7 +255,7 @@ class DedupStage:
         self._close(ask)
         self._queued -= len(ask.items)
         self.counters.dropped_overflow += 1
-        lost = ask.items[0][0]
+        lost = ask.first
         log.error(
             "event.dropped",
             reason="buffer_full",
@@ -316,7 +393,7 @@ class DedupStage:
         first: list[_Ask] = []  # needing a registry refresh or an election before their decision
         for ask in batch:
             if ask.local_key is None:
-                event = ask.items[0][0]
+                event = ask.first
                 if event.type in _JOIN_TYPES or bots.unknown_bot(event):
                     first.append(ask)
                     continue
@@ -324,7 +401,7 @@ class DedupStage:
         if first:
             joins: dict[str | None, str] = {}
             for ask in first:
-                event = ask.items[0][0]
+                event = ask.first
                 if bots.unknown_bot(event):
                     await bots.refresh()
                 if event.channel and event.type in _JOIN_TYPES and self._is_our_join(event):
@@ -353,7 +430,7 @@ class DedupStage:
                     unelected.append(ask)
                 else:
                     self._settle(ask, decision)
-            if unelected and not await self._ensure({a.channel: a.items[0][0].team_id for a in unelected}):
+            if unelected and not await self._ensure({a.channel: a.first.team_id for a in unelected}):
                 return failed + unelected
             pending = unelected
         return failed
@@ -361,10 +438,10 @@ class DedupStage:
     def _classify(self, ask: _Ask, bots: Bots, asks: dict[str, _Ask]) -> None:
         """Settle a question without the store if possible, else add it to the batch's questions."""
         items = ask.items
-        event = items[0][0]
+        event = ask.first
         if event.type == "message":
             for copy, _ in items:
-                if bots.wrote(copy):
+                if copy.wrote_by(bots) if isinstance(copy, _Copy) else bots.wrote(copy):
                     self.counters.own_message += len(items)
                     return
         local_key = ask.local_key
@@ -375,13 +452,15 @@ class DedupStage:
                 return
             local_key = f"{event.channel}:{key}"
         if local_key in self._local:  # claimed while this question waited
-            for event, _ in items:
-                self._log_decision(event, "duplicate")
+            self.counters.duplicate += len(items)
+            if self._trace:
+                for copy, _ in items:
+                    self._log_decision(copy, "duplicate", counted=True)
             return
         merged = asks.get(local_key)
         if merged is None:
             if ask.local_key is None:
-                ask = _Ask(ask.channel, local_key, items, ask.covers)
+                ask = _Ask(ask.channel, local_key, event, items, ask.covers)
             asks[local_key] = ask
         else:  # the same event asked twice (a retried question and a newer one): one decision
             merged.items.extend(items)
@@ -402,7 +481,7 @@ class DedupStage:
     async def _claim_loose(self, asks: list[_Ask]) -> list[_Ask]:
         """Events with no conversation (keyed on a Socket Mode event_id): a plain claim each."""
         for n, ask in enumerate(asks):
-            first = ask.items[0][0]
+            first = ask.first
             try:
                 owner = await self.store.claim(None, ask.key, first.team_id)
             except StoreUnavailable:
@@ -416,35 +495,46 @@ class DedupStage:
             items = ask.items
             if decision.outcome is Outcome.HANDLED:
                 self._remember(ask.local_key or "")
-                team = decision.team or items[0][0].team_id
+                team = decision.team or ask.first.team_id
                 # Hand the handler the responsible team's own copy when we hold it.
-                chosen = items[0][0]
-                for event, _ in items:
-                    if event.team_id == team:
-                        chosen = event
+                chosen: Event | _Copy = ask.first
+                for copy, _ in items:
+                    if copy.team_id == team:
+                        chosen = copy
                         break
-                self._handled(chosen, team, "handled")
+                self._handled(self._materialise(chosen, ask.first), team, "handled")
                 self.counters.duplicate += len(items) - 1
                 if self._trace:
-                    for event, _ in items:
-                        if event is not chosen:
-                            self._log_decision(event, "duplicate", counted=True)
+                    for copy, _ in items:
+                        if copy is not chosen:
+                            self._log_decision(copy, "duplicate", counted=True)
             elif decision.outcome is Outcome.STANDBY:
                 # One held copy is enough: a rescue claims once for all of them.
-                held = items[0][0]
+                held = ask.first
                 self.counters.standby += len(items)
                 self._pending.append((self._clock() + self._grace, held, decision.team or ""))
                 self._pending_wake.set()
-                for event, _ in items:
-                    self._log_decision(event, "standby", responsible=decision.team)
+                for copy, _ in items:
+                    self._log_decision(copy, "standby", responsible=decision.team)
             else:
                 if decision.outcome is Outcome.DUPLICATE:
                     self._remember(ask.local_key or "")
-                for event, _ in items:
-                    self._log_decision(event, "duplicate")
+                for copy, _ in items:
+                    self._log_decision(copy, "duplicate")
         except Exception as exc:  # one bad event must not take the rest of the batch with it
             with contextlib.suppress(Exception):
                 log.error("dedup.failed", channel=ask.channel, key=ask.key, exc_info=exc)
+
+    def _materialise(self, copy: Event | _Copy, fallback: Event) -> Event:
+        """The chosen copy as an Event; a copy whose frame does not normalise yields ``fallback``
+        (the same message as another of our teams received it), and is logged like any bad frame."""
+        if isinstance(copy, Event):
+            return copy
+        try:
+            return copy.event()
+        except FrameError as exc:
+            log.warning("frame.dropped", reason=exc.reason, team_id=copy.team_id, stage="dedup")
+            return fallback
 
     def _is_our_join(self, event: Event) -> bool:
         if event.type == "member_joined_channel":
@@ -464,13 +554,16 @@ class DedupStage:
         self._log = log.bind()
         self._trace = self._log.is_enabled_for(logging.DEBUG)
 
-    def _log_decision(self, event: Event, decision: str, counted: bool = False, **extra: str | None) -> None:
+    def _log_decision(
+        self, copy: Event | _Copy, decision: str, counted: bool = False, **extra: str | None
+    ) -> None:
         # Debug, and skipped unless enabled: one line per event at info cost more than the
         # decision itself (profiled), the counters carry the totals.
         if decision == "duplicate" and not counted:
             self.counters.duplicate += 1
         if not self._trace:
             return
+        event = copy if isinstance(copy, Event) else self._materialise(copy, _UNREADABLE)
         self._log.debug(
             "event.decided",
             team_id=event.team_id,

@@ -164,6 +164,7 @@ class Runtime:
             capacity=self.dispatcher.capacity,
         )
         self.supervisor.intake = self.dedup.intake
+        self.supervisor.join = self._join
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
         self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
@@ -183,6 +184,15 @@ class Runtime:
             teams=len(cfg.teams),
             plugins=[p.name for p in self.plugins],
         )
+
+    def _join(
+        self, frame: dict[str, Any], team_id: str, enterprise_id: str | None, covers: tuple[str, ...]
+    ) -> bool:
+        assert self.dedup is not None
+        if not self.dedup.join(frame, team_id, enterprise_id, covers):
+            return False
+        self.metrics.frame_received(team_id, frame["type"])
+        return True
 
     def _submit(self, event: Event, covers: tuple[str, ...]) -> None:
         assert self.dedup is not None

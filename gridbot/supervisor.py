@@ -30,7 +30,7 @@ from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
-from gridbot.transport.link import Link, LinkState, Sink
+from gridbot.transport.link import Join, Link, LinkState, Sink
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
@@ -83,6 +83,7 @@ class Supervisor:
         # The dedup stage's intake (Runtime wires it): closed while it is backed up, and the
         # links then stop reading, so TCP pushes back instead of events piling up or dropping.
         self.intake: asyncio.Event | None = None
+        self.join: Join | None = None  # the dedup stage's look at a frame before it is normalised
         self.registry: Registry | None = None
         self.ownership: Ownership | None = None
 
@@ -256,6 +257,7 @@ class Supervisor:
         async with asyncio.TaskGroup() as group:
             for link in inst.links:
                 link.intake = self.intake  # a flood waits in the kernel's socket buffers, not in RAM
+                link.join = self.join
                 group.create_task(link.run(), name=f"link:{link.name}")
 
     async def _authenticate_into(self, inst: Installation, team: Team) -> None:

@@ -29,6 +29,9 @@ log = get_logger("gridbot.link")
 
 # Where a link hands each event: (event, the teams this one delivery speaks for).
 Sink = Callable[[Event, tuple[str, ...]], None]
+# Asked before a frame is normalised: (frame, receiving team, its enterprise, covers) -> True when
+# the frame was taken as one more copy of an event already waiting or decided (it needs no Event).
+Join = Callable[[dict[str, Any], str, "str | None", tuple[str, ...]], bool]
 
 WS_MAX_MSG = 16 << 20  # read oversized frames and drop them ourselves: aiohttp would kill the socket
 
@@ -88,6 +91,7 @@ class Link(abc.ABC):
         # The dedup stage's intake (DedupStage.intake): while it is closed the reader stops reading,
         # so a flood backs up into TCP instead of a buffer that would have to drop events.
         self.intake: asyncio.Event | None = None
+        self.join: Join | None = None  # the dedup stage's early look at a frame (Runtime wires it)
         self._log = log.bind(link=name, transport=self.kind)
 
     # -- what subclasses provide -------------------------------------------------------------

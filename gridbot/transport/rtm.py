@@ -59,8 +59,12 @@ class RtmLink(Link):
         if kind == "team_migration_started":
             self.replace(sock)
             return
-        event = normalise(frame, team_id=self.team.team_id, enterprise_id=self.team.enterprise_id)
-        self.team.last_event_at = time.time()
+        team = self.team
+        team.last_event_at = time.time()
+        join = self.join
+        if join is not None and join(frame, team.team_id, team.enterprise_id, self._covers):
+            return  # another copy of an event already asked about: normalised only if chosen
+        event = normalise(frame, team_id=team.team_id, enterprise_id=team.enterprise_id)
         self._sink(event, self._covers)
 
     async def keepalive(self, sock: Socket) -> None:

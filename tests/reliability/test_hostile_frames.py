@@ -17,9 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gridbot.bots import Bots
 from gridbot.config import RuntimeConfig, TeamConfig
+from gridbot.dedup import DedupStage
+from gridbot.election import Elector
 from gridbot.events import MAX_FRAME_BYTES, Event, FrameError, id_of, normalise, parse_frame
 from gridbot.secrets import Secret
+from gridbot.store import MemoryStore
 from gridbot.team import Team
 from gridbot.transport.link import LinkStopped, Socket
 from gridbot.transport.rtm import RtmLink
@@ -257,6 +261,59 @@ def test_rtm_on_frame_yields_an_event_or_a_rejection(frame: dict[str, Any]) -> N
     run_frame(rtm_link(events), frame)
     for event in events:
         assert_well_typed(event)
+
+
+@BUDGET
+@given(event_payloads())
+def test_a_copy_taken_before_normalising_is_handled_well_typed_or_not_at_all(frame: dict[str, Any]) -> None:
+    """The dedup stage's early look (RTM): whatever the second copy holds, the opener is handled
+    once, as a well-typed event, and the copy either joined or is left to normalise."""
+    handled: list[Event] = []
+
+    async def go() -> None:
+        store = MemoryStore()
+        await store.elect("C1", "T2", ["T1", "T2"])
+        elector = Elector(store, installed=lambda: {"T1", "T2"}, client_for=lambda _t: None)
+        stage = DedupStage(
+            store, elector, lambda e, team, d: handled.append(e), bots=Bots(), standby_grace=0.01
+        )
+        opener = dict(OPENER)  # a sound copy under the same key, where the frame has a usable one
+        opener.update({k: v for k, v in frame.items() if k in KEYED and isinstance(v, str) and v})
+        stage.submit(normalise(opener, team_id="T1", enterprise_id="E1"), ("T1",))
+        joined = stage.join(frame, "T2", "E1", ("T2",))  # T2 is responsible: its copy is chosen
+        if not joined:
+            with pytest.raises(FrameError) if not _normalises(frame) else _nothing():
+                normalise(frame, team_id="T2", enterprise_id="E1")
+        worker = asyncio.create_task(stage.run())
+        try:
+            async with asyncio.timeout(5):
+                while stage.backlog or not handled:
+                    await asyncio.sleep(0.001)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    asyncio.run(go())
+    [event] = handled
+    assert_well_typed(event)
+
+
+OPENER = {"type": "message", "channel": "C1", "ts": "1.000100", "user": "U1", "text": "hi"}
+KEYED = ("type", "channel", "ts", "subtype")  # what makes the frame a copy of the opener
+
+
+def _normalises(frame: dict[str, Any]) -> bool:
+    try:
+        normalise(frame, team_id="T2", enterprise_id="E1")
+    except FrameError:
+        return False
+    return True
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 ENVELOPE_PATHS = [

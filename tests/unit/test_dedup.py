@@ -162,3 +162,79 @@ async def test_full_buffer_drops_the_oldest_and_counts() -> None:
         h.stage.submit(msg("T1", f"{n}.0"), ("T1",))
     assert h.stage.counters.dropped_overflow == 2
     assert [e.ts for e, _ in h.stage._queue] == ["2.0", "3.0", "4.0"]
+
+
+# -- copies taken before they are normalised (DedupStage.join, the RTM hot path) -----------------
+
+
+def frame(ts: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "message", "channel": "C1", "ts": ts, "user": "W1", "text": "hi", **extra}
+
+
+class Seen(Harness):
+    def __init__(self) -> None:
+        super().__init__(MemoryStore(), {"T1", "T2", "T3"})
+        self.events: list[Event] = []
+
+    def _dispatch(self, event: Event, team: str, decision: str) -> None:
+        super()._dispatch(event, team, decision)
+        self.events.append(event)
+
+
+@pytest.fixture
+async def seen() -> AsyncIterator[Seen]:
+    h = Seen()
+    await h.stage.store.elect("C1", "T1", ["T1", "T2", "T3"])
+    task = asyncio.create_task(h.stage.run())
+    yield h
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_responsible_teams_joined_copy_is_the_one_handled(seen: Seen) -> None:
+    """The standby's copy opens the question; the responsible team's raw frame joins it and is
+    normalised for the handler, with that team's own view of the user."""
+    seen.stage.submit(normalise(frame("1.0"), team_id="T2", enterprise_id="E1"), ("T2",))
+    mapped = frame("1.0", user="U1", user_id_mapping_old_to_new={"U1": "W1"}, text="<@U1> hi")
+    assert seen.stage.join(mapped, "T1", "E1", ("T1",))
+    assert seen.stage.join(frame("1.0"), "T3", "E1", ("T3",))
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
+    [event] = seen.events
+    assert (event.team_id, event.user, event.text) == ("T1", "W1", "<@W1> hi")
+    assert seen.stage.counters.duplicate == 2 and seen.stage.counters.rescued == 0
+
+
+async def test_a_copy_of_a_claimed_event_is_dropped_before_it_is_normalised(seen: Seen) -> None:
+    seen.stage.submit(normalise(frame("2.0"), team_id="T1", enterprise_id="E1"), ("T1",))
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
+    assert seen.stage.join(frame("2.0", text={"not": "text"}), "T2", "E1", ("T2",))  # never parsed
+    assert seen.stage.counters.duplicate == 1 and len(seen.events) == 1
+
+
+async def test_frames_the_early_look_cannot_key_exactly_take_the_full_path(seen: Seen) -> None:
+    seen.stage.submit(normalise(frame("3.0"), team_id="T2", enterprise_id="E1"), ("T2",))
+    for odd in (
+        frame("3.0", user={"id": "W1"}),  # malformed: normalise must see it and reject it
+        frame("3.0", bot_id="BOTHER"),  # a bot we do not know: the registry is asked first
+        frame("3.0", channel={"id": "C1"}),
+        frame("3.0", subtype=7),
+        {**frame("3.0"), "type": "member_joined_channel"},
+    ):
+        assert not seen.stage.join(odd, "T1", "E1", ("T1",)), odd
+    assert not seen.stage.join(frame("9.0"), "T1", "E1", ("T1",))  # nothing open for it
+
+
+async def test_a_chosen_copy_that_does_not_normalise_is_replaced_by_the_first(seen: Seen) -> None:
+    seen.stage.submit(normalise(frame("4.0"), team_id="T2", enterprise_id="E1"), ("T2",))
+    assert seen.stage.join(frame("4.0", text=["bad"]), "T1", "E1", ("T1",))
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
+    [event] = seen.events
+    assert event.team_id == "T2" and event.text == "hi"
+    assert seen.handled == [("4.0", "T1", "handled")]  # still answered once, by the responsible team
+
+
+async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> None:
+    seen.stage.submit(normalise(frame("5.0", user="U9"), team_id="T2", enterprise_id="E1"), ("T2",))
+    assert seen.stage.join(frame("5.0", user="UBOT1"), "T1", "E1", ("T1",))
+    await wait_until(lambda: seen.stage.backlog == 0)
+    assert seen.events == [] and seen.stage.counters.own_message == 2
