@@ -212,30 +212,31 @@ class DedupStage:
         one :meth:`submit` would compute.
         """
         get = frame.get
-        channel, ts, kind, subtype, bot_id, user = (
-            get("channel"), get("ts"), get("type"), get("subtype"), get("bot_id"), get("user")
-        )  # fmt: skip
+        channel, ts, kind, subtype = get("channel"), get("ts"), get("type"), get("subtype")
         if (
-            not (channel and ts and kind)
-            or type(channel) is not str
+            type(channel) is not str
             or type(ts) is not str
             or type(kind) is not str
+            or not (channel and ts and kind)
             or (subtype is not None and type(subtype) is not str)
-            or (user is not None and type(user) is not str)
             or kind in _JOIN_TYPES
         ):
             return False
-        if bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids):
-            return False  # a bot we do not know (or a malformed frame): the full path
         local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"
-        if local_key in self._local:
+        ask = self._open.get(local_key)
+        if ask is None and local_key not in self._local:
+            return False
+        bot_id, user = get("bot_id"), get("user")
+        if (bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids)) or (
+            user is not None and type(user) is not str
+        ):
+            return False  # a bot we do not know yet, or a malformed frame: the full path
+        if ask is None:  # claimed already
             self.counters.duplicate += 1
             return True
-        ask = self._open.get(local_key)
-        if ask is None:
-            return False
         ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
-        self._add_covers(ask, covers)
+        if len(covers) != 1 or covers[0] not in ask.covers:
+            self._add_covers(ask, covers)
         self._queued += 1
         return True
 

@@ -87,11 +87,6 @@ class Metrics:
         key = (event.team_id, event.type)
         self.events[key] = self.events.get(key, 0) + 1
 
-    def frame_received(self, team_id: str, kind: str) -> None:
-        """Count one delivery the dedup stage took before it became an Event."""
-        key = (team_id, kind)
-        self.events[key] = self.events.get(key, 0) + 1
-
     def observe_handler(self, route: Route, seconds: float, outcome: str) -> None:
         """The dispatcher's observer hook."""
         self.handler_seconds.observe((route.plugin, route.name, outcome), seconds)
