@@ -59,6 +59,16 @@ def test_registered_secret_that_does_not_look_like_a_token() -> None:
     assert "plain-looking-password-value" not in out
 
 
+def test_a_secret_registered_after_a_log_line_is_redacted_in_the_next() -> None:
+    """The redaction pattern is built lazily (a config of 1,000 teams registers 1,000 tokens)."""
+    Secret("first-plain-secret-value")
+    first = capture(lambda: logs.get_logger("t").info("x", v="first-plain-secret-value"))
+    Secret("second-plain-secret-value")
+    second = capture(lambda: logs.get_logger("t").info("x", a="first-plain-secret-value", b="second-plain-secret-value"))
+    assert "first-plain-secret-value" not in first
+    assert "plain-secret-value" not in second and second.count("[secret]") == 2
+
+
 def test_json_lines_with_stable_keys() -> None:
     out = capture(
         lambda: logs.get_logger("t").info("event.decided", team_id="T1", channel="C1", decision="handled")
