@@ -190,6 +190,16 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
+# The same for many teams at once (standalone Redis only: the keys live in different slots).
+# KEYS: liveness keys. ARGV: holder, ttl ms.
+_LEASE_MANY = """
+for i = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[i])
+  if not cur or cur == ARGV[1] then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
+end
+return #KEYS
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -320,6 +330,7 @@ class RedisStore(Store):
         self._elect = client.register_script(_ELECT)
         self._takeover = client.register_script(_TAKEOVER)
         self._lease = client.register_script(_LEASE)
+        self._lease_many = client.register_script(_LEASE_MANY)
         self._release = client.register_script(_RELEASE)
         self._own_acquire = client.register_script(_OWN_ACQUIRE)
         self._own_renew = client.register_script(_OWN_RENEW)
@@ -468,8 +479,19 @@ class RedisStore(Store):
         return found
 
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
-        calls = [([self.keys.alive(team)], [holder, ttl_ms]) for team in teams]
-        await self._call(lambda: self._each(self._lease, calls))
+        if self.cluster:
+            calls = [([self.keys.alive(team)], [holder, ttl_ms]) for team in teams]
+            await self._call(lambda: self._each(self._lease, calls))
+            return
+
+        # One script call per chunk instead of one per team: at 1,000 teams the per-command
+        # client CPU of a renewal every lease_ttl/3 was a third of the idle process (profiled).
+        async def op() -> None:
+            for start in range(0, len(teams), _RENEW_CHUNK):
+                keys = [self.keys.alive(team) for team in teams[start : start + _RENEW_CHUNK]]
+                await self._lease_many(keys, [holder, ttl_ms])
+
+        await self._call(op)
 
     async def release_alive(self, teams: Sequence[str], holder: str) -> None:
         calls = [([self.keys.alive(team)], [holder]) for team in teams]
