@@ -263,7 +263,10 @@ class RuntimeCollector(Collector):
             )
         if rt.dispatcher is not None:
             yield _gauge(
-                "gridbot_handlers_running", "Handler tasks running now.", [], [([], rt.dispatcher.running)]
+                "gridbot_handlers_running",
+                "Handlers started and not yet ended.",
+                [],
+                [([], rt.dispatcher.running)],
             )
         if rt.supervisor is not None:
             yield from self._teams(rt)
