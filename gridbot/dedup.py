@@ -211,26 +211,28 @@ class DedupStage:
         ``type`` (not a join) and ``subtype``, and no unknown bot: the key is then exactly the
         one :meth:`submit` would compute.
         """
-        get = frame.get
-        channel, ts, kind, subtype = get("channel"), get("ts"), get("type"), get("subtype")
-        if (
-            type(channel) is not str
-            or type(ts) is not str
-            or type(kind) is not str
-            or not (channel and ts and kind)
-            or (subtype is not None and type(subtype) is not str)
-            or kind in _JOIN_TYPES
-        ):
+        # The key first, unchecked (a miss costs a few lookups); the types only on a hit: a value
+        # of the wrong type that happens to spell a known key is left to normalise to reject.
+        try:
+            channel, kind, ts = frame["channel"], frame["type"], frame["ts"]
+        except KeyError:
             return False
+        subtype = frame.get("subtype")
         local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"
         ask = self._open.get(local_key)
         if ask is None and local_key not in self._local:
             return False
-        bot_id, user = get("bot_id"), get("user")
-        if (bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids)) or (
-            user is not None and type(user) is not str
+        bot_id, user = frame.get("bot_id"), frame.get("user")
+        if (
+            type(channel) is not str
+            or type(ts) is not str
+            or type(kind) is not str
+            or (subtype is not None and type(subtype) is not str)
+            or (user is not None and type(user) is not str)
+            or (bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids))
+            or kind in _JOIN_TYPES
         ):
-            return False  # a bot we do not know yet, or a malformed frame: the full path
+            return False  # malformed, a bot we do not know yet, or a join: the full path
         if ask is None:  # claimed already
             self.counters.duplicate += 1
             return True
