@@ -179,7 +179,7 @@ class DedupStage:
                     self._log_decision(event, "duplicate", counted=True)
                 return
             ask = self._open.get(local_key)
-            if ask is not None:  # another of our teams' copies: it joins the waiting question
+            if ask is not None and self._queued < self._max_buffer:  # another team's copy: it joins
                 ask.items.append((event, covers))
                 self._add_covers(ask, covers)
                 self._queued += 1
@@ -211,26 +211,28 @@ class DedupStage:
         ``type`` (not a join) and ``subtype``, and no unknown bot: the key is then exactly the
         one :meth:`submit` would compute.
         """
-        # The key first, unchecked (a miss costs a few lookups); the types only on a hit: a value
-        # of the wrong type that happens to spell a known key is left to normalise to reject.
-        try:
-            channel, kind, ts = frame["channel"], frame["type"], frame["ts"]
-        except KeyError:
+        # The key's parts are checked before the key is built (str() of a hostile value, say a
+        # 1,000-deep array, raises), the author fields only on a hit.
+        get = frame.get
+        channel, kind, ts, subtype = get("channel"), get("type"), get("ts"), get("subtype")
+        if (
+            type(channel) is not str
+            or type(kind) is not str
+            or type(ts) is not str
+            or (subtype is not None and type(subtype) is not str)
+            or self._queued >= self._max_buffer  # at the bound: the full path drops the oldest
+        ):
             return False
-        subtype = frame.get("subtype")
         local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"
         ask = self._open.get(local_key)
         if ask is None and local_key not in self._local:
             return False
-        bot_id, user = frame.get("bot_id"), frame.get("user")
+        bot_id, user = get("bot_id"), get("user")
         if (
-            type(channel) is not str
-            or type(ts) is not str
-            or type(kind) is not str
-            or (subtype is not None and type(subtype) is not str)
+            not (channel and ts and kind)
+            or kind in _JOIN_TYPES
             or (user is not None and type(user) is not str)
             or (bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids))
-            or kind in _JOIN_TYPES
         ):
             return False  # malformed, a bot we do not know yet, or a join: the full path
         if ask is None:  # claimed already

@@ -34,6 +34,7 @@ from gridbot.context import Context
 from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.plugins import Plugin, Route
+from gridbot.tasks import cancel_and_wait
 
 log = get_logger("gridbot.dispatch")
 
@@ -114,6 +115,10 @@ class Dispatcher:
         self._resting: list[_Worker] = []  # idle workers, the most recent last
         self._waking = False  # a worker was woken (or made) and has not run yet
         self._serial = 0
+        self._closing = False
+        # Workers start in a copy of the context the dispatcher was made in, never in the context
+        # of whatever handler happened to make them (its variables would leak into the rest).
+        self._context = contextvars.copy_context()
         self._warn_conflicts()
 
     # -- routing -------------------------------------------------------------------------------
@@ -228,17 +233,20 @@ class Dispatcher:
 
     def _kick(self) -> None:
         """Make sure a worker will look at the ready queue: wake a resting one or make one."""
-        if self._waking or not self._ready:
+        if self._waking or not self._ready or self._closing:
             return
-        self._waking = True
-        if self._resting:
+        while self._resting:
             wake = self._resting.pop().wake
-            if wake is not None and not wake.done():
+            if wake is not None and not wake.done():  # else: cancelled while resting, gone soon
                 wake.set_result(None)
-            return
+                self._waking = True
+                return
+        self._waking = True
         worker = _Worker()
         self._serial += 1
-        worker.task = asyncio.create_task(self._work(worker), name=f"dispatch:worker-{self._serial}")
+        worker.task = asyncio.create_task(
+            self._work(worker), name=f"dispatch:worker-{self._serial}", context=self._context.copy()
+        )
         worker.task.add_done_callback(functools.partial(self._gone, worker))
         self._workers.add(worker)
 
@@ -253,9 +261,9 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         worker.base = contextvars.copy_context()
         ready = self._ready
-        while True:
+        while not self._closing:
             self._waking = False
-            while ready:
+            while ready and not self._closing:
                 route, event, team_id, kwargs = ready.popleft()
                 if ready:
                     self._kick()  # should this handler wait, a spare worker takes the next one
@@ -270,6 +278,8 @@ class Dispatcher:
                     self._ended()
                 if contextvars.copy_context() != worker.base:
                     return  # the handler left a context variable set: start the next one clean
+            if self._closed():
+                return  # a handler that swallowed close()'s cancellation ends its worker here
             worker.wake = loop.create_future()
             self._resting.append(worker)
             try:
@@ -278,6 +288,9 @@ class Dispatcher:
                 worker.wake = None
                 with contextlib.suppress(ValueError):
                     self._resting.remove(worker)
+
+    def _closed(self) -> bool:
+        return self._closing  # (a method: a handler run in between may have set it)
 
     def _arm(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> None:
         if worker.timer is not None:
@@ -389,14 +402,20 @@ class Dispatcher:
         return cancelled
 
     async def close(self) -> None:
-        """Cancel every worker (and the handler it runs) and wait for them to end."""
-        tasks = [w.task for w in self._workers if w.task is not None]
-        for worker in self._workers:
-            if worker.timer is not None:
-                worker.timer.cancel()
-                worker.timer = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._resting.clear()
-        self._waking = False
+        """Cancel every worker (and the handler it runs) and wait for them to end.
+
+        Cancelled again until they do (a handler may swallow one cancellation), for at most 5 s;
+        one still running then is named in ``shutdown.tasks_stuck``.
+        """
+        self._closing = True
+        try:
+            tasks = [w.task for w in self._workers if w.task is not None]
+            for worker in self._workers:
+                if worker.timer is not None:
+                    worker.timer.cancel()
+                    worker.timer = None
+            await cancel_and_wait(tasks)
+        finally:
+            self._resting.clear()
+            self._waking = False
+            self._closing = False

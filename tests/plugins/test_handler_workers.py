@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from gridtest import wait_until
 
 from gridbot.context import Context
@@ -62,6 +64,22 @@ async def own_limit(ctx: Context, name: str) -> None:
         finished.append(f"{name} timed itself out")
 
 
+saved: dict[str, Any] = {}
+
+
+@plugin.message(r"^remember$")
+async def remember(ctx: Context) -> None:
+    saved["task"] = asyncio.current_task()  # its worker, as the README says
+
+
+@plugin.message(r"^stubborn$")
+async def stubborn(ctx: Context) -> None:
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        pass  # a bad plugin: swallows the cancellation and returns
+
+
 def dispatcher_with(outcomes: list[tuple[str, str]], **options: float) -> Dispatcher:
     return Dispatcher(
         [plugin],
@@ -90,10 +108,11 @@ async def test_a_waiting_handler_does_not_hold_up_the_one_that_releases_it() -> 
     assert await dispatcher.drain(1.0) == 0
 
 
-async def test_a_context_variable_one_handler_sets_is_not_seen_by_the_next() -> None:
+@pytest.mark.parametrize("bound", [256, 1])  # 1: each handler waits for a slot another one frees
+async def test_a_context_variable_one_handler_sets_is_not_seen_by_the_next(bound: int) -> None:
     seen_request.clear()
     outcomes: list[tuple[str, str]] = []
-    dispatcher = dispatcher_with(outcomes)
+    dispatcher = dispatcher_with(outcomes, max_concurrent=bound)
     dispatch(dispatcher, "tag one", "tag two", "tag three")
     await wait_until(lambda: len(outcomes) == 3, 5, "every handler ended")
     assert seen_request == [None, None, None]
@@ -161,3 +180,28 @@ async def test_a_drain_cancellation_is_not_taken_for_a_timeout() -> None:
     await wait_until(lambda: dispatcher.running == 1)
     assert await dispatcher.drain(0.05) == 1
     assert outcomes == ["cancelled"] and dispatcher.counters.timed_out == 0
+
+
+async def test_drain_ends_even_a_handler_that_swallows_its_cancellation() -> None:
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "stubborn")
+    await wait_until(lambda: dispatcher.running == 1)
+    async with asyncio.timeout(10):
+        assert await dispatcher.drain(0.05) == 1
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("dispatch:")] == []
+
+
+async def test_a_worker_cancelled_while_resting_strands_nothing() -> None:
+    finished.clear()
+    outcomes: list[tuple[str, str]] = []
+    dispatcher = dispatcher_with(outcomes)
+    dispatch(dispatcher, "remember")
+    await wait_until(lambda: len(outcomes) == 1 and dispatcher.running == 0)
+    saved["task"].cancel()  # the resting worker, by a plugin that kept it
+    dispatch(dispatcher, "quick a")  # in the same step: the cancelled worker is still listed
+    await wait_until(lambda: len(outcomes) == 2, 5, "the next handler ran")
+    dispatch(dispatcher, "quick b")
+    await wait_until(lambda: len(outcomes) == 3, 5, "and the one after")
+    assert finished == ["a", "b"]
+    assert await dispatcher.drain(1.0) == 0

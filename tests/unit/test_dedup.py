@@ -238,3 +238,14 @@ async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> Non
     assert seen.stage.join(frame("5.0", user="UBOT1"), "T1", "E1", ("T1",))
     await wait_until(lambda: seen.stage.backlog == 0)
     assert seen.events == [] and seen.stage.counters.own_message == 2
+
+
+async def test_a_hostile_key_field_takes_the_full_path_and_the_bound_holds(seen: Seen) -> None:
+    deep: Any = []
+    for _ in range(1000):  # str() of it raises RecursionError: it must never be formatted
+        deep = [deep]
+    seen.stage.submit(normalise(frame("6.0"), team_id="T2", enterprise_id="E1"), ("T2",))
+    for field in ("channel", "ts", "type", "subtype"):
+        assert not seen.stage.join({**frame("6.0"), field: deep}, "T1", "E1", ("T1",)), field
+    seen.stage._max_buffer = 1  # full: a copy is not added past the bound, submit() decides
+    assert not seen.stage.join(frame("6.0"), "T1", "E1", ("T1",))
