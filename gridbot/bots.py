@@ -34,9 +34,11 @@ class Bots:
 
     def wrote(self, event: Event) -> bool:
         """A message by one of the bots we know."""
-        if event.type != "message":
-            return False
-        return (event.bot_id in self.bot_ids) or (event.user in self.user_ids)
+        return self.authored(event.type, event.bot_id, event.user)
+
+    def authored(self, kind: object, bot_id: object, user: object) -> bool:
+        """:meth:`wrote` on the fields themselves (the dedup stage asks it of raw frames too)."""
+        return kind == "message" and (bot_id in self.bot_ids or user in self.user_ids)
 
     def unknown_bot(self, event: Event) -> bool:
         """A bot message from a bot we do not know (maybe one served by another process)."""

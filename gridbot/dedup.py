@@ -66,13 +66,17 @@ class _Copy:
     def wrote_by(self, bots: Bots) -> bool:
         """:meth:`Bots.wrote` on the raw frame (a copy joins only as a message with a string ts)."""
         frame = self.frame
-        if frame.get("type") != "message":
-            return False
         user = stable_user(frame.get("user"), frame.get("user_id_mapping_old_to_new"))
-        return frame.get("bot_id") in bots.bot_ids or user in bots.user_ids
+        return bots.authored(frame.get("type"), frame.get("bot_id"), user)
 
 
 Item = tuple[Event | _Copy, tuple[str, ...]]  # a delivery and the teams it speaks for
+
+
+def _local_key(channel: str, kind: str, subtype: str | None, ts: str) -> str:
+    """:attr:`Event.dedup_key` prefixed with its conversation, from the fields themselves (so an
+    event and a raw frame that :meth:`DedupStage.join` looks at key alike)."""
+    return f"{channel}:{kind}.{subtype or ''}:{ts}"
 
 
 @dataclass
@@ -163,7 +167,6 @@ class DedupStage:
     # -- intake (synchronous, from the transports) ---------------------------------------------
 
     def submit(self, event: Event, covers: tuple[str, ...]) -> None:
-        # Runs once per delivery: spelled out, no helper calls on the common path.
         channel, ts, kind = event.channel, event.ts, event.type
         local_key: str | None = None
         if (
@@ -172,7 +175,7 @@ class DedupStage:
             and kind not in _JOIN_TYPES
             and (event.bot_id is None or event.bot_id in self.bots.bot_ids)  # else: unknown bot
         ):
-            local_key = f"{channel}:{kind}.{event.subtype or ''}:{ts}"  # Event.dedup_key, in context
+            local_key = _local_key(channel, kind, event.subtype, ts)
             if local_key in self._local:  # claimed already: no question to ask
                 self.counters.duplicate += 1
                 if self._trace:
@@ -223,7 +226,7 @@ class DedupStage:
             or self._queued >= self._max_buffer  # at the bound: the full path drops the oldest
         ):
             return False
-        local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"
+        local_key = _local_key(channel, kind, subtype, ts)
         ask = self._open.get(local_key)
         if ask is None and local_key not in self._local:
             return False
@@ -239,8 +242,7 @@ class DedupStage:
             self.counters.duplicate += 1
             return True
         ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
-        if len(covers) != 1 or covers[0] not in ask.covers:
-            self._add_covers(ask, covers)
+        self._add_covers(ask, covers)
         self._queued += 1
         return True
 
@@ -469,7 +471,7 @@ class DedupStage:
             asks[local_key] = ask
         else:  # the same event asked twice (a retried question and a newer one): one decision
             merged.items.extend(items)
-            merged.covers += ask.covers
+            self._add_covers(merged, ask.covers)
 
     async def _ensure(self, channels: dict[str | None, str]) -> bool:
         """Elect a responsible team where none is; False if the store was unreachable."""

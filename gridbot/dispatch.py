@@ -252,6 +252,10 @@ class Dispatcher:
 
     def _gone(self, worker: _Worker, task: asyncio.Task[None]) -> None:
         self._workers.discard(worker)
+        self._disarm(worker)
+
+    @staticmethod
+    def _disarm(worker: _Worker) -> None:
         if worker.timer is not None:
             worker.timer.cancel()
             worker.timer = None
@@ -411,9 +415,7 @@ class Dispatcher:
         try:
             tasks = [w.task for w in self._workers if w.task is not None]
             for worker in self._workers:
-                if worker.timer is not None:
-                    worker.timer.cancel()
-                    worker.timer = None
+                self._disarm(worker)  # before cancelling: a deadline must not claim a drained handler
             await cancel_and_wait(tasks)
         finally:
             self._resting.clear()

@@ -20,7 +20,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gridbot.events import Event
 from gridbot.plugins import Route
 
 if TYPE_CHECKING:
@@ -82,9 +81,9 @@ class Metrics:
 
     # -- feeds -----------------------------------------------------------------------------------
 
-    def event_received(self, event: Event) -> None:
+    def event_received(self, team_id: str, kind: str) -> None:
         """Count one delivery (runs once per frame, on the hot path)."""
-        key = (event.team_id, event.type)
+        key = (team_id, kind)
         self.events[key] = self.events.get(key, 0) + 1
 
     def observe_handler(self, route: Route, seconds: float, outcome: str) -> None:

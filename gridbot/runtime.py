@@ -191,13 +191,12 @@ class Runtime:
         assert self.dedup is not None
         if not self.dedup.join(frame, team_id, enterprise_id, covers):
             return False
-        events, key = self.metrics.events, (team_id, frame["type"])  # Metrics.frame_received, inlined
-        events[key] = events.get(key, 0) + 1
+        self.metrics.event_received(team_id, frame["type"])
         return True
 
     def _submit(self, event: Event, covers: tuple[str, ...]) -> None:
         assert self.dedup is not None
-        self.metrics.event_received(event)
+        self.metrics.event_received(event.team_id, event.type)
         self.dedup.submit(event, covers)
 
     async def _hooks(self, which: str) -> None:

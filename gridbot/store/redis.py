@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from operator import methodcaller
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -206,7 +206,14 @@ return 0
 """
 
 
-_RENEW_CHUNK = 500  # ownership leases renewed per script call (standalone Redis)
+_RENEW_CHUNK = 500  # leases renewed per script call (standalone Redis)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``items`` in runs of ``_RENEW_CHUNK``: one script call each, so a huge config does not hold
+    the server for long."""
+    for start in range(0, len(items), _RENEW_CHUNK):
+        yield items[start : start + _RENEW_CHUNK]
 
 # Ownership leases (gridbot/ownership.py). KEYS share the {o:<installation>} tag.
 # KEYS: owner, epoch. ARGV: holder, ttl ms. Take a free lease under a fresh fencing epoch.
@@ -487,9 +494,8 @@ class RedisStore(Store):
         # One script call per chunk instead of one per team: at 1,000 teams the per-command
         # client CPU of a renewal every lease_ttl/3 was a third of the idle process (profiled).
         async def op() -> None:
-            for start in range(0, len(teams), _RENEW_CHUNK):
-                keys = [self.keys.alive(team) for team in teams[start : start + _RENEW_CHUNK]]
-                await self._lease_many(keys, [holder, ttl_ms])
+            for part in _chunks(teams):
+                await self._lease_many([self.keys.alive(team) for team in part], [holder, ttl_ms])
 
         await self._call(op)
 
@@ -596,11 +602,10 @@ class RedisStore(Store):
             done = await self._call(lambda: self._each(self._own_renew, calls))
         else:
             # One script call instead of one per lease (client CPU per command is what costs at
-            # 1,000 installations); in chunks so a huge config does not hold the server for long.
+            # 1,000 installations).
             async def op() -> list[Any]:
                 out: list[Any] = []
-                for start in range(0, len(names), _RENEW_CHUNK):
-                    part = names[start : start + _RENEW_CHUNK]
+                for part in _chunks(names):
                     keys = [self.keys.owner(i) for i in part]
                     out += await self._own_renew_many(keys, [holder, ttl_ms, *(leases[i] for i in part)])
                 return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from gridtest import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -286,9 +287,7 @@ def test_a_copy_taken_before_normalising_is_handled_well_typed_or_not_at_all(fra
                 normalise(frame, team_id="T2", enterprise_id="E1")
         worker = asyncio.create_task(stage.run())
         try:
-            async with asyncio.timeout(5):
-                while stage.backlog or not handled:
-                    await asyncio.sleep(0.001)
+            await wait_until(lambda: not stage.backlog and bool(handled), 5, "the opener handled")
         finally:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
