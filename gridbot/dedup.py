@@ -51,23 +51,35 @@ _JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channe
 class _Copy:
     """A delivery that joined a waiting question as its raw frame: it becomes an :class:`Event`
     only if it is the copy chosen for the handler (normalising is the largest cost of a delivery,
-    and two of every three copies are never looked at again)."""
+    and two of every three copies are never looked at again).
+
+    A copy for a team that is not the conversation's responsible team (as the last decision there
+    said) keeps no frame at all (``frame`` is None): it would only be freed later, and holding
+    thousands of frames until their batch is decided made every allocation on the read path
+    slower (profiled: a third of gridbot's cost per message in a flood).
+    """
 
     __slots__ = ("enterprise_id", "frame", "team_id")
 
-    def __init__(self, frame: dict[str, Any], team_id: str, enterprise_id: str | None) -> None:
+    def __init__(self, frame: dict[str, Any] | None, team_id: str, enterprise_id: str | None) -> None:
         self.frame = frame
         self.team_id = team_id
         self.enterprise_id = enterprise_id
 
     def event(self) -> Event:
+        if self.frame is None:
+            raise FrameError("copy_not_kept")
         return normalise(self.frame, team_id=self.team_id, enterprise_id=self.enterprise_id)
 
     def wrote_by(self, bots: Bots) -> bool:
-        """:meth:`Bots.wrote` on the raw frame (a copy joins only as a message with a string ts)."""
-        frame = self.frame
-        user = stable_user(frame.get("user"), frame.get("user_id_mapping_old_to_new"))
-        return bots.authored(frame.get("type"), frame.get("bot_id"), user)
+        # Checked when it joined: only a copy none of our bots wrote drops its frame.
+        return self.frame is not None and _wrote(self.frame, bots)
+
+
+def _wrote(frame: dict[str, Any], bots: Bots) -> bool:
+    """:meth:`Bots.wrote` on a raw frame (a copy joins only as a message with a string ts)."""
+    user = stable_user(frame.get("user"), frame.get("user_id_mapping_old_to_new"))
+    return bots.authored(frame.get("type"), frame.get("bot_id"), user)
 
 
 Item = tuple[Event | _Copy, tuple[str, ...]]  # a delivery and the teams it speaks for
@@ -125,6 +137,7 @@ class DedupStage:
         bots: Bots,
         standby_grace: float = 2.0,
         max_buffer: int = 50_000,
+        high_water: int = 2_000,
         local_memory: int = 200_000,
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
@@ -151,13 +164,20 @@ class DedupStage:
         # Open while the buffer has room: links wait on it before reading the next frame.
         self.intake = asyncio.Event()
         self.intake.set()
-        self._high_water = max(1, max_buffer // 5)
+        # Backpressure starts here, far below the buffer: beyond a few batches, a deeper queue
+        # only holds frames in memory longer (and every allocation got slower with them: a
+        # flood at 10,000 queued ran at half the rate it reached at 1,500). TCP holds the rest.
+        self._high_water = max(1, min(high_water, max_buffer // 5))
         self._pending: deque[tuple[float, Event, str]] = deque()  # (deadline, event, responsible)
         self._pending_wake = asyncio.Event()
         # Keys known to be claimed (by us or, as the store told us, by anyone): a later copy for
         # another of our teams needs no round trip.
         self._local: OrderedDict[str, None] = OrderedDict()
         self._local_cap = local_memory
+        # The responsible team per conversation as the last decision there said: the one team
+        # whose joining copies keep their frame (see :class:`_Copy`). A hint, never a decision.
+        self._responsible: dict[str, str] = {}
+        self._frameless_items: dict[str, Item] = {}
         self._deciding = 0  # taken from the lanes, decision not yet made
         self._idle = asyncio.Event()
         self._idle.set()
@@ -241,10 +261,24 @@ class DedupStage:
         if ask is None:  # claimed already
             self.counters.duplicate += 1
             return True
-        ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
+        if (
+            self._responsible.get(channel, team_id) != team_id
+            and not self._trace  # a traced decision logs every copy from its frame
+            and not _wrote(frame, self.bots)
+        ):
+            ask.items.append(self._frameless(team_id, enterprise_id, covers))
+        else:
+            ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
         self._add_covers(ask, covers)
         self._queued += 1
         return True
+
+    def _frameless(self, team_id: str, enterprise_id: str | None, covers: tuple[str, ...]) -> Item:
+        """A copy that is never the handler's: one shared item per team, so it costs nothing."""
+        item = self._frameless_items.get(team_id)
+        if item is None or item[1] is not covers or item[0].enterprise_id != enterprise_id:
+            item = self._frameless_items[team_id] = (_Copy(None, team_id, enterprise_id), covers)
+        return item
 
     @staticmethod
     def _add_covers(ask: _Ask, covers: tuple[str, ...]) -> None:
@@ -503,11 +537,14 @@ class DedupStage:
             if decision.outcome is Outcome.HANDLED:
                 self._remember(ask.local_key or "")
                 team = decision.team or ask.first.team_id
-                # Hand the handler the responsible team's own copy when we hold it.
+                self._note_responsible(ask.channel, decision.team)
+                # Hand the handler the responsible team's own copy when we hold it (a copy that
+                # kept no frame, because the election moved since, leaves the first copy).
                 chosen: Event | _Copy = ask.first
                 for copy, _ in items:
                     if copy.team_id == team:
-                        chosen = copy
+                        if not isinstance(copy, _Copy) or copy.frame is not None:
+                            chosen = copy
                         break
                 self._handled(self._materialise(chosen, ask.first), team, "handled")
                 self.counters.duplicate += len(items) - 1
@@ -516,6 +553,7 @@ class DedupStage:
                         if copy is not chosen:
                             self._log_decision(copy, "duplicate", counted=True)
             elif decision.outcome is Outcome.STANDBY:
+                self._note_responsible(ask.channel, decision.team)
                 # One held copy is enough: a rescue claims once for all of them.
                 held = ask.first
                 self.counters.standby += len(items)
@@ -531,6 +569,13 @@ class DedupStage:
         except Exception as exc:  # one bad event must not take the rest of the batch with it
             with contextlib.suppress(Exception):
                 log.error("dedup.failed", channel=ask.channel, key=ask.key, exc_info=exc)
+
+    def _note_responsible(self, channel: str | None, team: str | None) -> None:
+        if channel is None or team is None or self._responsible.get(channel) == team:
+            return
+        if len(self._responsible) >= self._local_cap:  # a hint: forgetting costs one kept frame
+            self._responsible.clear()
+        self._responsible[channel] = team
 
     def _materialise(self, copy: Event | _Copy, fallback: Event) -> Event:
         """The chosen copy as an Event; a copy whose frame does not normalise yields ``fallback``

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import io
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from gridtest import wait_until
 
+from gridbot import logs
 from gridbot.bots import Bots
 from gridbot.dedup import DedupStage
 from gridbot.election import Elector
@@ -238,6 +240,57 @@ async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> Non
     assert seen.stage.join(frame("5.0", user="UBOT1"), "T1", "E1", ("T1",))
     await wait_until(lambda: seen.stage.backlog == 0)
     assert seen.events == [] and seen.stage.counters.own_message == 2
+
+
+@pytest.fixture
+def at_info() -> Iterator[io.StringIO]:
+    """Logs at info, as a daemon runs: at debug every copy is logged, so every frame is kept."""
+    stream = io.StringIO()
+    logs.configure("info", stream=stream, json=True)
+    try:
+        yield stream
+    finally:
+        logs.configure("info")
+
+
+async def learn_responsible(seen: Seen, ts: str) -> None:
+    """One event decided in C1: the stage now knows T1 answers there."""
+    seen.stage.submit(normalise(frame(ts), team_id="T1", enterprise_id="E1"), ("T1",))
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.handled) == 1)
+    seen.handled.clear()
+    seen.events.clear()
+
+
+async def test_copies_the_handler_never_sees_are_judged_on_arrival(seen: Seen, at_info: io.StringIO) -> None:
+    """Once the stage knows T1 answers in C1, T3's copy keeps no frame, yet its author is still
+    checked (our bot's message is not answered) and the handler still gets T1's own view."""
+    await learn_responsible(seen, "7.0")
+    seen.stage.submit(normalise(frame("7.1"), team_id="T2", enterprise_id="E1"), ("T2",))
+    mapped = frame("7.1", user="U1", user_id_mapping_old_to_new={"U1": "W1"}, text="<@U1> hi")
+    assert seen.stage.join(frame("7.1", text=["never normalised"]), "T3", "E1", ("T3",))
+    assert seen.stage.join(mapped, "T1", "E1", ("T1",))
+    seen.stage.submit(normalise(frame("7.2", user="U9"), team_id="T2", enterprise_id="E1"), ("T2",))
+    assert seen.stage.join(frame("7.2", user="UBOT1"), "T3", "E1", ("T3",))  # our bot, seen by T3
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.handled) == 1)
+    [event] = seen.events
+    assert (event.team_id, event.ts, event.text) == ("T1", "7.1", "<@W1> hi")
+    assert seen.stage.counters.own_message == 2
+
+
+async def test_when_the_election_moved_the_handler_gets_a_copy_we_kept(
+    seen: Seen, at_info: io.StringIO
+) -> None:
+    """The stage still believes T1 answers; the store says T3 now. T3's copy joined without its
+    frame, so the first copy is handed over, once, by T3; the next event gets T3's own copy."""
+    await learn_responsible(seen, "8.0")
+    await seen.stage.store.takeover("C1", "T1", "T3")
+    for ts in ("8.1", "8.2"):
+        seen.stage.submit(normalise(frame(ts), team_id="T2", enterprise_id="E1"), ("T2",))
+        assert seen.stage.join(frame(ts), "T3", "E1", ("T3",))
+        await wait_until(lambda ts=ts: seen.stage.backlog == 0 and seen.handled[-1:] == [(ts, "T3", "handled")])
+    assert [(e.ts, e.team_id) for e in seen.events] == [("8.1", "T2"), ("8.2", "T3")]
+    assert seen.stage.counters.duplicate == 2
+    assert "frame.dropped" not in at_info.getvalue()  # a copy we chose not to keep is not a bad frame
 
 
 async def test_a_hostile_key_field_takes_the_full_path_and_the_bound_holds(seen: Seen) -> None:
