@@ -10,7 +10,7 @@ import sys
 from .harness import BenchError
 from .suite import BENCHES, Options, Row, stamp
 
-QUICK = Options(runs=1, messages=2_000, peer_messages=1_000, duration=3.0, teams=100, idle=3.0)
+QUICK = Options(runs=1, pairs=1, messages=2_000, peer_messages=1_000, duration=3.0, teams=100, idle=3.0)
 
 
 def table(rows: list[Row]) -> str:
@@ -50,7 +50,7 @@ async def run(names: list[str], opts: Options) -> int:
         except BenchError as exc:
             failed = True
             print(f"[{stamp()}] {name} FAILED: {exc}", file=sys.stderr, flush=True)
-    print(f"gridbot benchmarks, medians of {opts.runs} run(s), {stamp()}")
+    print(f"gridbot benchmarks, medians of {opts.runs} run(s), throughput of {opts.pairs} pairs, {stamp()}")
     print(table(rows))
     return 1 if failed else 0
 
