@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +89,35 @@ def _local_key(channel: str, kind: str, subtype: str | None, ts: str) -> str:
     """:attr:`Event.dedup_key` prefixed with its conversation, from the fields themselves (so an
     event and a raw frame that :meth:`DedupStage.join` looks at key alike)."""
     return f"{channel}:{kind}.{subtype or ''}:{ts}"
+
+
+class _Recent:
+    """A bounded memory of keys: it holds at least the last ``cap // 2`` added and at most ``cap``.
+
+    Two generations of plain sets: when the young one is full it becomes the old one and the
+    previous old one is dropped whole. Half the cost per key of an ``OrderedDict`` evicting one
+    at a time (measured: about 0.3 against 0.6-0.85 µs for a lookup, an add and an eviction at
+    200,000 keys), for a memory whose only job is to spare round trips.
+    """
+
+    __slots__ = ("_half", "_old", "_young")
+
+    def __init__(self, cap: int) -> None:
+        self._half = max(1, cap // 2)
+        self._young: set[str] = set()
+        self._old: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._young or key in self._old
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def add(self, key: str) -> None:
+        young = self._young
+        young.add(key)
+        if len(young) >= self._half:
+            self._old, self._young = young, set()
 
 
 @dataclass
@@ -172,7 +201,7 @@ class DedupStage:
         self._pending_wake = asyncio.Event()
         # Keys known to be claimed (by us or, as the store told us, by anyone): a later copy for
         # another of our teams needs no round trip.
-        self._local: OrderedDict[str, None] = OrderedDict()
+        self._local = _Recent(local_memory)
         self._local_cap = local_memory
         # The responsible team per conversation as the last decision there said: the one team
         # whose joining copies keep their frame (see :class:`_Copy`). A hint, never a decision.
@@ -422,9 +451,7 @@ class DedupStage:
             return False
 
     def _remember(self, key: str) -> None:
-        self._local[key] = None
-        if len(self._local) > self._local_cap:
-            self._local.popitem(last=False)
+        self._local.add(key)
 
     async def _decide_batch(self, batch: list[_Ask]) -> list[_Ask]:
         """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
