@@ -60,6 +60,27 @@ async def test_copies_from_every_team_are_handled_once_by_the_responsible_team(h
     assert harness.stage.counters.rescued == 0
 
 
+async def test_a_held_standby_copy_is_let_go_once_the_responsible_team_answers() -> None:
+    """The standby's copy is decided first and held; the responsible team's copy arrives a batch
+    later and is handled. Nothing is left waiting out the (here 60 s) grace period: the backlog
+    is empty, so a drain or a shutdown does not wait for it either."""
+    h = Harness(MemoryStore(), {"T1", "T2"}, grace=60)
+    await h.stage.store.elect("C1", "T1", ["T1", "T2"])
+    task = asyncio.create_task(h.stage.run())
+    try:
+        h.stage.submit(msg("T2", "1.0"), ("T2",))
+        await wait_until(lambda: h.stage.counters.standby == 1)
+        assert h.stage.backlog == 1
+        h.stage.submit(msg("T1", "1.0"), ("T1",))
+        assert await h.stage.wait_idle(5)
+        assert h.stage.backlog == 0
+        assert h.handled == [("1.0", "T1", "handled")]
+        assert (h.stage.counters.duplicate, h.stage.counters.rescued) == (1, 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_first_event_in_a_channel_elects_deterministically(harness: Harness) -> None:
     harness.stage.submit(msg("T2", "1.0"), ("T2",))
     await wait_until(lambda: len(harness.handled) == 1)
