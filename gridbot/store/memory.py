@@ -29,6 +29,9 @@ class MemoryStore(Store):
         self._members: dict[str, tuple[bytes, float]] = {}
         self._status: dict[str, tuple[bytes, float]] = {}
         self._teams: dict[str, dict[str, Any]] = {}
+        # Decisions are immutable: one per (outcome, team), not one per event (a frozen
+        # dataclass costs about a microsecond to build, and a flood asks tens of thousands/s).
+        self._answers: dict[tuple[Outcome, str], Decision] = {}
 
     def _evict(self) -> None:
         now = self._clock()
@@ -55,11 +58,17 @@ class MemoryStore(Store):
         full = f"{channel}:{key}"
         owner = self._claims.get(full)
         if owner is not None:
-            return Decision(Outcome.DUPLICATE, owner)
+            return self._answer(Outcome.DUPLICATE, owner)
         if election.team in covers:
             self._set_claim(full, election.team)
-            return Decision(Outcome.HANDLED, election.team)
-        return Decision(Outcome.STANDBY, election.team)
+            return self._answer(Outcome.HANDLED, election.team)
+        return self._answer(Outcome.STANDBY, election.team)
+
+    def _answer(self, outcome: Outcome, team: str) -> Decision:
+        answer = self._answers.get((outcome, team))
+        if answer is None:
+            answer = self._answers[outcome, team] = Decision(outcome, team)
+        return answer
 
     async def claim(self, channel: str | None, key: str, team: str) -> str | None:
         self._evict()
