@@ -165,11 +165,14 @@ async def throughput(opts: Options) -> list[Row]:
                         for who, channel, name in pair if run % 2 == 0 else reversed(pair):
                             rates[name].append(await _burst(server, who, channel, opts.messages))
                         ratios[mode].append(rates[mode][-1] / rates["parse"][-1])
-                        print(f"  throughput {mode} run {run + 1}: ratio {ratios[mode][-1]:.2f}",
+                        print(f"  throughput {mode} pair {run + 1}: {rates[mode][-1]:,.0f} / "
+                              f"{rates['parse'][-1]:,.0f} msg/s = {ratios[mode][-1]:.2f}",
                               file=sys.stderr, flush=True)  # fmt: skip
                     await wait_for(lambda w=worker: _settled([w]), 60, "settled")
                     floods = pairs * opts.messages + warm // 2
-                    _exactly_once([await worker.stop()], floods, f"throughput/{mode}")
+                    final = await worker.stop()
+                    print(f"  throughput {mode}: dedup counters {final.get('counters')}", file=sys.stderr)
+                    _exactly_once([final], floods, f"throughput/{mode}")
                     parse_floods += floods
                 finally:
                     await worker.close()
