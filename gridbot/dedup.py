@@ -100,6 +100,7 @@ class _Held:
     key: str  # the local key: conversation and event
     event: Event
     responsible: str  # the team that was responsible when the copy was held
+    copies: int  # deliveries it stands for: each ends as one duplicate, or one of them rescued
 
 
 class _Recent:
@@ -475,7 +476,8 @@ class DedupStage:
         if self._held:
             held = self._held.pop(key, None)
             if held is not None:  # a standby copy of ours whose event was claimed: let it go
-                self._log_decision(held.event, "duplicate")
+                self.counters.duplicate += held.copies
+                self._log_decision(held.event, "duplicate", counted=True)
 
     async def _decide_batch(self, batch: list[_Ask]) -> list[_Ask]:
         """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
@@ -608,8 +610,12 @@ class DedupStage:
                 # One held copy is enough: a rescue claims once for all of them.
                 self.counters.standby += len(items)
                 key = ask.local_key or f"{ask.channel}:{ask.key}"
-                if key not in self._held:
-                    self._hold(_Held(self._clock() + self._grace, key, ask.first, decision.team or ""))
+                held = self._held.get(key)
+                if held is not None:  # asked again (a later copy, another batch): one hold for all
+                    held.copies += len(items)
+                else:
+                    deadline = self._clock() + self._grace
+                    self._hold(_Held(deadline, key, ask.first, decision.team or "", len(items)))
                 for copy, _ in items:
                     self._log_decision(copy, "standby", responsible=decision.team)
             else:
@@ -680,9 +686,13 @@ class DedupStage:
 
     # -- standby copies ------------------------------------------------------------------------
 
-    def _hold(self, held: _Held) -> None:
+    def _hold(self, held: _Held, *, first: bool = False) -> None:
+        """Hold a standby copy until its deadline (``first``: a retry, due before the others)."""
         self._held[held.key] = held
-        self._pending.append(held)
+        if first:
+            self._pending.appendleft(held)
+        else:
+            self._pending.append(held)
         self._pending_wake.set()
 
     async def _sweep(self) -> None:
@@ -714,8 +724,8 @@ class DedupStage:
                 await self._rescue(due)
             except StoreUnavailable:
                 retry = self._clock() + 0.5
-                for held in due:
-                    self._hold(_Held(retry, held.key, held.event, held.responsible))
+                for held in reversed(due):
+                    self._hold(_Held(retry, held.key, held.event, held.responsible, held.copies), first=True)
                 self.store_ok = False
             except Exception:
                 log.exception("dedup.rescue_failed", events=len(due))
@@ -730,7 +740,8 @@ class DedupStage:
         claims: list[_Held] = []
         for held in due:
             if held.key in self._local:
-                self._log_decision(held.event, "duplicate")
+                self.counters.duplicate += held.copies
+                self._log_decision(held.event, "duplicate", counted=True)
             else:
                 claims.append(held)
         if not claims:
@@ -743,8 +754,10 @@ class DedupStage:
             self._remember(held.key)
             event = held.event
             if owner is not None:
-                self._log_decision(event, "duplicate")
+                self.counters.duplicate += held.copies
+                self._log_decision(event, "duplicate", counted=True)
                 continue
+            self.counters.duplicate += held.copies - 1  # the other copies it stood for
             self._handled(event, event.team_id, "rescued")
             takeovers.setdefault(event.channel or "", (held.responsible, event.team_id))
         for channel, (responsible, standby) in takeovers.items():

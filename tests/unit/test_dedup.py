@@ -7,6 +7,7 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 import pytest
 from gridtest import wait_until
 
@@ -76,6 +77,31 @@ async def test_a_held_standby_copy_is_let_go_once_the_responsible_team_answers()
         assert h.stage.backlog == 0
         assert h.handled == [("1.0", "T1", "handled")]
         assert (h.stage.counters.duplicate, h.stage.counters.rescued) == (1, 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("responsible_copy_comes", [True, False])
+async def test_every_copy_ends_counted_once_when_standby_copies_come_in_separate_batches(
+    responsible_copy_comes: bool,
+) -> None:
+    """T2's and T3's copies are decided in separate batches and both held; whether T1's copy comes
+    (handled) or not (rescued), each delivered copy ends as exactly one of handled, duplicate or
+    rescued: ``grid.settle`` and the metrics count on that."""
+    h = Harness(MemoryStore(), {"T1", "T2", "T3"}, grace=0.2)
+    await h.stage.store.elect("C1", "T1", ["T1", "T2", "T3"])
+    task = asyncio.create_task(h.stage.run())
+    try:
+        for n, team in enumerate(("T2", "T3"), start=1):
+            h.stage.submit(msg(team, "1.0"), (team,))
+            await wait_until(lambda n=n: h.stage.counters.standby == n)
+        if responsible_copy_comes:
+            h.stage.submit(msg("T1", "1.0"), ("T1",))
+        assert await h.stage.wait_idle(5)
+        c = h.stage.counters
+        assert c.handled + c.duplicate + c.rescued == (3 if responsible_copy_comes else 2)
+        assert len(h.handled) == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -274,6 +300,16 @@ def at_info() -> Iterator[io.StringIO]:
         logs.configure("info")
 
 
+@pytest.fixture
+def at_debug() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    logs.configure("debug", stream=stream, json=True)
+    try:
+        yield stream
+    finally:
+        logs.configure("info")
+
+
 async def learn_responsible(seen: Seen, ts: str) -> None:
     """One event decided in C1: the stage now knows T1 answers there."""
     seen.stage.submit(normalise(frame(ts), team_id="T1", enterprise_id="E1"), ("T1",))
@@ -298,11 +334,27 @@ async def test_copies_the_handler_never_sees_are_judged_on_arrival(seen: Seen, a
     assert seen.stage.counters.own_message == 2
 
 
+async def test_at_debug_every_copy_is_logged_as_its_own_team_received_it(
+    seen: Seen, at_debug: io.StringIO
+) -> None:
+    await learn_responsible(seen, "9.0")
+    seen.stage.submit(normalise(frame("9.1"), team_id="T2", enterprise_id="E1"), ("T2",))
+    assert seen.stage.join(frame("9.1"), "T3", "E1", ("T3",))  # not responsible: kept at debug
+    assert seen.stage.join(frame("9.1"), "T1", "E1", ("T1",))
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.handled) == 1)
+    lines = [orjson.loads(line) for line in at_debug.getvalue().splitlines()]
+    decided = {(r["team_id"], r["decision"]) for r in lines if r.get("ts") == "9.1"}
+    assert decided == {("T1", "handled"), ("T2", "duplicate"), ("T3", "duplicate")}
+    assert not [r for r in lines if r["event"] == "frame.dropped"]
+
+
 async def test_when_the_election_moved_the_handler_gets_a_copy_we_kept(
     seen: Seen, at_info: io.StringIO
 ) -> None:
     """The stage still believes T1 answers; the store says T3 now. T3's copy joined without its
-    frame, so the first copy is handed over, once, by T3; the next event gets T3's own copy."""
+    frame, so T3 handles the event with the first copy (T2's); the hint is corrected by that
+    decision, so the next event gets T3's own copy. (Every event queued before the correction
+    gets the first copy: the README's "which copy" edge.)"""
     await learn_responsible(seen, "8.0")
     await seen.stage.store.takeover("C1", "T1", "T3")
     for ts in ("8.1", "8.2"):
