@@ -82,6 +82,26 @@ async def test_a_held_standby_copy_is_let_go_once_the_responsible_team_answers()
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_copy_read_in_the_same_loop_turn_joins_before_the_batch_is_taken() -> None:
+    """Sockets are read in callbacks of one loop turn: T2's copy wakes the worker, T1's copy is
+    read just after, in the same turn. The worker waits that turn out, so both copies are one
+    question, answered by T1, and nothing is held as a standby copy."""
+    h = Harness(MemoryStore(), {"T1", "T2"})
+    await h.stage.store.elect("C1", "T1", ["T1", "T2"])
+    task = asyncio.create_task(h.stage.run())
+    try:
+        await h.stage.wait_idle(5)  # the worker is parked, waiting for work
+        loop = asyncio.get_running_loop()
+        h.stage.submit(msg("T2", "1.0"), ("T2",))  # wakes the worker: its step is queued now
+        loop.call_soon(h.stage.submit, msg("T1", "1.0"), ("T1",))  # queued behind that step
+        await wait_until(lambda: h.stage.backlog == 0 and len(h.handled) == 1)
+        assert h.handled == [("1.0", "T1", "handled")]
+        assert h.stage.counters.standby == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 @pytest.mark.parametrize("responsible_copy_comes", [True, False])
 async def test_every_copy_ends_counted_once_when_standby_copies_come_in_separate_batches(
     responsible_copy_comes: bool,
