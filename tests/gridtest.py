@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gridbot import logs
 from gridbot.config import Config
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
@@ -25,6 +27,18 @@ USERS = {T1: "W0ALICE01", T2: "W0BOB0001", T3: "W0CAROL01"}
 def grid_config(sim: GridSimulator, transports: dict[str, str], **kwargs: Any) -> Config:
     """The runtime config for ``transports`` ({team id: "rtm" | "socket_mode"}) of the simulator."""
     return config_for(sim, transports, **kwargs)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def log_lines(level: str) -> Iterator[io.StringIO]:
+    """Every log line of the block at ``level``, as JSON, through the real (redacting) pipeline;
+    the process logs at info again afterwards."""
+    stream = io.StringIO()
+    logs.configure(level, stream=stream, json=True)
+    try:
+        yield stream
+    finally:
+        logs.configure("info")
 
 
 async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

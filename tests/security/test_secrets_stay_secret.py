@@ -21,10 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from gridtest import SHARED, T1, T2, USERS, connected, settled, wait_until
+from gridtest import SHARED, T1, T2, USERS, connected, log_lines, settled, wait_until
 from reliability.redis_servers import RedisServer, RedisServers
 
-from gridbot import cli, logs
+from gridbot import cli
 from gridbot.config import ConfigError, HttpConfig, load, parse
 from gridbot.runtime import Runtime
 from gridbot.store import RedisStore, StoreUnavailable
@@ -73,12 +73,8 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """Every log line of the test, at debug level, through the real (redacting) pipeline."""
-    stream = io.StringIO()
-    logs.configure("debug", stream=stream, json=True)
-    try:
+    with log_lines("debug") as stream:
         yield stream
-    finally:
-        logs.configure("info")
 
 
 def start_redis(

@@ -9,9 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
-from gridtest import wait_until
+from gridtest import log_lines, wait_until
 
-from gridbot import logs
 from gridbot.bots import Bots
 from gridbot.dedup import DedupStage
 from gridbot.election import Elector
@@ -312,22 +311,14 @@ async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> Non
 @pytest.fixture
 def at_info() -> Iterator[io.StringIO]:
     """Logs at info, as a daemon runs: at debug every copy is logged, so every frame is kept."""
-    stream = io.StringIO()
-    logs.configure("info", stream=stream, json=True)
-    try:
+    with log_lines("info") as stream:
         yield stream
-    finally:
-        logs.configure("info")
 
 
 @pytest.fixture
 def at_debug() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("debug", stream=stream, json=True)
-    try:
+    with log_lines("debug") as stream:
         yield stream
-    finally:
-        logs.configure("info")
 
 
 async def learn_responsible(seen: Seen, ts: str) -> None:
