@@ -206,12 +206,13 @@ class DedupStage:
         self.intake = asyncio.Event()
         self.intake.set()
         # Backpressure starts here, far below the buffer: beyond a few batches, a deeper queue
-        # only holds frames in memory longer (and every allocation got slower with them: a
-        # flood at 10,000 queued ran at half the rate it reached at 1,500). TCP holds the rest.
+        # only holds frames in memory longer, and every allocation gets slower with them
+        # (in-process, 500 messages queued per loop turn cost 36 µs each, 64 cost 19.7 µs).
+        # TCP holds the rest.
         self._high_water = max(1, min(high_water, max_buffer // 5))
         # Standby copies: one held event per key, and their deadlines in order. A held copy is
         # let go as soon as its key is claimed (usually the responsible team's own copy, a batch
-        # later): in a flood a quarter of all deliveries were held, for the whole grace period.
+        # later): in a flood 15-45 % of all deliveries were held, for the whole grace period.
         self._held: dict[str, _Held] = {}
         self._pending: deque[_Held] = deque()
         self._pending_wake = asyncio.Event()
