@@ -122,9 +122,6 @@ class _Recent:
     def __contains__(self, key: str) -> bool:
         return key in self._young or key in self._old
 
-    def __len__(self) -> int:
-        return len(self._young) + len(self._old)
-
     def add(self, key: str) -> None:
         young = self._young
         young.add(key)
@@ -477,8 +474,12 @@ class DedupStage:
         if self._held:
             held = self._held.pop(key, None)
             if held is not None:  # a standby copy of ours whose event was claimed: let it go
-                self.counters.duplicate += held.copies
-                self._log_decision(held.event, "duplicate", counted=True)
+                self._held_duplicate(held)
+
+    def _held_duplicate(self, held: _Held) -> None:
+        """Every delivery a held copy stands for ends as a duplicate: the event was claimed."""
+        self.counters.duplicate += held.copies
+        self._log_decision(held.event, "duplicate", counted=True)
 
     async def _decide_batch(self, batch: list[_Ask]) -> list[_Ask]:
         """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
@@ -741,8 +742,7 @@ class DedupStage:
         claims: list[_Held] = []
         for held in due:
             if held.key in self._local:
-                self.counters.duplicate += held.copies
-                self._log_decision(held.event, "duplicate", counted=True)
+                self._held_duplicate(held)
             else:
                 claims.append(held)
         if not claims:
@@ -755,8 +755,7 @@ class DedupStage:
             self._remember(held.key)
             event = held.event
             if owner is not None:
-                self.counters.duplicate += held.copies
-                self._log_decision(event, "duplicate", counted=True)
+                self._held_duplicate(held)
                 continue
             self.counters.duplicate += held.copies - 1  # the other copies it stood for
             self._handled(event, event.team_id, "rescued")
