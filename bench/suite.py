@@ -156,9 +156,9 @@ async def throughput(opts: Options) -> list[Row]:
                 ).start()
                 try:
                     # One flood each, not counted: the first elects the channel and warms caches.
+                    warm = min(2_000, opts.messages)
                     for who, channel in ((parse, "C0SHARED1"), (worker, "C0SHARED2")):
-                        await _burst(server, who, channel, min(2_000, opts.messages))
-                    warm = 2 * min(2_000, opts.messages)
+                        await _burst(server, who, channel, warm)
                     pairs = opts.runs if mode == "naive" else opts.pairs
                     for run in range(pairs):
                         pair = [(parse, "C0SHARED1", "parse"), (worker, "C0SHARED2", mode)]
@@ -169,7 +169,7 @@ async def throughput(opts: Options) -> list[Row]:
                               f"{rates['parse'][-1]:,.0f} msg/s = {ratios[mode][-1]:.2f}",
                               file=sys.stderr, flush=True)  # fmt: skip
                     await wait_for(lambda w=worker: _settled([w]), 60, "settled")
-                    floods = pairs * opts.messages + warm // 2
+                    floods = pairs * opts.messages + warm
                     final = await worker.stop()
                     print(f"  throughput {mode}: dedup counters {final.get('counters')}", file=sys.stderr)
                     _exactly_once([final], floods, f"throughput/{mode}")
