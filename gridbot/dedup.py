@@ -181,6 +181,7 @@ class DedupStage:
         clock: Callable[[], float] = time.monotonic,
         backpressure: Callable[[], Awaitable[None]] | None = None,
         capacity: Callable[[], int] | None = None,
+        received: dict[tuple[str, str], int] | None = None,
     ) -> None:
         self.store = store
         self.elector = elector
@@ -194,6 +195,9 @@ class DedupStage:
         self._clock = clock
         self._backpressure = backpressure
         self._capacity = capacity  # how many more deliveries the dispatcher can take now
+        # Deliveries taken in, per (receiving team, event type): the metrics' dict, counted here
+        # because every delivery passes through join() or submit() once.
+        self.received: dict[tuple[str, str], int] = {} if received is None else received
         # One FIFO lane of questions per conversation; dict order is the round-robin order.
         self._lanes: dict[str | None, deque[_Ask]] = {}
         self._open: dict[str, _Ask] = {}  # queued questions by key: later copies join them
@@ -221,6 +225,8 @@ class DedupStage:
         # whose joining copies keep their frame (see :class:`_Copy`). A hint, never a decision.
         self._responsible: dict[str, str] = {}
         self._frameless_items: dict[str, Item] = {}
+        # The frame :meth:`join` last found unknown and its key, for the :meth:`submit` that follows.
+        self._missed: tuple[dict[str, Any], str] | None = None
         self._deciding = 0  # taken from the lanes, decision not yet made
         self._idle = asyncio.Event()
         self._idle.set()
@@ -231,6 +237,8 @@ class DedupStage:
 
     def submit(self, event: Event, covers: tuple[str, ...]) -> None:
         channel, ts, kind = event.channel, event.ts, event.type
+        received, tally = self.received, (event.team_id, kind)
+        received[tally] = received.get(tally, 0) + 1
         local_key: str | None = None
         if (
             channel
@@ -238,18 +246,24 @@ class DedupStage:
             and kind not in _JOIN_TYPES
             and (event.bot_id is None or event.bot_id in self.bots.bot_ids)  # else: unknown bot
         ):
-            local_key = _local_key(channel, kind, event.subtype, ts)
-            if local_key in self._local:  # claimed already: no question to ask
-                self.counters.duplicate += 1
-                if self._trace:
-                    self._log_decision(event, "duplicate", counted=True)
-                return
-            ask = self._open.get(local_key)
-            if ask is not None and self._queued < self._max_buffer:  # another team's copy: it joins
-                ask.items.append((event, covers))
-                self._add_covers(ask, covers)
-                self._queued += 1
-                return
+            missed, self._missed = self._missed, None
+            if missed is not None and missed[0] is event.raw:
+                # :meth:`join` just built this key from the same frame and found nothing under it
+                # (nothing ran in between): skip building and looking it up again.
+                local_key = missed[1]
+            else:
+                local_key = _local_key(channel, kind, event.subtype, ts)
+                if local_key in self._local:  # claimed already: no question to ask
+                    self.counters.duplicate += 1
+                    if self._trace:
+                        self._log_decision(event, "duplicate", counted=True)
+                    return
+                ask = self._open.get(local_key)
+                if ask is not None and self._queued < self._max_buffer:  # another team's copy: it joins
+                    ask.items.append((event, covers))
+                    self._add_covers(ask, covers)
+                    self._queued += 1
+                    return
         if self._queued >= self._max_buffer:
             self._drop_one()
         ask = _Ask(channel, local_key, event, [(event, covers)], covers)
@@ -289,30 +303,40 @@ class DedupStage:
             or self._queued >= self._max_buffer  # at the bound: the full path drops the oldest
         ):
             return False
-        local_key = _local_key(channel, kind, subtype, ts)
+        local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"  # _local_key, inlined: every frame
         ask = self._open.get(local_key)
         if ask is None and local_key not in self._local:
+            self._missed = (frame, local_key)  # the first copy: submit() reuses the key
             return False
+        bots = self.bots
         bot_id, user = get("bot_id"), get("user")
         if (
             not (channel and ts and kind)
             or kind in _JOIN_TYPES
             or (user is not None and type(user) is not str)
-            or (bot_id is not None and (type(bot_id) is not str or bot_id not in self.bots.bot_ids))
+            or (bot_id is not None and (type(bot_id) is not str or bot_id not in bots.bot_ids))
         ):
             return False  # malformed, a bot we do not know yet, or a join: the full path
+        received, tally = self.received, (team_id, kind)
+        received[tally] = received.get(tally, 0) + 1
         if ask is None:  # claimed already
             self.counters.duplicate += 1
             return True
         if (
             self._responsible.get(channel, team_id) != team_id
             and not self._trace  # a traced decision logs every copy from its frame
-            and not _wrote(frame, self.bots)
+            and bot_id is None  # (a known bot: it may be ours)
+            and user not in bots.user_ids
+            and not (get("user_id_mapping_old_to_new") and _wrote(frame, bots))
         ):
             ask.items.append(self._frameless(team_id, enterprise_id, covers))
         else:
             ask.items.append((_Copy(frame, team_id, enterprise_id), covers))
-        self._add_covers(ask, covers)
+        if len(covers) == 1:  # _add_covers, inlined for the one team an RTM copy speaks for
+            if covers[0] not in ask.covers:
+                ask.covers += covers
+        else:
+            self._add_covers(ask, covers)
         self._queued += 1
         return True
 

@@ -75,16 +75,11 @@ class Metrics:
             registry=r,
         )
         # Per-delivery counts are a plain dict (about 15x cheaper than a labelled Counter child),
-        # exported at scrape time.
+        # exported at scrape time. The dedup stage counts into it (DedupStage.received).
         self.events: dict[tuple[str, str], int] = {}
         r.register(_EventsCollector(self.events))
 
     # -- feeds -----------------------------------------------------------------------------------
-
-    def event_received(self, team_id: str, kind: str) -> None:
-        """Count one delivery (runs once per frame, on the hot path)."""
-        key = (team_id, kind)
-        self.events[key] = self.events.get(key, 0) + 1
 
     def observe_handler(self, route: Route, seconds: float, outcome: str) -> None:
         """The dispatcher's observer hook."""

@@ -70,7 +70,7 @@ class Supervisor:
         self.runtime = runtime
         self.instance_id = instance_id
         self.installations: dict[str, Installation] = {}
-        self._sink = sink
+        self.sink = sink  # where links hand events (Runtime wires the dedup stage's submit)
         self._on_team_ready = on_team_ready
         self._web: dict[str, AsyncWebClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -234,7 +234,7 @@ class Supervisor:
             link: Link = RtmLink(
                 first,
                 connector=connector,
-                sink=self._sink,
+                sink=self.sink,
                 session=self.clients.session,
                 runtime=self.runtime,
                 on_state=lambda lk: self._link_state(inst, lk),
@@ -247,7 +247,7 @@ class Supervisor:
                     inst.by_id,
                     app_token=config.app_token or config.bot_token,
                     connector=connector,
-                    sink=self._sink,
+                    sink=self.sink,
                     session=self.clients.session,
                     runtime=self.runtime,
                     on_state=lambda lk: self._link_state(inst, lk),
