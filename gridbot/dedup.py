@@ -681,7 +681,8 @@ class DedupStage:
             self.counters.rescued += 1
         else:
             self.counters.handled += 1
-        self._log_decision(event, decision, handled_by=team)
+        if self._trace:  # (the call alone, kwargs and all, cost more than the rest of this)
+            self._log_decision(event, decision, handled_by=team)
         self._dispatch(event, team, decision)
 
     def _refresh_logger(self) -> None:

@@ -275,10 +275,34 @@ class Dispatcher:
                 worker.deadline = loop.time() + (route.timeout or self._timeout)
                 if worker.timer is None or worker.timer_at > worker.deadline:
                     self._arm(loop, worker)
+                # The handler is awaited here, not through a helper coroutine: one coroutine
+                # fewer per run (a handler that ends at once costs about 3 us in all).
+                started = time.perf_counter()
+                outcome = "ok"
                 try:
-                    await self._run(worker, route, event, team_id, kwargs)
+                    ctx = self._make_context(event, team_id, route.plugin)
+                    ctx.routes = self.routes
+                    ctx.command_prefix = self._prefix
+                    await route.fn(ctx, **kwargs)
+                except asyncio.CancelledError:
+                    if not self._timed_out(worker):  # a cancellation from outside (drain) is passed on
+                        outcome = "cancelled"
+                        self._log(route, event, team_id).warning("handler.cancelled")
+                        raise
+                    outcome = self._timeout_of(route, event, team_id)
+                except Exception as exc:
+                    if isinstance(exc, TimeoutError) and self._timed_out(worker):
+                        outcome = self._timeout_of(route, event, team_id)
+                    else:  # including a TimeoutError of the handler's own making
+                        outcome = "error"
+                        self.counters.failed += 1
+                        self._log(route, event, team_id).exception("handler.failed")
                 finally:
+                    if worker.expired:
+                        self._timed_out(worker)  # a deadline the handler swallowed: no pending cancel
                     worker.running = False
+                    if self._observer is not None:
+                        self._observer(route, time.perf_counter() - started, outcome)
                     self._ended()
                 if contextvars.copy_context() != worker.base:
                     return  # the handler left a context variable set: start the next one clean
@@ -332,34 +356,6 @@ class Dispatcher:
             self._room.set()
         if not self._waiting_count and not self._active:
             self._idle.set()
-
-    async def _run(
-        self, worker: _Worker, route: Route, event: Event, team_id: str, kwargs: dict[str, Any]
-    ) -> None:
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            ctx = self._make_context(event, team_id, route.plugin)
-            ctx.routes = self.routes
-            ctx.command_prefix = self._prefix
-            await route.fn(ctx, **kwargs)
-        except asyncio.CancelledError:
-            if not self._timed_out(worker):  # a cancellation from outside (drain) is passed on
-                outcome = "cancelled"
-                self._log(route, event, team_id).warning("handler.cancelled")
-                raise
-            outcome = self._timeout_of(route, event, team_id)
-        except Exception as exc:
-            if isinstance(exc, TimeoutError) and self._timed_out(worker):
-                outcome = self._timeout_of(route, event, team_id)
-            else:  # including a TimeoutError of the handler's own making
-                outcome = "error"
-                self.counters.failed += 1
-                self._log(route, event, team_id).exception("handler.failed")
-        finally:
-            self._timed_out(worker)  # a deadline the handler swallowed leaves no pending cancel
-            if self._observer is not None:
-                self._observer(route, time.perf_counter() - started, outcome)
 
     def _timeout_of(self, route: Route, event: Event, team_id: str) -> str:
         self.counters.timed_out += 1

@@ -33,25 +33,26 @@ class MemoryStore(Store):
         # dataclass costs about a microsecond to build, and a flood asks tens of thousands/s).
         self._answers: dict[tuple[Outcome, str], Decision] = {}
 
-    def _evict(self) -> None:
+    def _evict(self) -> float:
+        """Forget expired claims; returns the time it did so at (one clock read per call)."""
         now = self._clock()
         while self._claim_expiry and self._claim_expiry[0][0] <= now:
             _, key = self._claim_expiry.popleft()
             self._claims.pop(key, None)
+        return now
 
-    def _set_claim(self, key: str, team: str) -> None:
+    def _set_claim(self, key: str, team: str, now: float) -> None:
         self._claims[key] = team
-        self._claim_expiry.append((self._clock() + self.claim_ttl, key))
+        self._claim_expiry.append((now + self.claim_ttl, key))
 
     async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        self._evict()
-        return self._decide(channel, key, covers)
+        return self._decide(channel, key, covers, self._evict())
 
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
-        self._evict()
-        return [self._decide(channel, key, covers) for channel, key, covers in asks]
+        now = self._evict()
+        return [self._decide(channel, key, covers, now) for channel, key, covers in asks]
 
-    def _decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
+    def _decide(self, channel: str, key: str, covers: Sequence[str], now: float) -> Decision:
         election = self._elections.get(channel)
         if election is None:
             return Decision(Outcome.UNELECTED, None)
@@ -60,7 +61,7 @@ class MemoryStore(Store):
         if owner is not None:
             return self._answer(Outcome.DUPLICATE, owner)
         if election.team in covers:
-            self._set_claim(full, election.team)
+            self._set_claim(full, election.team, now)
             return self._answer(Outcome.HANDLED, election.team)
         return self._answer(Outcome.STANDBY, election.team)
 
@@ -71,12 +72,12 @@ class MemoryStore(Store):
         return answer
 
     async def claim(self, channel: str | None, key: str, team: str) -> str | None:
-        self._evict()
+        now = self._evict()
         full = f"{channel or ''}:{key}"
         owner = self._claims.get(full)
         if owner is not None:
             return owner
-        self._set_claim(full, team)
+        self._set_claim(full, team, now)
         return None
 
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
