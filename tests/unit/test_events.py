@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import orjson
 import pytest
 
-from gridbot.events import FrameError, normalise, parse_frame
+from gridbot.events import FrameError, _normalise, normalise, parse_frame
+
+_MISSING = object()
 
 
 def test_shared_channel_message_is_normalised_with_stable_user() -> None:
@@ -82,3 +87,42 @@ def test_unusable_events_are_rejected(payload: dict, reason: str) -> None:
     with pytest.raises(FrameError) as info:
         normalise(orjson.loads(orjson.dumps(payload)), team_id="T1", enterprise_id=None)
     assert info.value.reason == reason
+
+
+def _outcome(fn: Any, payload: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(payload, **kwargs)._values()
+    except FrameError as exc:
+        return exc.reason
+
+
+def test_the_fast_path_agrees_with_the_field_by_field_path_on_every_shape() -> None:
+    # normalise() builds the common shape in one step and hands everything else to _normalise();
+    # both must give the same event, or the same error, for any mix of field shapes.
+    # Per field: the plain shape first (picked most of the time, so that most payloads are one
+    # field away from the fast path), then the others.
+    shapes: dict[str, list[Any]] = {
+        "type": ["message", "reaction_added", _MISSING, "", 5],
+        "subtype": [_MISSING, None, "message_changed", 3],
+        "channel": ["C1", _MISSING, "", {"id": "C2"}, 7],
+        "ts": ["1.5", _MISSING, "", 1.5],
+        "event_ts": [_MISSING, "2.5", 9],
+        "thread_ts": [_MISSING, "0.5", []],
+        "user": ["U1", _MISSING, {"id": "U2"}, 4],
+        "text": ["hi <@U1>", _MISSING, None],
+        "bot_id": [_MISSING, "B1", 2],
+        "source_team": ["T2", _MISSING, 1],
+        "user_id_mapping_old_to_new": [_MISSING, {"U1": "W1"}, {}, "x"],
+    }
+    rng = random.Random(20261123)
+    names = list(shapes)
+    compared = set()
+    for _ in range(5_000):
+        chosen = {n: shapes[n][0] if rng.random() < 0.8 else rng.choice(shapes[n][1:]) for n in names}
+        payload = {n: v for n, v in chosen.items() if v is not _MISSING}
+        for kwargs in ({"enterprise_id": "E1", "event_id": None}, {"enterprise_id": None, "event_id": "Ev1"}):
+            fast = _outcome(normalise, payload, team_id="T1", **kwargs)
+            full = _outcome(_normalise, payload, team_id="T1", **kwargs)
+            assert fast == full, payload
+            compared.add(fast if isinstance(fast, str) else "event")
+    assert {"event", "no_type", "bad_channel", "bad_ts", "bad_user", "bad_text"} <= compared
