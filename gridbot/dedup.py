@@ -306,7 +306,8 @@ class DedupStage:
         local_key = f"{channel}:{kind}.{subtype or ''}:{ts}"  # _local_key, inlined: every frame
         ask = self._open.get(local_key)
         if ask is None and local_key not in self._local:
-            self._missed = (frame, local_key)  # the first copy: submit() reuses the key
+            if channel and ts:  # the key submit() will build (an empty ts: normalise uses event_ts)
+                self._missed = (frame, local_key)  # the first copy: submit() reuses the key
             return False
         bots = self.bots
         bot_id, user = get("bot_id"), get("user")

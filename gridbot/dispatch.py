@@ -265,6 +265,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         worker.base = contextvars.copy_context()
         ready = self._ready
+        ctx: Context | None = None
         while not self._closing:
             self._waking = False
             while ready and not self._closing:
@@ -301,9 +302,10 @@ class Dispatcher:
                     if worker.expired:
                         self._timed_out(worker)  # a deadline the handler swallowed: no pending cancel
                     worker.running = False
+                    self._ended()
                     if self._observer is not None:
                         self._observer(route, time.perf_counter() - started, outcome)
-                    self._ended()
+                ctx = None  # (a resting worker must not keep the last handler's context alive)
                 if contextvars.copy_context() != worker.base:
                     return  # the handler left a context variable set: start the next one clean
             if self._closed():

@@ -301,6 +301,23 @@ async def test_a_chosen_copy_that_does_not_normalise_is_replaced_by_the_first(se
     assert seen.handled == [("4.0", "T1", "handled")]  # still answered once, by the responsible team
 
 
+def deliver(stage: DedupStage, frame: dict[str, Any], team: str) -> None:
+    """What an RTM link does with a frame: the early look, else normalise and submit."""
+    if not stage.join(frame, team, "E1", (team,)):
+        stage.submit(normalise(frame, team_id=team, enterprise_id="E1"), (team,))
+
+
+async def test_a_message_keyed_on_its_event_ts_is_handled_once_and_not_confused(seen: Seen) -> None:
+    """An empty ``ts`` makes normalise fall back to ``event_ts``: the early look must not lend
+    submit the key it built from the empty one (every such message would share it)."""
+    for n in (6, 7):
+        for team in ("T1", "T2"):
+            deliver(seen.stage, {**frame(""), "event_ts": f"{n}.0"}, team)
+        await wait_until(lambda: seen.stage.backlog == 0)
+    assert seen.handled == [("6.0", "T1", "handled"), ("7.0", "T1", "handled")]
+    assert seen.stage.counters.duplicate == 2 and seen.stage.counters.rescued == 0
+
+
 async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> None:
     seen.stage.submit(normalise(frame("5.0", user="U9"), team_id="T2", enterprise_id="E1"), ("T2",))
     assert seen.stage.join(frame("5.0", user="UBOT1"), "T1", "E1", ("T1",))
