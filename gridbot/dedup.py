@@ -45,6 +45,7 @@ from gridbot.tasks import cancel_and_wait
 log = get_logger("gridbot.dedup")
 
 Dispatch = Callable[[Event, str, str], None]  # (event, handling team, decision)
+BACKPRESSURE_LOG_INTERVAL = 10.0  # seconds between dedup.backpressure lines
 _JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
 
 
@@ -138,6 +139,7 @@ class Counters:
     own_message: int = 0
     dropped_overflow: int = 0
     store_errors: int = 0
+    backpressure: int = 0  # times the intake closed (the links stopped reading until it drained)
 
 
 @dataclass(slots=True)
@@ -175,7 +177,7 @@ class DedupStage:
         bots: Bots,
         standby_grace: float = 2.0,
         max_buffer: int = 50_000,
-        high_water: int = 2_000,
+        high_water: int = 250,
         local_memory: int = 200_000,
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
@@ -206,11 +208,16 @@ class DedupStage:
         # Open while the buffer has room: links wait on it before reading the next frame.
         self.intake = asyncio.Event()
         self.intake.set()
-        # Backpressure starts here, far below the buffer: beyond a few batches, a deeper queue
-        # only holds frames in memory longer, and every allocation gets slower with them
-        # (in-process, 500 messages queued per loop turn cost 36 µs each, 64 cost 19.7 µs).
-        # TCP holds the rest.
+        # Backpressure starts here, far below the buffer: beyond a batch or two, a deeper queue
+        # only holds more frames in memory, and every allocation and lookup gets slower with
+        # them (the frames in flight no longer fit the CPU's caches). Bench floods, median
+        # ratio to parse only (memory / Redis store): 2,000 queued deliveries 0.59-0.62 / 0.46;
+        # 1,000: 0.70-0.73 / 0.45; 500: 0.76-0.81 / 0.57-0.61; 250: 0.84-0.90 / 0.53-0.60;
+        # 128: 0.87 / 0.58. TCP holds the rest. Even at a 5 ms store round trip, 250 queued
+        # plus a batch in flight carry tens of thousands of messages per second.
         self._high_water = max(1, min(high_water, max_buffer // 5))
+        self._closed_at = float("-inf")  # when dedup.backpressure was last logged
+        self._closures = 0  # intake closures since then
         # Standby copies: one held event per key, and their deadlines in order. A held copy is
         # let go as soon as its key is claimed (usually the responsible team's own copy, a batch
         # later): in a flood 15-45 % of all deliveries were held, for the whole grace period.
@@ -275,10 +282,20 @@ class DedupStage:
         lane.append(ask)
         self._queued += 1
         if self._queued >= self._high_water and self.store_ok and self.intake.is_set():
-            self.intake.clear()
-            log.warning("dedup.backpressure", queued=self._queued)
+            self._close_intake()
         self._idle.clear()
         self._wake.set()
+
+    def _close_intake(self) -> None:
+        """Stop the links reading until the queue drains; log it at most every 10 s (a flood
+        closes the intake many times a second)."""
+        self.intake.clear()
+        self.counters.backpressure += 1
+        self._closures += 1
+        now = self._clock()
+        if now - self._closed_at >= BACKPRESSURE_LOG_INTERVAL:
+            log.warning("dedup.backpressure", queued=self._queued, closures=self._closures)
+            self._closed_at, self._closures = now, 0
 
     def join(
         self, frame: dict[str, Any], team_id: str, enterprise_id: str | None, covers: tuple[str, ...]

@@ -225,6 +225,12 @@ class RuntimeCollector(Collector):
                 ],
             )
             yield _counter(
+                "gridbot_dedup_backpressure",
+                "Times the dedup stage closed its intake (the sockets waited until it drained).",
+                [],
+                [([], c.backpressure)],
+            )
+            yield _counter(
                 "gridbot_store_errors",
                 "Dedup batches that found the store unreachable.",
                 [],

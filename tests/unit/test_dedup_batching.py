@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import orjson
 import pytest
-from gridtest import wait_until
+from gridtest import log_lines, wait_until
 
 from gridbot.bots import Bots
 from gridbot.dedup import DedupStage
@@ -94,6 +95,29 @@ async def test_a_full_intake_pauses_readers_until_the_stage_drains() -> None:
     try:
         await wait_until(lambda: h.stage.intake.is_set() and len(h.handled) == 40)
         assert h.stage.counters.dropped_overflow == 0
+    finally:
+        assert h.task is not None
+        h.task.cancel()
+        await asyncio.gather(h.task, return_exceptions=True)
+
+
+async def test_a_flood_that_closes_the_intake_often_logs_it_once_and_counts_every_time() -> None:
+    """A flood closes the intake many times a second: ops get one warning per interval (with the
+    count) and the counter for graphs, not a warning per closing."""
+    h = Harness(high_water=10)
+    await h.store.elect("C1", "T1", ["T1"])
+    h.start()
+    try:
+        with log_lines("info") as stream:
+            for round_ in range(5):
+                for n in range(10):
+                    h.stage.submit(msg("T1", f"{round_}.{n}"), ("T1",))
+                assert not h.stage.intake.is_set()
+                await wait_until(lambda: h.stage.intake.is_set())
+        lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+        warnings = [line for line in lines if line["event"] == "dedup.backpressure"]
+        assert h.stage.counters.backpressure == 5
+        assert [(w["queued"], w["closures"]) for w in warnings] == [(10, 1)]
     finally:
         assert h.task is not None
         h.task.cancel()
