@@ -215,7 +215,7 @@ def normalise(
     JSON object with a string channel and ts, every field of its plain type, no ID mapping) is
     checked in one expression and built positionally; every other payload takes the field by
     field path, :func:`_normalise`, which decides what it means or which error it is. Measured
-    on an RTM message: 3.9 us before, 1.2 us on the fast path.
+    on an RTM message: 3.9 us before, 1.85 us on the fast path.
     """
     if (
         type(payload) is dict
