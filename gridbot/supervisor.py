@@ -199,14 +199,17 @@ class Supervisor:
         inst = self.installations.pop(key, None)
         if inst is None or inst.task is None:
             return
+        # Retired before the first await: a handler that starts while the sockets close (an
+        # event decided just before) must still find its team, or its event is lost.
+        for team in inst.teams:
+            if team.team_id:
+                self._retired[team.team_id] = team
         await cancel_and_wait([inst.task])
         gone = [t.team_id for t in inst.teams if t.team_id]
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive(gone, self.instance_id)
         for team in inst.teams:
             team.state = "removed"
-            if team.team_id:
-                self._retired[team.team_id] = team
         log.info("installation.removed", installation=key, teams=gone)
 
     async def stop(self) -> None:
