@@ -211,9 +211,9 @@ class DedupStage:
         # Backpressure starts here, far below the buffer: beyond a batch or two, a deeper queue
         # only holds more frames in memory, and every allocation and lookup gets slower with
         # them (the frames in flight no longer fit the CPU's caches). Bench floods, median
-        # ratio to parse only (memory / Redis store): 2,000 queued deliveries 0.59-0.62 / 0.46;
-        # 1,000: 0.70-0.73 / 0.45; 500: 0.76-0.81 / 0.57-0.61; 250: 0.84-0.90 / 0.53-0.60;
-        # 128: 0.87 / 0.58. TCP holds the rest. Even at a 5 ms store round trip, 250 queued
+        # ratio to parse only (memory / Redis store): 2,000 queued deliveries 0.54-0.62 /
+        # 0.46-0.49; 1,000: 0.70-0.73 / 0.45-0.47; 500: 0.70-0.81 / 0.57-0.61; 250: 0.84-0.90 /
+        # 0.53-0.60; 128: 0.87 / 0.58. TCP holds the rest. Even at a 5 ms store round trip, 250 queued
         # plus a batch in flight carry tens of thousands of messages per second.
         self._high_water = max(1, min(high_water, max_buffer // 5))
         self._closed_at = float("-inf")  # when dedup.backpressure was last logged
