@@ -112,6 +112,7 @@ def test_the_fast_path_agrees_with_the_field_by_field_path_on_every_shape() -> N
         "text": ["hi <@U1>", _MISSING, None],
         "bot_id": [_MISSING, "B1", 2],
         "source_team": ["T2", _MISSING, 1],
+        "user_team": ["T2", _MISSING, 1],
         "user_id_mapping_old_to_new": [_MISSING, {"U1": "W1"}, {}, "x"],
     }
     rng = random.Random(20261123)
