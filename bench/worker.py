@@ -27,7 +27,7 @@ from typing import Any
 from gridbot import logs
 from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, SlackConfig, TeamConfig
 from gridbot.context import Context
-from gridbot.events import Event
+from gridbot.events import Event, normalise
 from gridbot.plugins import Plugin
 from gridbot.runtime import Runtime, tune_gc
 from gridbot.secrets import Secret
@@ -164,9 +164,9 @@ class Worker:
         self.store, self.calls = counting(self._store())
         if self.mode in ("parse", "naive"):
             self.clients = SlackClients(self.config.slack.api_url)
-            sink = self._parse_sink if self.mode == "parse" else self._naive_sink
+            intake = _ParseIntake(self) if self.mode == "parse" else _NaiveIntake(self)
             self.supervisor = Supervisor(
-                self.clients, self.store, sink, self.config.runtime, instance_id=f"bench-{os.getpid()}"
+                self.clients, self.store, intake, self.config.runtime, instance_id=f"bench-{os.getpid()}"
             )
             if self.mode == "naive":
                 self.queue: deque[Event] = deque()
@@ -189,17 +189,6 @@ class Worker:
         self.deliveries_fn = lambda: sum(metrics.events.values())  # every delivery, joined or not
         self.backlog_fn = lambda: dedup.backlog + dispatcher.running
         self.supervisor = self.runtime.supervisor
-
-    def _parse_sink(self, event: Event, covers: tuple[str, ...]) -> None:
-        self.deliveries += 1
-        key = f"{event.channel}:{event.ts}"
-        if key not in self.tally.seen:
-            self.tally.hit(key, event.raw)
-
-    def _naive_sink(self, event: Event, covers: tuple[str, ...]) -> None:
-        self.deliveries += 1
-        self.queue.append(event)
-        self.wake.set()
 
     async def _naive_worker(self) -> None:
         """The design the issue compares against: await one store decision per delivery."""
@@ -325,3 +314,46 @@ async def main(argv: Sequence[str]) -> None:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(sys.argv[1:]))
+
+
+class _ParseIntake:
+    """The ``parse`` pipeline's intake: normalise every delivery, count unique messages."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+        self._worker = worker
+
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None:
+        event = normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id)
+        worker = self._worker
+        worker.deliveries += 1
+        key = f"{event.channel}:{event.ts}"
+        if key not in worker.tally.seen:
+            worker.tally.hit(key, event.raw)
+
+
+class _NaiveIntake(_ParseIntake):
+    """The ``naive`` pipeline's intake: normalise every delivery and queue it for one awaited
+    store decision each."""
+
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None:
+        event = normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id)
+        worker = self._worker
+        worker.deliveries += 1
+        worker.queue.append(event)
+        worker.wake.set()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from gridbot.events import Event
+from gridbot.events import Event, stable_user
 from gridbot.logs import get_logger
 from gridbot.store import Store, StoreUnavailable
 
@@ -32,13 +33,18 @@ class Bots:
         if bot_id:
             self.bot_ids.add(bot_id)
 
+    def authored(self, kind: object, bot_id: object, user: object) -> bool:
+        """Did one of the bots we know write this? The one place that decides it."""
+        return kind == "message" and (bot_id in self.bot_ids or user in self.user_ids)
+
     def wrote(self, event: Event) -> bool:
-        """A message by one of the bots we know."""
+        """:meth:`authored`, asked of an event."""
         return self.authored(event.type, event.bot_id, event.user)
 
-    def authored(self, kind: object, bot_id: object, user: object) -> bool:
-        """:meth:`wrote` on the fields themselves (the dedup stage asks it of raw frames too)."""
-        return kind == "message" and (bot_id in self.bot_ids or user in self.user_ids)
+    def wrote_frame(self, frame: dict[str, Any]) -> bool:
+        """:meth:`authored`, asked of a raw frame (a copy the dedup stage merged unparsed)."""
+        user = stable_user(frame.get("user"), frame.get("user_id_mapping_old_to_new"))
+        return self.authored(frame.get("type"), frame.get("bot_id"), user)
 
     def unknown_bot(self, event: Event) -> bool:
         """A bot message from a bot we do not know (maybe one served by another process)."""
@@ -54,12 +60,3 @@ class Bots:
             return
         for info in teams.values():
             self.add(str(info.get("bot_user_id") or ""), str(info.get("bot_id") or ""))
-
-    async def ours(self, event: Event) -> bool:
-        """The loop guard's answer, refreshing from the registry for an unknown bot."""
-        if self.wrote(event):
-            return True
-        if self.unknown_bot(event):
-            await self.refresh()
-            return self.wrote(event)
-        return False

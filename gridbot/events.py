@@ -126,16 +126,23 @@ class Event:
 
     @property
     def dedup_key(self) -> str | None:
-        """What makes two deliveries the same event, or None when there is nothing to dedup on.
-
-        Copies of one message in a shared channel share ``channel`` and ``ts``; an edit or a
-        deletion carries its own ``ts`` and a subtype, so each distinct event is one key.
-        """
+        """What makes two deliveries the same event, or None when there is nothing to dedup on:
+        :func:`event_key` in a conversation, else the Events API ``event_id``."""
         if self.channel and self.ts:
-            return f"{self.type}.{self.subtype or ''}:{self.ts}"
+            return event_key(self.type, self.subtype, self.ts)
         if self.event_id:
             return f"event:{self.event_id}"
         return None
+
+
+def event_key(kind: str, subtype: str | None, ts: str) -> str:
+    """The key of one event within its conversation: the one definition (Redis keeps claims
+    under it, so its format is part of the stored data).
+
+    Copies of one message in a shared channel share ``channel`` and ``ts``; an edit or a
+    deletion carries its own ``ts`` and a subtype, so each distinct event is one key.
+    """
+    return f"{kind}.{subtype or ''}:{ts}"
 
 
 def parse_frame(data: str | bytes) -> dict[str, Any]:

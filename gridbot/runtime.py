@@ -1,6 +1,8 @@
 """The composition root: builds every part from a Config, starts them in order, stops in reverse.
 
-    frame -> transport link -> DedupStage (one store question) -> Dispatcher -> plugin handler
+    link -> Intake.offer -> Decider (one store question per batch) -> Dispatcher -> plugin handler
+
+Every stage gets what it needs in its constructor; nothing is connected after construction.
 
 Shutdown (SIGTERM): stop reading (close sockets), let the dedup stage and the running handlers
 finish within ``runtime.shutdown_timeout``, run plugin shutdown hooks, release leases, close.
@@ -19,7 +21,7 @@ from typing import Any
 from gridbot.bots import Bots
 from gridbot.config import Config
 from gridbot.context import Context, Directory, PluginStore
-from gridbot.dedup import DedupStage
+from gridbot.dedup import Decider, Intake
 from gridbot.dispatch import Dispatcher
 from gridbot.election import Elector
 from gridbot.events import Event
@@ -80,7 +82,7 @@ class Runtime:
         self._plugin_stores: dict[str, PluginStore] = {}
         self.clients: SlackClients | None = None
         self.supervisor: Supervisor | None = None
-        self.dedup: DedupStage | None = None
+        self.dedup: Decider | None = None
         self.dispatcher: Dispatcher | None = None
         self.elector: Elector | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -141,11 +143,14 @@ class Runtime:
             default_timeout=cfg.runtime.handler_timeout,
             observer=self.metrics.observe_handler,
         )
-        # The supervisor is built before the elector that asks it which teams exist.
+        # The dedup stage: the intake every link hands its deliveries to, and the decider that
+        # asks the store about them. Links call the intake directly (it counts deliveries for the
+        # metrics): this runs once per delivery, and a forwarding call cost about 1 us each.
+        intake = Intake(self.bots, received=self.metrics.events)
         self.supervisor = Supervisor(
             self.clients,
             self.store,
-            _unwired,  # the dedup stage's submit, below: the stage needs the supervisor first
+            intake,
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
@@ -156,21 +161,16 @@ class Runtime:
             stopped=self.supervisor.stopped,
             client_for=self.supervisor.client_for,
         )
-        self.dedup = DedupStage(
+        self.dedup = Decider(
+            intake,
             self.store,
             self.elector,
             self.dispatcher.dispatch,
             bots=self.bots,
             standby_grace=cfg.runtime.standby_grace,
-            backpressure=self.dispatcher.room,
             capacity=self.dispatcher.capacity,
-            received=self.metrics.events,
+            room=self.dispatcher.room,
         )
-        # Links hand frames straight to the dedup stage (it counts them for the metrics): these
-        # calls run once per delivery, and a forwarding call in between cost about 1 us each.
-        self.supervisor.intake = self.dedup.intake
-        self.supervisor.sink = self.dedup.submit
-        self.supervisor.join = self.dedup.join
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
         self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
@@ -247,10 +247,6 @@ class Runtime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-
-
-def _unwired(event: Event, covers: tuple[str, ...]) -> None:
-    raise RuntimeError("the supervisor's sink was not wired to the dedup stage")
 
 
 class _HookContext:

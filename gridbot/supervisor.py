@@ -30,7 +30,7 @@ from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
-from gridbot.transport.link import Join, Link, LinkState, Sink
+from gridbot.transport.link import FrameIntake, Link, LinkState
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
@@ -59,7 +59,7 @@ class Supervisor:
         self,
         clients: SlackClients,
         store: Store,
-        sink: Sink,
+        intake: FrameIntake,
         runtime: RuntimeConfig,
         *,
         instance_id: str,
@@ -70,7 +70,7 @@ class Supervisor:
         self.runtime = runtime
         self.instance_id = instance_id
         self.installations: dict[str, Installation] = {}
-        self.sink = sink  # where links hand events (Runtime wires the dedup stage's submit)
+        self._intake = intake  # where links hand deliveries: the dedup stage's intake
         self._on_team_ready = on_team_ready
         self._web: dict[str, AsyncWebClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -80,10 +80,6 @@ class Supervisor:
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
         self._by_id: dict[str, tuple[Installation, Team]] = {}  # team() lookups, checked on use
-        # The dedup stage's intake (Runtime wires it): closed while it is backed up, and the
-        # links then stop reading, so TCP pushes back instead of events piling up or dropping.
-        self.intake: asyncio.Event | None = None
-        self.join: Join | None = None  # the dedup stage's look at a frame before it is normalised
         self.registry: Registry | None = None
         self.ownership: Ownership | None = None
 
@@ -237,7 +233,7 @@ class Supervisor:
             link: Link = RtmLink(
                 first,
                 connector=connector,
-                sink=self.sink,
+                intake=self._intake,
                 session=self.clients.session,
                 runtime=self.runtime,
                 on_state=lambda lk: self._link_state(inst, lk),
@@ -250,7 +246,7 @@ class Supervisor:
                     inst.by_id,
                     app_token=config.app_token or config.bot_token,
                     connector=connector,
-                    sink=self.sink,
+                    intake=self._intake,
                     session=self.clients.session,
                     runtime=self.runtime,
                     on_state=lambda lk: self._link_state(inst, lk),
@@ -259,8 +255,6 @@ class Supervisor:
             ]
         async with asyncio.TaskGroup() as group:
             for link in inst.links:
-                link.intake = self.intake  # a flood waits in the kernel's socket buffers, not in RAM
-                link.join = self.join
                 group.create_task(link.run(), name=f"link:{link.name}")
 
     async def _authenticate_into(self, inst: Installation, team: Team) -> None:

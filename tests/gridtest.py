@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from gridbot import logs
 from gridbot.config import Config
+from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
 from gridbot.testing.harness import config_for, to_toml
@@ -165,3 +166,23 @@ class GridbotProcess:
             with contextlib.suppress(ValueError):
                 found.append(json.loads(line))
         return found
+
+
+class CollectingIntake:
+    """An intake for a lone link: every delivery normalised, as the dedup stage does with the first
+    copy of an event, and kept in ``events`` (a frame that is not an event raises FrameError)."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None:
+        self.events.append(normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id))

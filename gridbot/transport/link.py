@@ -16,22 +16,35 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import Event, FrameError, parse_frame
+from gridbot.events import FrameError, parse_frame
 from gridbot.logs import get_logger
 from gridbot.slack import Action, Backoff, classify
 
 log = get_logger("gridbot.link")
 
-# Where a link hands each event: (event, the teams this one delivery speaks for).
-Sink = Callable[[Event, tuple[str, ...]], None]
-# Asked before a frame is normalised: (frame, receiving team, its enterprise, covers) -> True when
-# the frame was taken as one more copy of an event already waiting or decided (it needs no Event).
-Join = Callable[[dict[str, Any], str, "str | None", tuple[str, ...]], bool]
+
+
+class FrameIntake(Protocol):
+    """Where a link hands each delivery: the dedup stage's :class:`gridbot.dedup.Intake`."""
+
+    @property
+    def open(self) -> asyncio.Event:
+        """Cleared while the intake is backed up: the links stop reading, so TCP pushes back."""
+
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None:
+        """Take one delivery (raises FrameError for a frame that is not an event)."""
 
 WS_MAX_MSG = 16 << 20  # read oversized frames and drop them ourselves: aiohttp would kill the socket
 
@@ -73,6 +86,7 @@ class Link(abc.ABC):
         self,
         name: str,
         *,
+        intake: FrameIntake,
         session: aiohttp.ClientSession,
         runtime: RuntimeConfig,
         on_state: Callable[[Link], None] | None = None,
@@ -88,10 +102,7 @@ class Link(abc.ABC):
         self._on_state = on_state
         self._backoff = backoff or Backoff()
         self._replacement: asyncio.Task[Socket | None] | None = None
-        # The dedup stage's intake (DedupStage.intake): while it is closed the reader stops reading,
-        # so a flood backs up into TCP instead of a buffer that would have to drop events.
-        self.intake: asyncio.Event | None = None
-        self.join: Join | None = None  # the dedup stage's early look at a frame (Runtime wires it)
+        self.intake = intake
         self._log = log.bind(link=name, transport=self.kind)
 
     # -- what subclasses provide -------------------------------------------------------------
@@ -225,10 +236,10 @@ class Link(abc.ABC):
         return new
 
     async def _read(self, sock: Socket) -> None:
+        is_open = self.intake.open
         async for msg in sock.ws:
-            intake = self.intake
-            if intake is not None and not intake.is_set():
-                await intake.wait()
+            if not is_open.is_set():  # backed up: a flood waits in the kernel's socket buffers
+                await is_open.wait()
             if msg.type == aiohttp.WSMsgType.TEXT:
                 try:
                     frame = parse_frame(msg.data)

@@ -13,9 +13,8 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import normalise
 from gridbot.team import Team
-from gridbot.transport.link import Link, Sink, Socket
+from gridbot.transport.link import FrameIntake, Link, Socket
 
 
 def ping_due(now: float, interval: float) -> float:
@@ -33,15 +32,14 @@ class RtmLink(Link):
         team: Team,
         *,
         connector: AsyncWebClient,
-        sink: Sink,
+        intake: FrameIntake,
         session: aiohttp.ClientSession,
         runtime: RuntimeConfig,
         on_state: Callable[[Link], None] | None = None,
     ) -> None:
-        super().__init__(team.team_id, session=session, runtime=runtime, on_state=on_state)
+        super().__init__(team.team_id, intake=intake, session=session, runtime=runtime, on_state=on_state)
         self.team = team
         self._connector = connector
-        self._sink = sink
         self._covers = (team.team_id,)
 
     async def open_url(self) -> str:
@@ -70,11 +68,7 @@ class RtmLink(Link):
             return
         team = self.team
         team.last_event_at = time.time()
-        join = self.join
-        if join is not None and join(frame, team.team_id, team.enterprise_id, self._covers):
-            return  # another copy of an event already asked about: normalised only if chosen
-        event = normalise(frame, team_id=team.team_id, enterprise_id=team.enterprise_id)
-        self._sink(event, self._covers)
+        self.intake.offer(frame, team.team_id, team.enterprise_id, self._covers)
 
     async def keepalive(self, sock: Socket) -> None:
         """JSON ping every ping_interval; return (socket dead) if a pong is late.

@@ -16,10 +16,10 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.events import FrameError, id_of, normalise
+from gridbot.events import FrameError, id_of
 from gridbot.secrets import Secret
 from gridbot.team import Team
-from gridbot.transport.link import Link, LinkState, LinkStopped, Sink, Socket
+from gridbot.transport.link import FrameIntake, Link, LinkState, LinkStopped, Socket
 
 
 class SocketModeLink(Link):
@@ -32,18 +32,17 @@ class SocketModeLink(Link):
         *,
         app_token: Secret,
         connector: AsyncWebClient,
-        sink: Sink,
+        intake: FrameIntake,
         session: aiohttp.ClientSession,
         runtime: RuntimeConfig,
         on_state: Callable[[Link], None] | None = None,
     ) -> None:
-        super().__init__(name, session=session, runtime=runtime, on_state=on_state)
+        super().__init__(name, intake=intake, session=session, runtime=runtime, on_state=on_state)
         self.heartbeat = runtime.ping_interval
         self.teams = teams  # team_id -> Team, every authenticated team on this app token
         self.num_connections = 0
         self._app_token = app_token
         self._connector = connector
-        self._sink = sink
 
     async def open_url(self) -> str:
         response = await self._connector.apps_connections_open(app_token=self._app_token.get())
@@ -72,11 +71,12 @@ class SocketModeLink(Link):
                 self._backoff.attempt = max(self._backoff.attempt, 5)
                 await sock.ws.close()
 
-    def _envelope(self, frame: dict[str, Any]) -> None:
-        payload = frame.get("payload")
+    def _envelope(self, envelope: dict[str, Any]) -> None:
+        payload = envelope.get("payload")
         if not isinstance(payload, dict):
             raise FrameError("envelope_without_payload")
-        kind = frame.get("type")
+        kind = envelope.get("type")
+        frame: dict[str, Any]
         if kind == "events_api":
             event = payload.get("event")
             auths = payload.get("authorizations")
@@ -88,27 +88,24 @@ class SocketModeLink(Link):
             if team is None:
                 raise FrameError("unknown_installation")
             event_id = payload.get("event_id")
-            normalised = normalise(
-                event,
-                team_id=team.team_id,
-                enterprise_id=auth.get("enterprise_id") or team.enterprise_id,
-                event_id=event_id if isinstance(event_id, str) else None,
-            )
+            frame = event
+            enterprise_id = auth.get("enterprise_id") or team.enterprise_id
+            known_id = event_id if isinstance(event_id, str) else None
         elif kind in ("slash_commands", "interactive"):
             team_id = payload.get("team_id") or id_of(payload.get("team"))
             team = self.teams.get(team_id) if isinstance(team_id, str) else None
             if team is None:
                 raise FrameError("unknown_installation")
             channel = payload.get("channel_id") or id_of(payload.get("channel"))
-            synthetic = {
+            frame = {
                 "type": "slash_command" if kind == "slash_commands" else "interactive",
                 "channel": channel,
                 "user": payload.get("user_id") or id_of(payload.get("user")),
                 "text": payload.get("text", ""),
                 "payload": payload,
             }
-            normalised = normalise(synthetic, team_id=team.team_id, enterprise_id=team.enterprise_id)
+            enterprise_id, known_id = team.enterprise_id, None
         else:
             raise FrameError("unknown_envelope_type")
         team.last_event_at = time.time()
-        self._sink(normalised, tuple(self.teams))
+        self.intake.offer(frame, team.team_id, enterprise_id, tuple(self.teams), known_id)

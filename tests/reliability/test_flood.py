@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from dedup.stagekit import Stage
 from gridtest import T1, T2, connected, grid_config, settled, wait_until
 
+from gridbot.bots import Bots
 from gridbot.context import TtlCache
-from gridbot.dedup import Bots, DedupStage
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime
@@ -57,16 +58,16 @@ def message(n: int, team: str) -> Event:
 
 
 async def test_the_local_dedup_memory_keeps_only_the_newest_keys() -> None:
-    """``local_memory`` bounds what a process remembers; older copies cost a store question."""
+    """``memory`` bounds what a process remembers; older copies cost a store question."""
     store = CountingStore()
     await store.elect("C1", T1, [T1, T2])
     handled: list[str] = []
-    stage = DedupStage(
+    stage = Stage(
         store,
         Elector(store, installed=lambda: {T1, T2}, client_for=lambda team: None),
         lambda event, team, decision: handled.append(event.text),
         bots=Bots(),
-        local_memory=10,
+        memory=10,
     )
     worker = asyncio.create_task(stage.run(), name="test:dedup")
     try:

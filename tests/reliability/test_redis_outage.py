@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from dedup.stagekit import Stage
 from gridtest import SHARED, T1, T2, USERS, connected, converse, grid_config, settled, texts, wait_until
 from reliability.redis_servers import RedisServer, RedisServers
 from structlog.testing import capture_logs
 
-from gridbot.dedup import Bots, DedupStage
+from gridbot.bots import Bots
 from gridbot.election import Elector
 from gridbot.events import normalise
 from gridbot.runtime import Runtime
@@ -123,7 +124,7 @@ async def test_a_full_buffer_drops_the_oldest_with_a_counted_error(redis_servers
         await store.elect(SHARED, T1, [T1])
         server.kill()
         elector = Elector(store, installed=lambda: {T1}, client_for=lambda team: None)
-        stage = DedupStage(
+        stage = Stage(
             store, elector, lambda e, team, d: handled.append(e.text), bots=Bots(), max_buffer=5
         )
         events = [

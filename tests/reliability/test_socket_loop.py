@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import WSMsgType, web
-from gridtest import wait_until
+from gridtest import CollectingIntake, wait_until
 
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.events import MAX_FRAME_BYTES, Event
@@ -102,7 +102,7 @@ async def test_hostile_frames_are_dropped_and_invalid_utf8_costs_one_reconnect(p
         link = RtmLink(
             team,
             connector=Connector(peer),  # type: ignore[arg-type]
-            sink=lambda e, covers: events.append(e),
+            intake=CollectingIntake(events),
             session=session,
             runtime=RuntimeConfig(ping_interval=30, hello_timeout=5),
         )

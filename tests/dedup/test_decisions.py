@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
+from dedup.stagekit import Stage
 from gridtest import log_lines, wait_until
 
 from gridbot.bots import Bots
-from gridbot.dedup import DedupStage
 from gridbot.election import Elector
-from gridbot.events import Event, normalise
+from gridbot.events import Event, FrameError, normalise
 from gridbot.store import MemoryStore, Store, StoreUnavailable
 
 
@@ -27,13 +27,13 @@ def msg(team: str, ts: str, channel: str = "C1", **extra: Any) -> Event:
 
 
 class Harness:
-    def __init__(self, store: Store, installed: set[str], grace: float = 0.05) -> None:
+    def __init__(self, store: Store, installed: set[str], grace: float = 0.05, **stage: Any) -> None:
         self.handled: list[tuple[str, str, str]] = []  # (ts, team, decision)
         self.elector = Elector(store, installed=lambda: installed, client_for=lambda _t: None)
         self.bots = Bots(store)
         self.bots.add("UBOT1", "B1")
         self.bots.add("UBOT2", "B2")
-        self.stage = DedupStage(store, self.elector, self._dispatch, bots=self.bots, standby_grace=grace)
+        self.stage = Stage(store, self.elector, self._dispatch, bots=self.bots, standby_grace=grace, **stage)
 
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
         self.handled.append((event.ts or "", team, decision))
@@ -224,15 +224,20 @@ async def test_store_outage_buffers_then_drains_exactly_once() -> None:
 
 
 async def test_full_buffer_drops_the_oldest_and_counts() -> None:
-    h = Harness(MemoryStore(), {"T1"})
-    h.stage._max_buffer = 3
+    h = Harness(MemoryStore(), {"T1"}, max_buffer=3)
     for n in range(5):
         h.stage.submit(msg("T1", f"{n}.0"), ("T1",))
     assert h.stage.counters.dropped_overflow == 2
-    assert [e.ts for e, _ in h.stage._queue] == ["2.0", "3.0", "4.0"]
+    task = asyncio.create_task(h.stage.run())
+    try:
+        assert await h.stage.wait_idle(5)
+        assert [ts for ts, _, _ in h.handled] == ["2.0", "3.0", "4.0"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
-# -- copies taken before they are normalised (DedupStage.join, the RTM hot path) -----------------
+# -- copies merged before they are normalised (Intake.offer, the hot path) ---------------------
 
 
 def frame(ts: str, **extra: Any) -> dict[str, Any]:
@@ -240,8 +245,8 @@ def frame(ts: str, **extra: Any) -> dict[str, Any]:
 
 
 class Seen(Harness):
-    def __init__(self) -> None:
-        super().__init__(MemoryStore(), {"T1", "T2", "T3"})
+    def __init__(self, **stage: Any) -> None:
+        super().__init__(MemoryStore(), {"T1", "T2", "T3"}, **stage)
         self.events: list[Event] = []
 
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
@@ -264,8 +269,8 @@ async def test_the_responsible_teams_joined_copy_is_the_one_handled(seen: Seen) 
     normalised for the handler, with that team's own view of the user."""
     seen.stage.submit(normalise(frame("1.0"), team_id="T2", enterprise_id="E1"), ("T2",))
     mapped = frame("1.0", user="U1", user_id_mapping_old_to_new={"U1": "W1"}, text="<@U1> hi")
-    assert seen.stage.join(mapped, "T1", "E1", ("T1",))
-    assert seen.stage.join(frame("1.0"), "T3", "E1", ("T3",))
+    seen.stage.offer(mapped, "T1")
+    seen.stage.offer(frame("1.0"), "T3")
     await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
     [event] = seen.events
     assert (event.team_id, event.user, event.text) == ("T1", "W1", "<@W1> hi")
@@ -275,36 +280,35 @@ async def test_the_responsible_teams_joined_copy_is_the_one_handled(seen: Seen) 
 async def test_a_copy_of_a_claimed_event_is_dropped_before_it_is_normalised(seen: Seen) -> None:
     seen.stage.submit(normalise(frame("2.0"), team_id="T1", enterprise_id="E1"), ("T1",))
     await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
-    assert seen.stage.join(frame("2.0", text={"not": "text"}), "T2", "E1", ("T2",))  # never parsed
+    seen.stage.offer(frame("2.0", text={"not": "text"}), "T2")  # never parsed
     assert seen.stage.counters.duplicate == 1 and len(seen.events) == 1
 
 
-async def test_frames_the_early_look_cannot_key_exactly_take_the_full_path(seen: Seen) -> None:
+async def test_frames_that_cannot_be_merged_unparsed_are_normalised_and_decided_once(seen: Seen) -> None:
     seen.stage.submit(normalise(frame("3.0"), team_id="T2", enterprise_id="E1"), ("T2",))
     for odd in (
-        frame("3.0", user={"id": "W1"}),  # malformed: normalise must see it and reject it
-        frame("3.0", bot_id="BOTHER"),  # a bot we do not know: the registry is asked first
+        frame("3.0", user={"id": "W1"}),  # an object where a string is merged: normalise reads it
+        frame("3.0", bot_id="BOTHER"),  # a bot we do not know: the roster is asked first
         frame("3.0", channel={"id": "C1"}),
-        frame("3.0", subtype=7),
-        {**frame("3.0"), "type": "member_joined_channel"},
+        {**frame("3.0"), "type": "member_joined_channel"},  # a join: elected before it is decided
     ):
-        assert not seen.stage.join(odd, "T1", "E1", ("T1",)), odd
-    assert not seen.stage.join(frame("9.0"), "T1", "E1", ("T1",))  # nothing open for it
+        seen.stage.offer(odd, "T1")
+    with pytest.raises(FrameError):  # had it been merged unparsed, nothing would have rejected it
+        seen.stage.offer(frame("3.0", subtype=7), "T1")
+    await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 2)
+    assert sorted((e.type, e.ts) for e in seen.events) == [
+        ("member_joined_channel", "3.0"),
+        ("message", "3.0"),
+    ]
 
 
 async def test_a_chosen_copy_that_does_not_normalise_is_replaced_by_the_first(seen: Seen) -> None:
     seen.stage.submit(normalise(frame("4.0"), team_id="T2", enterprise_id="E1"), ("T2",))
-    assert seen.stage.join(frame("4.0", text=["bad"]), "T1", "E1", ("T1",))
+    seen.stage.offer(frame("4.0", text=["bad"]), "T1")
     await wait_until(lambda: seen.stage.backlog == 0 and len(seen.events) == 1)
     [event] = seen.events
     assert event.team_id == "T2" and event.text == "hi"
     assert seen.handled == [("4.0", "T1", "handled")]  # still answered once, by the responsible team
-
-
-def deliver(stage: DedupStage, frame: dict[str, Any], team: str) -> None:
-    """What an RTM link does with a frame: the early look, else normalise and submit."""
-    if not stage.join(frame, team, "E1", (team,)):
-        stage.submit(normalise(frame, team_id=team, enterprise_id="E1"), (team,))
 
 
 async def test_a_message_keyed_on_its_event_ts_is_handled_once_and_not_confused(seen: Seen) -> None:
@@ -312,7 +316,7 @@ async def test_a_message_keyed_on_its_event_ts_is_handled_once_and_not_confused(
     submit the key it built from the empty one (every such message would share it)."""
     for n in (6, 7):
         for team in ("T1", "T2"):
-            deliver(seen.stage, {**frame(""), "event_ts": f"{n}.0"}, team)
+            seen.stage.offer({**frame(""), "event_ts": f"{n}.0"}, team)
         await wait_until(lambda: seen.stage.backlog == 0)
     assert seen.handled == [("6.0", "T1", "handled"), ("7.0", "T1", "handled")]
     assert seen.stage.counters.duplicate == 2 and seen.stage.counters.rescued == 0
@@ -320,7 +324,7 @@ async def test_a_message_keyed_on_its_event_ts_is_handled_once_and_not_confused(
 
 async def test_our_own_message_is_recognised_in_a_joined_copy(seen: Seen) -> None:
     seen.stage.submit(normalise(frame("5.0", user="U9"), team_id="T2", enterprise_id="E1"), ("T2",))
-    assert seen.stage.join(frame("5.0", user="UBOT1"), "T1", "E1", ("T1",))
+    seen.stage.offer(frame("5.0", user="UBOT1"), "T1")
     await wait_until(lambda: seen.stage.backlog == 0)
     assert seen.events == [] and seen.stage.counters.own_message == 2
 
@@ -352,10 +356,10 @@ async def test_copies_the_handler_never_sees_are_judged_on_arrival(seen: Seen, a
     await learn_responsible(seen, "7.0")
     seen.stage.submit(normalise(frame("7.1"), team_id="T2", enterprise_id="E1"), ("T2",))
     mapped = frame("7.1", user="U1", user_id_mapping_old_to_new={"U1": "W1"}, text="<@U1> hi")
-    assert seen.stage.join(frame("7.1", text=["never normalised"]), "T3", "E1", ("T3",))
-    assert seen.stage.join(mapped, "T1", "E1", ("T1",))
+    seen.stage.offer(frame("7.1", text=["never normalised"]), "T3")
+    seen.stage.offer(mapped, "T1")
     seen.stage.submit(normalise(frame("7.2", user="U9"), team_id="T2", enterprise_id="E1"), ("T2",))
-    assert seen.stage.join(frame("7.2", user="UBOT1"), "T3", "E1", ("T3",))  # our bot, seen by T3
+    seen.stage.offer(frame("7.2", user="UBOT1"), "T3")  # our bot, seen by T3
     await wait_until(lambda: seen.stage.backlog == 0 and len(seen.handled) == 1)
     [event] = seen.events
     assert (event.team_id, event.ts, event.text) == ("T1", "7.1", "<@W1> hi")
@@ -367,8 +371,8 @@ async def test_at_debug_every_copy_is_logged_as_its_own_team_received_it(
 ) -> None:
     await learn_responsible(seen, "9.0")
     seen.stage.submit(normalise(frame("9.1"), team_id="T2", enterprise_id="E1"), ("T2",))
-    assert seen.stage.join(frame("9.1"), "T3", "E1", ("T3",))  # not responsible: kept at debug
-    assert seen.stage.join(frame("9.1"), "T1", "E1", ("T1",))
+    seen.stage.offer(frame("9.1"), "T3")  # not responsible: kept at debug
+    seen.stage.offer(frame("9.1"), "T1")
     await wait_until(lambda: seen.stage.backlog == 0 and len(seen.handled) == 1)
     lines = [orjson.loads(line) for line in at_debug.getvalue().splitlines()]
     decided = {(r["team_id"], r["decision"]) for r in lines if r.get("ts") == "9.1"}
@@ -387,8 +391,10 @@ async def test_when_the_election_moved_the_handler_gets_a_copy_we_kept(
     await seen.stage.store.takeover("C1", "T1", "T3")
     for ts in ("8.1", "8.2"):
         seen.stage.submit(normalise(frame(ts), team_id="T2", enterprise_id="E1"), ("T2",))
-        assert seen.stage.join(frame(ts), "T3", "E1", ("T3",))
-        await wait_until(lambda ts=ts: seen.stage.backlog == 0 and seen.handled[-1:] == [(ts, "T3", "handled")])
+        seen.stage.offer(frame(ts), "T3")
+        await wait_until(
+            lambda ts=ts: seen.stage.backlog == 0 and seen.handled[-1:] == [(ts, "T3", "handled")]
+        )
     assert [(e.ts, e.team_id) for e in seen.events] == [("8.1", "T2"), ("8.2", "T3")]
     assert seen.stage.counters.duplicate == 2
     assert "frame.dropped" not in at_info.getvalue()  # a copy we chose not to keep is not a bad frame
@@ -400,6 +406,12 @@ async def test_a_hostile_key_field_takes_the_full_path_and_the_bound_holds(seen:
         deep = [deep]
     seen.stage.submit(normalise(frame("6.0"), team_id="T2", enterprise_id="E1"), ("T2",))
     for field in ("channel", "ts", "type", "subtype"):
-        assert not seen.stage.join({**frame("6.0"), field: deep}, "T1", "E1", ("T1",)), field
-    seen.stage._max_buffer = 1  # full: a copy is not added past the bound, submit() decides
-    assert not seen.stage.join(frame("6.0"), "T1", "E1", ("T1",))
+        with pytest.raises(FrameError):  # rejected by normalise, never formatted into a key
+            seen.stage.offer({**frame("6.0"), field: deep}, "T1")
+
+
+async def test_at_the_bound_a_copy_is_not_merged_and_the_oldest_question_goes() -> None:
+    h = Seen(max_buffer=1)
+    h.stage.submit(normalise(frame("6.0"), team_id="T2", enterprise_id="E1"), ("T2",))
+    h.stage.offer(frame("6.0"), "T1")
+    assert h.stage.intake.queued == 1 and h.stage.counters.dropped_overflow == 1

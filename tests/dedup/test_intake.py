@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from dedup.stagekit import Stage
 from gridtest import log_lines, wait_until
 
 from gridbot.bots import Bots
-from gridbot.dedup import DedupStage
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.store import Decision, MemoryStore
@@ -42,7 +42,7 @@ class Harness:
         self.store = CountingStore()
         self.handled: list[tuple[str, str, str]] = []  # (channel, ts, team)
         elector = Elector(self.store, installed=lambda: {"T1", "T2", "T3"}, client_for=lambda _t: None)
-        self.stage = DedupStage(self.store, elector, self._dispatch, bots=Bots(self.store), **stage)
+        self.stage = Stage(self.store, elector, self._dispatch, bots=Bots(self.store), **stage)
         self.task: asyncio.Task[None] | None = None
 
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
@@ -90,10 +90,10 @@ async def test_a_full_intake_pauses_readers_until_the_stage_drains() -> None:
     await h.store.elect("C1", "T1", ["T1"])
     for n in range(40):
         h.stage.submit(msg("T1", f"{n}.0"), ("T1",))
-    assert not h.stage.intake.is_set()  # above the high-water mark: links stop reading
+    assert not h.stage.intake.open.is_set()  # above the high-water mark: links stop reading
     h.start()
     try:
-        await wait_until(lambda: h.stage.intake.is_set() and len(h.handled) == 40)
+        await wait_until(lambda: h.stage.intake.open.is_set() and len(h.handled) == 40)
         assert h.stage.counters.dropped_overflow == 0
     finally:
         assert h.task is not None
@@ -112,8 +112,8 @@ async def test_a_flood_that_closes_the_intake_often_logs_it_once_and_counts_ever
             for round_ in range(5):
                 for n in range(10):
                     h.stage.submit(msg("T1", f"{round_}.{n}"), ("T1",))
-                assert not h.stage.intake.is_set()
-                await wait_until(lambda: h.stage.intake.is_set())
+                assert not h.stage.intake.open.is_set()
+                await wait_until(lambda: h.stage.intake.open.is_set())
         lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
         warnings = [line for line in lines if line["event"] == "dedup.backpressure"]
         assert h.stage.counters.backpressure == 5

@@ -1,0 +1,177 @@
+"""Standby copies: a delivery to a team that is not responsible for its conversation, held for
+``standby_grace`` seconds in case the responsible team's copy never comes.
+
+A held copy is let go as soon as its event is claimed (usually the responsible team's own copy, a
+batch later: in a flood 15-45 % of all deliveries were held). One that is still held at its
+deadline is rescued: this process claims the event for the standby team and handles it, and if
+the responsible team's heartbeat has lapsed the election moves (:meth:`Elector.check_takeover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gridbot.dedup.claimed import ClaimedKeys
+from gridbot.dedup.counters import Counters
+from gridbot.dedup.questions import log_decision
+from gridbot.election import Elector
+from gridbot.events import Event
+from gridbot.logs import get_logger
+from gridbot.store import Store, StoreUnavailable
+
+log = get_logger("gridbot.dedup")
+
+Dispatch = Callable[[Event, str, str], None]  # (event, handling team, decision)
+
+
+@dataclass(slots=True, eq=False)
+class Held:
+    """A standby copy waiting out the grace period (compared by identity: a key held again after
+    a retry is a new entry, and the old one in the deadline queue is skipped)."""
+
+    deadline: float
+    key: str  # the local key: conversation and event
+    event: Event
+    responsible: str  # the team that was responsible when the copy was held
+    copies: int  # deliveries it stands for: each ends as one duplicate, or one of them rescued
+
+
+class Standby:
+    def __init__(
+        self,
+        store: Store,
+        claimed: ClaimedKeys,
+        elector: Elector,
+        dispatch: Dispatch,
+        counters: Counters,
+        *,
+        grace: float = 2.0,
+        batch_size: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store_ok = True  # the last rescue reached the store
+        self.settled = asyncio.Event()  # set after every rescue and whenever nothing is held
+        self._store = store
+        self._claimed = claimed
+        self._elector = elector
+        self._dispatch = dispatch
+        self._counters = counters
+        self._grace = grace
+        self._batch_size = batch_size
+        self._clock = clock
+        self._held: dict[str, Held] = {}  # one held copy per key
+        self._pending: deque[Held] = deque()  # their deadlines, in order
+        self._wake = asyncio.Event()
+        self._rescuing = 0
+        self._log = log.bind()
+        self._trace = False
+
+    def __len__(self) -> int:
+        """Copies held or being rescued."""
+        return len(self._held) + self._rescuing
+
+    def hold(self, key: str, event: Event, responsible: str, copies: int) -> None:
+        """Hold a standby copy (asked again: one hold stands for every copy)."""
+        held = self._held.get(key)
+        if held is not None:
+            held.copies += copies
+        else:
+            self._push(Held(self._clock() + self._grace, key, event, responsible, copies))
+
+    def _push(self, held: Held, *, first: bool = False) -> None:
+        """``first``: a retry, due before the others."""
+        self._held[held.key] = held
+        if first:
+            self._pending.appendleft(held)
+        else:
+            self._pending.append(held)
+        self._wake.set()
+
+    def release(self, key: str) -> None:
+        """The event of ``key`` was claimed: a copy held for it ends as duplicates."""
+        if self._held:
+            held = self._held.pop(key, None)
+            if held is not None:
+                self._duplicate(held)
+
+    def _duplicate(self, held: Held) -> None:
+        self._counters.duplicate += held.copies
+        if self._trace:
+            log_decision(self._log, held.event, "duplicate")
+
+    async def run(self) -> None:
+        """Rescue standby copies nobody claimed within the grace period (all those due at once)."""
+        pending, holding = self._pending, self._held
+        while True:
+            while pending and holding.get(pending[0].key) is not pending[0]:
+                pending.popleft()  # let go early: its event was claimed
+            if not pending:
+                self.settled.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay = pending[0].deadline - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            now = self._clock()
+            due: list[Held] = []
+            while pending and pending[0].deadline <= now and len(due) < self._batch_size:
+                held = pending.popleft()
+                if holding.get(held.key) is held:
+                    del holding[held.key]
+                    due.append(held)
+            self._rescuing += len(due)
+            self._log = log.bind()
+            self._trace = self._log.is_enabled_for(logging.DEBUG)
+            try:
+                await self._rescue(due)
+                self.store_ok = True
+            except StoreUnavailable:
+                retry = self._clock() + 0.5
+                for held in reversed(due):
+                    self._push(Held(retry, held.key, held.event, held.responsible, held.copies), first=True)
+                self.store_ok = False
+            except Exception:
+                log.exception("dedup.rescue_failed", events=len(due))
+            finally:
+                self._rescuing -= len(due)
+                self.settled.set()
+
+    async def _rescue(self, due: list[Held]) -> None:
+        """Claim the held copies; handle those we won; move elections whose team is gone.
+
+        Safe to retry as a whole: a copy already won is remembered, so it comes back a duplicate.
+        """
+        claims: list[Held] = []
+        for held in due:
+            if held.key in self._claimed:
+                self._duplicate(held)
+            else:
+                claims.append(held)
+        if not claims:
+            return
+        owners = await self._store.claim_many(
+            [(h.event.channel, h.event.dedup_key or "", h.event.team_id) for h in claims]
+        )
+        takeovers: dict[str, tuple[str, str]] = {}
+        for held, owner in zip(claims, owners, strict=True):
+            self._claimed.add(held.key)
+            self.release(held.key)  # held again while this rescue was asking
+            event = held.event
+            if owner is not None:
+                self._duplicate(held)
+                continue
+            self._counters.duplicate += held.copies - 1  # the other copies it stood for
+            self._counters.rescued += 1
+            if self._trace:
+                log_decision(self._log, event, "rescued", handled_by=event.team_id)
+            self._dispatch(event, event.team_id, "rescued")
+            takeovers.setdefault(event.channel or "", (held.responsible, event.team_id))
+        for channel, (responsible, standby) in takeovers.items():
+            await self._elector.check_takeover(channel, responsible, standby)
