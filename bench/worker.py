@@ -311,11 +311,6 @@ async def main(argv: Sequence[str]) -> None:
             emit(await worker.idle(float(line.split()[1])))
 
 
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(sys.argv[1:]))
-
-
 class _ParseIntake:
     """The ``parse`` pipeline's intake: normalise every delivery, count unique messages."""
 
@@ -357,3 +352,9 @@ class _NaiveIntake(_ParseIntake):
         worker.deliveries += 1
         worker.queue.append(event)
         worker.wake.set()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(sys.argv[1:]))
+
