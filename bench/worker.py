@@ -21,7 +21,7 @@ import resource
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gridbot import logs
@@ -164,7 +164,7 @@ class Worker:
         self.store, self.calls = counting(self._store())
         if self.mode in ("parse", "naive"):
             self.clients = SlackClients(self.config.slack.api_url)
-            intake = _ParseIntake(self) if self.mode == "parse" else _NaiveIntake(self)
+            intake = _Normalising(self._parsed if self.mode == "parse" else self._queued)
             self.supervisor = Supervisor(
                 self.clients, self.store, intake, self.config.runtime, instance_id=f"bench-{os.getpid()}"
             )
@@ -189,6 +189,17 @@ class Worker:
         self.deliveries_fn = lambda: sum(metrics.events.values())  # every delivery, joined or not
         self.backlog_fn = lambda: dedup.backlog + dispatcher.running
         self.supervisor = self.runtime.supervisor
+
+    def _parsed(self, event: Event) -> None:
+        self.deliveries += 1
+        key = f"{event.channel}:{event.ts}"
+        if key not in self.tally.seen:
+            self.tally.hit(key, event.raw)
+
+    def _queued(self, event: Event) -> None:
+        self.deliveries += 1
+        self.queue.append(event)
+        self.wake.set()
 
     async def _naive_worker(self) -> None:
         """The design the issue compares against: await one store decision per delivery."""
@@ -311,13 +322,13 @@ async def main(argv: Sequence[str]) -> None:
             emit(await worker.idle(float(line.split()[1])))
 
 
-class _ParseIntake:
-    """The ``parse`` pipeline's intake: normalise every delivery, count unique messages."""
+class _Normalising:
+    """The ``parse`` and ``naive`` pipelines' intake: every delivery normalised and handed on."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, take: Callable[[Event], None]) -> None:
         self.open = asyncio.Event()
         self.open.set()
-        self._worker = worker
+        self._take = take
 
     def offer(
         self,
@@ -327,31 +338,7 @@ class _ParseIntake:
         covers: tuple[str, ...],
         event_id: str | None = None,
     ) -> None:
-        event = normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id)
-        worker = self._worker
-        worker.deliveries += 1
-        key = f"{event.channel}:{event.ts}"
-        if key not in worker.tally.seen:
-            worker.tally.hit(key, event.raw)
-
-
-class _NaiveIntake(_ParseIntake):
-    """The ``naive`` pipeline's intake: normalise every delivery and queue it for one awaited
-    store decision each."""
-
-    def offer(
-        self,
-        frame: dict[str, Any],
-        team_id: str,
-        enterprise_id: str | None,
-        covers: tuple[str, ...],
-        event_id: str | None = None,
-    ) -> None:
-        event = normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id)
-        worker = self._worker
-        worker.deliveries += 1
-        worker.queue.append(event)
-        worker.wake.set()
+        self._take(normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id))
 
 
 if __name__ == "__main__":
