@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,13 @@ def test_dockerignore_keeps_configs_and_env_files_out_of_the_image() -> None:
     for pattern in (".git", ".venv", ".env", "*.toml", "config"):
         assert pattern in ignored
     assert "!pyproject.toml" in ignored
+
+
+def test_every_package_of_gridbot_is_installed() -> None:
+    """pyproject.toml lists packages by name: a new subpackage missing there imports from the
+    source tree (and in this suite) but not from an installed wheel or the Docker image."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "gridbot").rglob("__init__.py")
+    }
+    assert on_disk - listed == set()
