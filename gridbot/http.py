@@ -20,7 +20,7 @@ from aiohttp import web
 
 from gridbot.logs import get_logger
 from gridbot.metrics import CONTENT_TYPE
-from gridbot.status import election_rows, process_document
+from gridbot.status.snapshot import election_rows, process_document
 from gridbot.store import StoreUnavailable
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from gridbot.metrics import Metrics
 from gridbot.plugins import Plugin, load_all
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
-from gridbot.status import StatusPublisher
+from gridbot.status.publisher import StatusPublisher
 from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
 from gridbot.supervisor import Supervisor
 from gridbot.tasks import cancel_and_wait
