@@ -13,6 +13,7 @@ import aiohttp
 from gridbot.config import Config
 from gridbot.status.snapshot import election_row, election_rows
 from gridbot.store import Store
+from gridbot.supervisor import installation_key as connection_key
 
 
 class StatusUnavailable(Exception):
@@ -75,14 +76,12 @@ async def _from_http(config: Config) -> dict[str, Any]:
 
 
 def _unserved(config: Config, processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Configured installations no live process reports (their process died, or never ran)."""
-    from gridbot.supervisor import installation_key
-
-    reported = {t.get("installation") for d in processes for t in d.get("teams", [])}
+    """Configured teams whose connection no live process reports (it died, or never ran)."""
+    reported = {t.get("connection") for d in processes for t in d.get("teams", [])}
     return [
-        {"config_index": i, "name": t.name, "transport": t.transport, "installation": installation_key(t)}
+        {"config_index": i, "name": t.name, "transport": t.transport, "connection": key}
         for i, t in enumerate(config.teams)
-        if installation_key(t) not in reported
+        if (key := connection_key(t)) not in reported
     ]
 
 

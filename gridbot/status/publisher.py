@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
 
+from gridbot.http import OpsServer
 from gridbot.logs import get_logger
+from gridbot.metrics import Metrics
 from gridbot.status.snapshot import process_document
+from gridbot.status.view import RuntimeView
 from gridbot.store import StoreUnavailable
-
-if TYPE_CHECKING:
-    from gridbot.runtime import Runtime
 
 log = get_logger("gridbot.status")
 
@@ -24,8 +23,12 @@ log = get_logger("gridbot.status")
 class StatusPublisher:
     """Writes :func:`process_document` every ``interval`` s (TTL 3x), samples store latency."""
 
-    def __init__(self, rt: Runtime, interval: float) -> None:
-        self._rt = rt
+    def __init__(
+        self, view: RuntimeView, metrics: Metrics, interval: float, *, http: OpsServer | None = None
+    ) -> None:
+        self._view = view
+        self._metrics = metrics
+        self._http = http  # its address goes in the document
         self.interval = interval
 
     async def run(self) -> None:
@@ -36,14 +39,15 @@ class StatusPublisher:
         finally:
             with contextlib.suppress(Exception):  # a dead store must not block shutdown
                 async with asyncio.timeout(2):
-                    await self._rt.store.withdraw_status(self._rt.instance_id)
+                    await self._view.store.withdraw_status(self._view.instance_id)
 
     async def publish_once(self) -> None:
-        store = self._rt.store
+        view, store = self._view, self._view.store
+        address = self._http.address if self._http is not None else None
         try:
             started = time.perf_counter()
             await store.ping()
-            self._rt.metrics.observe_store(time.perf_counter() - started)
-            await store.publish_status(self._rt.instance_id, process_document(self._rt), self.interval * 3)
+            self._metrics.observe_store(time.perf_counter() - started)
+            await store.publish_status(view.instance_id, process_document(view, address), self.interval * 3)
         except StoreUnavailable as exc:
             log.warning("status.publish_failed", error=str(exc))

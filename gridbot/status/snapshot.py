@@ -6,59 +6,61 @@ it. Ids, states and counts only: never a token.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gridbot.status.view import RuntimeView, team_views
 from gridbot.store import Election
 
-if TYPE_CHECKING:
-    from gridbot.runtime import Runtime
+# A team's row in the document (gridbot status reads these names).
+TEAM_FIELDS = (
+    "team_id",
+    "name",
+    "config_index",
+    "connection",
+    "enterprise_id",
+    "transport",
+    "state",
+    "error",
+    "last_event_at",
+    "reconnects",
+)
 
 
-def process_document(rt: Runtime) -> dict[str, Any]:
-    """This process as ``gridbot status`` shows it: ids, states, counts. Never a token."""
-    teams: list[dict[str, Any]] = []
-    if rt.supervisor is not None:
-        for inst in list(rt.supervisor.installations.values()):
-            reconnects = sum(lk.reconnects for lk in inst.links)
-            for team in list(inst.teams):
-                teams.append(
-                    {
-                        "team_id": team.team_id or None,
-                        "name": team.config.name,
-                        "config_index": team.index,
-                        "installation": inst.key,
-                        "enterprise_id": team.enterprise_id,
-                        "transport": team.config.transport,
-                        "state": team.state,
-                        "error": team.error,
-                        "last_event_at": team.last_event_at,
-                        "reconnects": reconnects,
-                    }
-                )
-    counters: dict[str, int] = {}
-    if rt.dedup is not None:
-        counters.update(dataclasses.asdict(rt.dedup.counters))
-    if rt.elector is not None:
-        counters["takeovers"] = rt.elector.takeovers
-    if rt.dispatcher is not None:
-        counters.update({f"handlers_{k}": v for k, v in dataclasses.asdict(rt.dispatcher.counters).items()})
-    http = rt.http.address if rt.http is not None else None
+def process_document(view: RuntimeView, http: str | None) -> dict[str, Any]:
+    """This process as ``gridbot status`` shows it: ids, states, counts. Never a token.
+
+    ``http`` is the address of the ops endpoint, if it runs.
+    """
+    decided, ran = view.decisions.counters, view.handlers.counters
     return {
-        "instance": rt.instance_id,
+        "instance": view.instance_id,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "started_at": rt.started_at,
+        "started_at": view.lifecycle.started_at,
         "updated_at": time.time(),
-        "stopping": rt.stopping,
-        "store": "memory" if rt.config.redis.url is None else "redis",
-        "store_ok": rt.dedup.store_ok if rt.dedup is not None else None,
+        "stopping": view.lifecycle.stopping,
+        "store": "redis" if view.store.shared else "memory",
+        "store_ok": view.decisions.store_ok,
         "http": http,
-        "teams": teams,
-        "counters": counters,
+        "teams": [t.pick(*TEAM_FIELDS) for t in team_views(view.connections())],
+        "counters": {
+            "handled": decided.handled,
+            "duplicate": decided.duplicate,
+            "standby": decided.standby,
+            "rescued": decided.rescued,
+            "own_message": decided.own_message,
+            "dropped_overflow": decided.dropped_overflow,
+            "store_errors": decided.store_errors,
+            "backpressure": decided.backpressure,
+            "takeovers": view.elector.takeovers,
+            "handlers_started": ran.started,
+            "handlers_failed": ran.failed,
+            "handlers_timed_out": ran.timed_out,
+            "handlers_match_timeouts": ran.match_timeouts,
+        },
     }
 
 
