@@ -5,8 +5,9 @@ every route only reads (a :class:`~gridbot.status.view.RuntimeView`). Responses 
 states, never tokens.
 
 * ``/healthz``: 200 whenever the event loop answers (a blocked loop cannot), with the teams.
-* ``/readyz``: 200 when every team is connected or in a known terminal state (stopped, disabled)
-  and the store answers a ping; 503 otherwise, and while shutting down. JSON says why.
+* ``/readyz``: 200 when every team is connected or in a state waiting will not change (stopped,
+  disabled, removed) and the store answers a ping; 503 otherwise, and while starting or shutting
+  down. JSON says why.
 * ``/metrics``: Prometheus text (:mod:`gridbot.metrics`).
 * ``/status``: what ``gridbot status`` shows (used by it when the store is in-memory).
 """

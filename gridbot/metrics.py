@@ -266,8 +266,6 @@ class RuntimeCollector(Collector):
         states, reconnects, dropped, last = [], [], [], []
         for team in team_views(self._view.connections()):
             states += [([team.label, s], float(team.state == s)) for s in TEAM_STATES]
-            if team.state not in TEAM_STATES:
-                states.append(([team.label, team.state], 1.0))
             reconnects.append(([team.label], float(team.reconnects)))
             dropped.append(([team.label], float(team.frames_dropped)))
             if team.last_event_at is not None:

@@ -179,9 +179,9 @@ class Runtime:
         self._tasks.append(self._scheduler)
         await self._hooks("startup")
         view = RuntimeView(
-            self.instance_id,
-            self.store,
-            self,
+            instance_id=self.instance_id,
+            store=self.store,
+            lifecycle=self,
             connections=self.supervisor.installations.values,
             decisions=self.dedup,
             elector=self.elector,

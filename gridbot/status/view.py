@@ -27,9 +27,11 @@ TEAM_STATES: tuple[str, ...] = (
     "paused",
     "stopped",
     "disabled",
+    "removed",
 )
 READY_STATES = frozenset({"connected"})
-TERMINAL_STATES = frozenset({"stopped", "disabled"})  # need an operator; waiting will not help
+# Waiting will not change these: stopped and disabled need an operator, removed is no longer served.
+FINAL_STATES = frozenset({"stopped", "disabled", "removed"})
 
 
 class LinkCounts(Protocol):
@@ -157,7 +159,7 @@ class TeamView:
     @property
     def ready(self) -> bool:
         """Not holding readiness back: connected, or in a state waiting will not change."""
-        return self.state in READY_STATES or self.state in TERMINAL_STATES
+        return self.state in READY_STATES or self.state in FINAL_STATES
 
     def pick(self, *fields: str) -> dict[str, Any]:
         """The named fields (``ready`` included) as a JSON-able dict."""
