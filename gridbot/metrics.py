@@ -1,4 +1,4 @@
-"""Prometheus metrics for one runtime, in a registry of its own.
+"""Prometheus metrics for one runtime, in a Prometheus registry of its own.
 
 Each :class:`Metrics` owns a ``CollectorRegistry`` (never the process-wide default), so several
 runtimes in one process (tests, the demo) do not collide. Counters the data path already keeps
@@ -250,7 +250,7 @@ class RuntimeCollector(Collector):
         )
         yield _counter(
             "gridbot_takeovers",
-            "Elections this process moved away from a team whose lease lapsed.",
+            "Elections this process moved away from a team whose heartbeat lapsed.",
             [],
             [([], view.elector.takeovers)],
         )

@@ -1,6 +1,6 @@
 """The operator's reads of a running deployment, and the election pins it may write.
 
-With Redis, the status documents, heartbeats and elections are read from the store directly;
+With Redis, the status documents, team heartbeats and elections are read from the store directly;
 with the in-memory store they live inside the daemon, so its ``/status`` endpoint is asked.
 """
 
@@ -52,7 +52,7 @@ async def _from_redis(config: Config) -> dict[str, Any]:
     processes = sorted(docs.values(), key=lambda d: str(d.get("instance")))
     for doc in processes:
         for team in doc.get("teams", []):
-            team["lease"] = team["team_id"] in alive
+            team["heartbeat"] = team["team_id"] in alive
     return {"source": "redis", "processes": processes, "elections": election_rows(elections)}
 
 
@@ -119,7 +119,7 @@ async def elections(config: Config, action: str, channel: str | None, team: str 
             served = {t["team_id"] for d in statuses.values() for t in d.get("teams", [])}
             if team not in served and not await store.alive([team]):
                 result["warning"] = (
-                    f"no live process serves {team} (no status document, no liveness lease): a standby "
+                    f"no live process serves {team} (no status document, no heartbeat): a standby "
                     "will answer its messages and move the election off the pin"
                 )
             result["pinned"] = election_row(channel, await store.pin(channel, team))

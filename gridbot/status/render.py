@@ -46,7 +46,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
     team_rows = []
     for d in procs:
         for t in d.get("teams", []):
-            lease = {True: "yes", False: "no"}.get(t.get("lease"), "-")
+            heartbeat = {True: "yes", False: "no"}.get(t.get("heartbeat"), "-")
             team_rows.append(
                 [
                     str(t.get("team_id") or f"teams[{t.get('config_index')}]"),
@@ -55,7 +55,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                     str(t.get("transport")),
                     str(t.get("state")),
                     _ago(t.get("last_event_at"), now),
-                    lease,
+                    heartbeat,
                     str(d.get("instance")),
                     str(t.get("error") or ""),
                 ]
@@ -76,7 +76,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
         )
     lines += ["", f"Teams ({len(team_rows)})"]
     lines += _table(
-        ["TEAM", "NAME", "ENTERPRISE", "TRANSPORT", "STATE", "LAST EVENT", "LEASE", "PROCESS", "ERROR"],
+        ["TEAM", "NAME", "ENTERPRISE", "TRANSPORT", "STATE", "LAST EVENT", "HEARTBEAT", "PROCESS", "ERROR"],
         team_rows,
     )
     lines += ["", *render_elections(data.get("elections", []))]

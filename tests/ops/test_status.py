@@ -46,7 +46,7 @@ async def test_status_shows_a_revoked_team_stopped_with_its_error_and_the_takeov
             assert [p["instance"] for p in data["processes"]] == [rt.instance_id]
             teams = {t["team_id"]: t for t in data["processes"][0]["teams"]}
             assert teams[T1]["state"] == "stopped" and teams[T1]["error"] == "token_revoked"
-            assert teams[T2]["state"] == "connected" and teams[T2]["lease"] is True
+            assert teams[T2]["state"] == "connected" and teams[T2]["heartbeat"] is True
             assert {t["enterprise_id"] for t in teams.values()} == {"E0GRID001"}
             assert {t["transport"] for t in teams.values()} == {"rtm"}
             assert teams[T2]["last_event_at"] is not None
