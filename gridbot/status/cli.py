@@ -22,6 +22,7 @@ _TEAM_RE = re.compile(r"T[A-Z0-9]{2,}")
 
 
 def _load(path: str) -> Config | None:
+    """The config, or None once its problems are printed as ``gridbot check-config`` prints them."""
     try:
         return load(path)
     except ConfigError as exc:
@@ -77,13 +78,10 @@ def cmd_elections(args: argparse.Namespace) -> int:
         print(f"warning: {data['warning']}", file=sys.stderr)
     if "pinned" in data:
         print(f"pinned {data['pinned']['channel']} to {data['pinned']['team_id']}")
-    if "cleared" in data:
-        verb = "cleared" if data["cleared"] else "had no election:"
-        print(
-            f"{verb} {data['channel']} (the next event elects again)"
-            if data["cleared"]
-            else f"{verb} {data['channel']}"
-        )
+    if data.get("cleared"):
+        print(f"cleared {data['channel']} (the next event elects again)")
+    elif "cleared" in data:
+        print(f"had no election: {data['channel']}")
     print("\n".join(render_elections(data["elections"])))
     return 0
 

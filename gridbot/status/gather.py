@@ -20,25 +20,23 @@ class StatusUnavailable(Exception):
     """The CLI has no way to read the daemon's state (said in plain words)."""
 
 
-async def _open_store(config: Config) -> Store:
+def _open_store(config: Config) -> Store:
+    # Imported here: gridbot.runtime builds every stage of the daemon; the CLI only needs a store.
     from gridbot.runtime import make_store
 
     return make_store(config)
 
 
 async def _members(store: Store) -> list[str]:
-    """The process registry's members, where the store has one (team ownership, scale-out)."""
-    processes = getattr(store, "processes", None)
-    if processes is None:
-        return []
+    """The process registry's members, where the store keeps one (a single-process fake does not)."""
     try:
-        return sorted(await processes())
+        return sorted(await store.processes())
     except NotImplementedError:
         return []
 
 
 async def _from_redis(config: Config) -> dict[str, Any]:
-    store = await _open_store(config)
+    store = _open_store(config)
     try:
         docs = await store.statuses()
         elections = await store.elections()
@@ -110,7 +108,7 @@ async def elections(config: Config, action: str, channel: str | None, team: str 
             )
         data = await gather(config)
         return {"elections": data["elections"]}
-    store = await _open_store(config)
+    store = _open_store(config)
     try:
         result: dict[str, Any] = {}
         if action == "set":
