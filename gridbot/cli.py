@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--redis", default=None, help="use this Redis instead of the in-memory store")
     demo.set_defaults(func=_cmd_demo)
 
-    from gridbot.status import add_commands
+    from gridbot.status.cli import add_commands
 
     add_commands(sub)  # status, elections
     return parser

@@ -1,4 +1,4 @@
-"""Prometheus metrics for one runtime, in a registry of its own.
+"""Prometheus metrics for one runtime, in a Prometheus registry of its own.
 
 Each :class:`Metrics` owns a ``CollectorRegistry`` (never the process-wide default), so several
 runtimes in one process (tests, the demo) do not collide. Counters the data path already keeps
@@ -10,10 +10,9 @@ event types, Web API method names and plugin names: never a token, never message
 from __future__ import annotations
 
 import bisect
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -21,12 +20,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from gridbot.plugins import Route
-
-if TYPE_CHECKING:
-    from gridbot.runtime import Runtime
+from gridbot.status.view import TEAM_STATES, RuntimeView, team_views
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-TEAM_STATES = ("starting", "connecting", "connected", "reconnecting", "paused", "stopped", "disabled")
 _HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 
@@ -116,9 +112,9 @@ class Metrics:
         trace.on_request_exception.append(on_error)
         return trace
 
-    def collect_runtime(self, runtime: Runtime) -> None:
+    def collect_runtime(self, view: RuntimeView) -> None:
         """Read the runtime's own counters at scrape time."""
-        self.registry.register(RuntimeCollector(runtime))
+        self.registry.register(RuntimeCollector(view))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -194,97 +190,86 @@ class _Durations(Collector):
 class RuntimeCollector(Collector):
     """Exposes the counters dedup, links, elector, dispatcher and supervisor already keep."""
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.time) -> None:
-        self._rt = runtime
-        self._clock = clock
+    def __init__(self, view: RuntimeView) -> None:
+        self._view = view
 
     def describe(self) -> list[Metric]:
         return []  # unchecked collector: the families depend on what is running
 
     def collect(self) -> Iterator[Metric]:
-        rt = self._rt
-        if rt.dedup is not None:
-            c = rt.dedup.counters
-            yield _counter(
-                "gridbot_deliveries",
-                "Delivery decisions that lead to a handler run (handled, rescued).",
-                ["decision"],
-                [(["handled"], c.handled), (["rescued"], c.rescued)],
-            )
-            yield _counter(
-                "gridbot_deliveries_standby", "Standby copies held for standby_grace.", [], [([], c.standby)]
-            )
-            yield _counter(
-                "gridbot_deliveries_suppressed",
-                "Deliveries not handled, by reason.",
-                ["reason"],
-                [
-                    (["duplicate"], c.duplicate),
-                    (["own_message"], c.own_message),
-                    (["buffer_full"], c.dropped_overflow),
-                ],
-            )
-            yield _counter(
-                "gridbot_dedup_backpressure",
-                "Times the dedup stage closed its intake (the sockets waited until it drained).",
-                [],
-                [([], c.backpressure)],
-            )
-            yield _counter(
-                "gridbot_store_errors",
-                "Dedup batches that found the store unreachable.",
-                [],
-                [([], c.store_errors)],
-            )
-            yield _gauge(
-                "gridbot_store_up",
-                "1 while the dedup stage reaches the store.",
-                [],
-                [([], float(rt.dedup.store_ok))],
-            )
-            yield _gauge(
-                "gridbot_dedup_backlog",
-                "Deliveries queued or held, not yet decided.",
-                [],
-                [([], rt.dedup.backlog)],
-            )
-        if rt.elector is not None:
-            yield _counter(
-                "gridbot_elections",
-                "Conversations this process elected a responsible team for.",
-                [],
-                [([], getattr(rt.elector, "elected", 0))],
-            )
-            yield _counter(
-                "gridbot_takeovers",
-                "Elections this process moved away from a team whose lease lapsed.",
-                [],
-                [([], rt.elector.takeovers)],
-            )
-        if rt.dispatcher is not None:
-            yield _gauge(
-                "gridbot_handlers_running",
-                "Handlers started and not yet ended.",
-                [],
-                [([], rt.dispatcher.running)],
-            )
-        if rt.supervisor is not None:
-            yield from self._teams(rt)
+        view = self._view
+        c = view.decisions.counters
+        yield _counter(
+            "gridbot_deliveries",
+            "Delivery decisions that lead to a handler run (handled, rescued).",
+            ["decision"],
+            [(["handled"], c.handled), (["rescued"], c.rescued)],
+        )
+        yield _counter(
+            "gridbot_deliveries_standby", "Standby copies held for standby_grace.", [], [([], c.standby)]
+        )
+        yield _counter(
+            "gridbot_deliveries_suppressed",
+            "Deliveries not handled, by reason.",
+            ["reason"],
+            [
+                (["duplicate"], c.duplicate),
+                (["own_message"], c.own_message),
+                (["buffer_full"], c.dropped_overflow),
+            ],
+        )
+        yield _counter(
+            "gridbot_dedup_backpressure",
+            "Times the dedup stage closed its intake (the sockets waited until it drained).",
+            [],
+            [([], c.backpressure)],
+        )
+        yield _counter(
+            "gridbot_store_errors",
+            "Dedup batches that found the store unreachable.",
+            [],
+            [([], c.store_errors)],
+        )
+        yield _gauge(
+            "gridbot_store_up",
+            "1 while the dedup stage reaches the store.",
+            [],
+            [([], float(view.decisions.store_ok))],
+        )
+        yield _gauge(
+            "gridbot_dedup_backlog",
+            "Deliveries queued or held, not yet decided.",
+            [],
+            [([], view.decisions.backlog)],
+        )
+        yield _counter(
+            "gridbot_elections",
+            "Conversations this process elected a responsible team for.",
+            [],
+            [([], view.elector.elected)],
+        )
+        yield _counter(
+            "gridbot_takeovers",
+            "Elections this process moved away from a team whose heartbeat lapsed.",
+            [],
+            [([], view.elector.takeovers)],
+        )
+        yield _gauge(
+            "gridbot_handlers_running",
+            "Handlers started and not yet ended.",
+            [],
+            [([], view.handlers.running)],
+        )
+        yield from self._teams()
 
-    def _teams(self, rt: Runtime) -> Iterator[Metric]:
-        assert rt.supervisor is not None
+    def _teams(self) -> Iterator[Metric]:
         states, reconnects, dropped, last = [], [], [], []
-        for inst in list(rt.supervisor.installations.values()):
-            links = list(inst.links)
-            for team in list(inst.teams):
-                team_id = team.team_id or team.label
-                states += [([team_id, s], float(team.state == s)) for s in TEAM_STATES]
-                if team.state not in TEAM_STATES:
-                    states.append(([team_id, team.state], 1.0))
-                reconnects.append(([team_id], float(sum(lk.reconnects for lk in links))))
-                dropped.append(([team_id], float(sum(lk.frames_dropped for lk in links))))
-                if team.last_event_at is not None:
-                    last.append(([team_id], team.last_event_at))
+        for team in team_views(self._view.connections()):
+            states += [([team.label, s], float(team.state == s)) for s in TEAM_STATES]
+            reconnects.append(([team.label], float(team.reconnects)))
+            dropped.append(([team.label], float(team.frames_dropped)))
+            if team.last_event_at is not None:
+                last.append(([team.label], team.last_event_at))
         yield _gauge(
             "gridbot_team_state", "1 for each team's current connection state.", ["team_id", "state"], states
         )

@@ -31,7 +31,8 @@ from gridbot.metrics import Metrics
 from gridbot.plugins import Plugin, load_all
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
-from gridbot.status import StatusPublisher
+from gridbot.status.publisher import StatusPublisher
+from gridbot.status.view import RuntimeView
 from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
 from gridbot.supervisor import Supervisor
 from gridbot.tasks import cancel_and_wait
@@ -177,11 +178,21 @@ class Runtime:
         self._scheduler = asyncio.create_task(scheduler.run(), name="scheduler")
         self._tasks.append(self._scheduler)
         await self._hooks("startup")
-        self.metrics.collect_runtime(self)
-        publisher = StatusPublisher(self, interval=min(5.0, cfg.runtime.lease_ttl))
-        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        view = RuntimeView(
+            instance_id=self.instance_id,
+            store=self.store,
+            lifecycle=self,
+            connections=self.supervisor.installations.values,
+            decisions=self.dedup,
+            elector=self.elector,
+            handlers=self.dispatcher,
+        )
+        self.metrics.collect_runtime(view)
         if cfg.http.port is not None:
-            self.http = OpsServer(self, cfg.http.host, cfg.http.port)
+            self.http = OpsServer(view, self.metrics, cfg.http.host, cfg.http.port)
+        publisher = StatusPublisher(view, self.metrics, min(5.0, cfg.runtime.lease_ttl), http=self.http)
+        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        if self.http is not None:
             await self.http.start()
         self._started = True
         log.info(

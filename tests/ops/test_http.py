@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass, field
 
 from gridtest import SHARED, T1, T2, USERS, connected, eventually, grid_config, settled, wait_until
 from ops.opshelp import assert_no_secret, get, sample, with_http
+from prometheus_client.parser import text_string_to_metric_families
 
 from gridbot import Context, Plugin
-from gridbot.config import RedisConfig, replace
+from gridbot.config import RedisConfig, TeamConfig, replace
+from gridbot.dedup import Counters
+from gridbot.dispatch import DispatchCounters
+from gridbot.http import readiness
+from gridbot.metrics import Metrics
 from gridbot.plugins import load_plugin
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
+from gridbot.status.snapshot import process_document
+from gridbot.status.view import TEAM_STATES, RuntimeView
+from gridbot.store import MemoryStore
+from gridbot.team import Team
 from gridbot.testing import GridSimulator
 
 
@@ -135,3 +145,123 @@ async def test_metrics_move_with_the_events_sent() -> None:
             assert sample(after, "gridbot_elections_total") >= 1
             assert sample(after, "gridbot_store_roundtrip_seconds_count") >= 1
             assert_no_secret(after, sim)
+
+
+def _team_states(metrics: str) -> dict[str, set[str]]:
+    """team id -> every state label gridbot_team_state lists for it."""
+    found: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(metrics):
+        for s in family.samples:
+            if s.name == "gridbot_team_state":
+                found.setdefault(s.labels["team_id"], set()).add(s.labels["state"])
+    return found
+
+
+async def test_status_readyz_healthz_and_metrics_show_the_same_teams_in_the_same_states() -> None:
+    async with GridSimulator(seed=5) as sim:
+        config = with_http(grid_config(sim, {T1: "rtm", T2: "rtm"}))
+        async with Runtime(config) as rt:
+            assert rt.http is not None and rt.supervisor is not None
+            port = rt.http.port
+            await connected(rt, sim, [T1, T2])
+            await sim.revoke_token(config.teams[0].bot_token.get())
+            team1 = rt.supervisor.team(T1)
+            assert team1 is not None
+            await wait_until(lambda: team1.state == "stopped", 10, "T1 stopped")
+
+            _, status = await get(port, "/status")
+            _, ready = await get(port, "/readyz")
+            _, health = await get(port, "/healthz")
+            _, metrics = await get(port, "/metrics")
+            expected = {T1: "stopped", T2: "connected"}
+            [document] = status["processes"]
+            assert {t["team_id"]: t["state"] for t in document["teams"]} == expected
+            assert {t["team_id"]: t["state"] for t in ready["teams"]} == expected
+            assert {t["team_id"]: t["state"] for t in health["teams"]} == expected
+            for team, state in expected.items():
+                assert sample(metrics, "gridbot_team_state", team_id=team, state=state) == 1
+                assert sample(metrics, "gridbot_team_state", team_id=team) == 1  # one state at a time
+            assert _team_states(metrics) == {T1: set(TEAM_STATES), T2: set(TEAM_STATES)}
+            # each RTM team is a connection of its own, named by its connection key
+            connections = {t["team_id"]: t["connection"] for t in document["teams"]}
+            assert connections[T1] != connections[T2]
+            assert all(key.startswith("rtm:") for key in connections.values())
+            assert_no_secret(json.dumps([status, ready, health]) + metrics, sim)
+
+
+@dataclass
+class _Link:
+    reconnects: int = 0
+    frames_dropped: int = 0
+
+
+@dataclass
+class _Connection:
+    key: str
+    teams: list[Team]
+    links: list[_Link] = field(default_factory=lambda: [_Link(reconnects=2, frames_dropped=1)])
+
+
+@dataclass
+class _Decisions:
+    counters: Counters = field(default_factory=Counters)
+    store_ok: bool = True
+    backlog: int = 0
+
+
+@dataclass
+class _Elector:
+    elected: int = 0
+    takeovers: int = 0
+
+
+@dataclass
+class _Handlers:
+    counters: DispatchCounters = field(default_factory=DispatchCounters)
+    running: int = 0
+
+
+@dataclass
+class _Lifecycle:
+    started_at: float | None = 1.0
+    started: bool = True
+    stopping: bool = False
+
+
+async def test_a_view_of_fakes_is_all_readiness_metrics_and_the_status_document_need() -> None:
+    """Every team state, one team in each: readiness waits only for those that may still change."""
+    teams = [
+        Team(i, TeamConfig("rtm", Secret(f"xoxb-view-{i}")), team_id=f"T0VIEW{i:03}", state=state)
+        for i, state in enumerate(TEAM_STATES)
+    ]
+    view = RuntimeView(
+        instance_id="fake:1:abc",
+        store=MemoryStore(),
+        lifecycle=_Lifecycle(),
+        connections=lambda: [_Connection(f"rtm:{t.index}", [t]) for t in teams],
+        decisions=_Decisions(),
+        elector=_Elector(),
+        handlers=_Handlers(),
+    )
+    metrics = Metrics()
+    metrics.collect_runtime(view)
+
+    body = await readiness(view, metrics)
+    waiting = {"starting", "connecting", "reconnecting", "paused"}
+    assert body["ready"] is False
+    assert sorted(body["reasons"]) == sorted(f"{t.team_id}: {t.state}" for t in teams if t.state in waiting)
+    settled_states = {t["state"] for t in body["teams"] if t["ready"]}
+    assert settled_states == {"connected", "stopped", "disabled", "removed"}
+
+    text = metrics.render().decode()
+    for t in teams:
+        assert sample(text, "gridbot_team_state", team_id=t.team_id, state=t.state) == 1
+        assert sample(text, "gridbot_socket_reconnects_total", team_id=t.team_id) == 2
+        assert sample(text, "gridbot_frames_dropped_total", team_id=t.team_id) == 1
+    assert _team_states(text) == {t.team_id: set(TEAM_STATES) for t in teams}
+
+    document = process_document(view, http=None)
+    assert [(t["team_id"], t["state"], t["connection"]) for t in document["teams"]] == [
+        (t.team_id, t.state, f"rtm:{t.index}") for t in teams
+    ]
+    assert document["store"] == "memory" and document["store_ok"] is True

@@ -46,7 +46,7 @@ async def test_status_shows_a_revoked_team_stopped_with_its_error_and_the_takeov
             assert [p["instance"] for p in data["processes"]] == [rt.instance_id]
             teams = {t["team_id"]: t for t in data["processes"][0]["teams"]}
             assert teams[T1]["state"] == "stopped" and teams[T1]["error"] == "token_revoked"
-            assert teams[T2]["state"] == "connected" and teams[T2]["lease"] is True
+            assert teams[T2]["state"] == "connected" and teams[T2]["heartbeat"] is True
             assert {t["enterprise_id"] for t in teams.values()} == {"E0GRID001"}
             assert {t["transport"] for t in teams.values()} == {"rtm"}
             assert teams[T2]["last_event_at"] is not None
@@ -128,3 +128,33 @@ async def test_status_on_the_in_memory_store_asks_the_daemon_over_http_or_says_w
             assert data["source"] == "http"
             assert [(t["team_id"], t["state"]) for t in data["processes"][0]["teams"]] == [(T1, "connected")]
             assert_no_secret(out, sim)
+
+
+async def test_status_lists_a_configured_team_no_live_process_serves_as_not_running(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    async with GridSimulator(seed=14) as sim:
+        served = write_config(
+            tmp_path / "served.toml", sim, [T1], redis_url=redis_url, key_prefix=redis_prefix
+        )
+        async with Runtime(load(served)) as rt:
+            await connected(rt, sim, [T1])
+            await eventually(lambda: _published(rt, T1, "connected"), 10)
+            both = write_config(
+                tmp_path / "both.toml", sim, [T1, T2], redis_url=redis_url, key_prefix=redis_prefix
+            )
+            code, out, err = await gridbot_cli("status", "--config", str(both), "--json")
+            assert code == 0, err
+            data = json.loads(out)
+            [row] = data["processes"][0]["teams"]
+            assert row["team_id"] == T1 and row["heartbeat"] is True
+            [unserved] = data["unserved"]
+            assert unserved["config_index"] == 1 and unserved["transport"] == "rtm"
+            assert unserved["connection"].startswith("rtm:") and unserved["connection"] != row["connection"]
+
+            code, table, err = await gridbot_cli("status", "--config", str(both))
+            assert code == 0, err
+            assert "HEARTBEAT" in table
+            missing = next(line for line in table.splitlines() if line.strip().startswith("teams[1]"))
+            assert "not running" in missing and "no live process serves it" in missing
+            assert_no_secret(out + table + err, sim)
