@@ -71,7 +71,7 @@ class Metrics:
             registry=r,
         )
         # Per-delivery counts are a plain dict (about 15x cheaper than a labelled Counter child),
-        # exported at scrape time. The dedup stage counts into it (DedupStage.received).
+        # exported at scrape time. The dedup stage counts into it (Intake.received).
         self.events: dict[tuple[str, str], int] = {}
         r.register(_EventsCollector(self.events))
 
