@@ -25,7 +25,7 @@ class Target:
     """Where a ``redis.url`` points. Secrets stay out of ``repr`` (it may be logged)."""
 
     kind: Literal["server", "cluster", "sentinel"]
-    # server: the URL for redis-py
+    # server: the URL for redis-py, minus gridbot's own ``cluster`` flag
     url: str = field(default="", repr=False)
     nodes: tuple[tuple[str, int], ...] = ()  # cluster: any nodes; sentinel: the sentinels
     username: str | None = None
@@ -42,7 +42,11 @@ def _nodes(netloc: str, default_port: int) -> tuple[tuple[tuple[str, int], ...],
     user, _, password = auth.partition(":")
     nodes = []
     for item in filter(None, hosts.split(",")):
-        host, _, port = item.rpartition(":") if "]" not in item.rpartition(":")[2] else (item, "", "")
+        host, sep, port = item.rpartition(":")
+        if not sep or "]" in port:  # no port: "host" or "[v6 address]"
+            host, port = item, ""
+        if port and not port.isdigit():
+            raise ValueError(f"redis.url: {item!r} is not host[:port]")
         nodes.append((host.strip("[]") or "127.0.0.1", int(port) if port else default_port))
     return tuple(nodes), unquote(user) or None, unquote(password) or None
 
@@ -77,7 +81,10 @@ def parse(url: str) -> Target:
             db=int(path[1]) if len(path) > 1 else 0,
             sentinel_password=query.get("sentinel_password"),
         )
-    return Target("server", url=url)
+    # redis-py would hand an unknown query argument to every connection (a TypeError on the
+    # first command), so gridbot's own flag is taken out of the URL.
+    rest = "&".join(p for p in parts.query.split("&") if p.partition("=")[0] != "cluster")
+    return Target("server", url=url if rest == parts.query else parts._replace(query=rest).geturl())
 
 
 def connect(url: str) -> Client:
