@@ -40,7 +40,7 @@ _TRANSIENT = (
     SlotNotCoveredError,
     ReadOnlyError,
 )
-_RENEW_CHUNK = 500  # leases renewed per script call (standalone Redis)
+_RENEW_CHUNK = 500  # heartbeats or ownership leases renewed per script call (standalone Redis)
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -56,7 +56,7 @@ def _election(reply: Sequence[Any]) -> Election:
 
 
 class RedisStore(Store):
-    shared = True  # many processes: installations are split through ownership leases
+    shared = True  # many processes: connections are split through ownership leases
 
     def __init__(self, client: Client, *, keys: Keys | None = None, claim_ttl: int = 900) -> None:
         self.claim_ttl = claim_ttl
@@ -228,12 +228,12 @@ class RedisStore(Store):
         found = await self._call(lambda: self._plain(calls))
         return {team for team, n in zip(teams, found, strict=True) if n}
 
-    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
+    async def roster_add(self, team_id: str, info: dict[str, Any]) -> None:
         data = orjson.dumps(info).decode()
-        await self._call(lambda: self._r.hset(self.keys.teams(), team_id, data))
+        await self._call(lambda: self._r.hset(self.keys.roster(), team_id, data))
 
-    async def installed_teams(self) -> dict[str, dict[str, Any]]:
-        raw = await self._call(lambda: self._r.hgetall(self.keys.teams()))
+    async def roster(self) -> dict[str, dict[str, Any]]:
+        raw = await self._call(lambda: self._r.hgetall(self.keys.roster()))
         return {str(team): orjson.loads(info) for team, info in raw.items()}
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
@@ -306,8 +306,8 @@ class RedisStore(Store):
                 await script(keys, args, client=pipe)
             return list(await pipe.execute())
 
-    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
-        keys = [self.keys.owner(installation), self.keys.owner_epoch(installation)]
+    async def acquire_owner(self, connection: str, holder: str, ttl_ms: int) -> int | None:
+        keys = [self.keys.owner(connection), self.keys.owner_epoch(connection)]
         epoch = await self._call(lambda: self._scripts.own_acquire(keys, [holder, ttl_ms]))
         return None if epoch is None else int(epoch)
 
@@ -319,7 +319,7 @@ class RedisStore(Store):
             done = await self._call(lambda: self._each(self._scripts.own_renew, calls))
         else:
             # One script call instead of one per lease (client CPU per command is what costs at
-            # 1,000 installations).
+            # 1,000 connections).
             async def op() -> list[Any]:
                 out: list[Any] = []
                 for part in _chunks(names):
@@ -331,32 +331,32 @@ class RedisStore(Store):
             done = await self._call(op)
         return {i for i, ok in zip(names, done, strict=True) if ok == 1}
 
-    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
-        keys = [self.keys.owner(installation)]
+    async def release_owner(self, connection: str, holder: str, epoch: int) -> bool:
+        keys = [self.keys.owner(connection)]
         return bool(await self._call(lambda: self._scripts.own_release(keys, [holder, epoch])))
 
     async def request_handoff(
-        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+        self, connection: str, holder: str, epoch: int, successor: str, ttl_ms: int
     ) -> bool:
-        keys = [self.keys.owner(installation), self.keys.successor(installation)]
+        keys = [self.keys.owner(connection), self.keys.successor(connection)]
         args: list[str | int] = [holder, epoch, successor, ttl_ms]
         return bool(await self._call(lambda: self._scripts.own_offer(keys, args)))
 
-    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
+    async def take_handoff(self, connection: str, successor: str, ttl_ms: int) -> int | None:
         keys = [
-            self.keys.owner(installation),
-            self.keys.owner_epoch(installation),
-            self.keys.successor(installation),
+            self.keys.owner(connection),
+            self.keys.owner_epoch(connection),
+            self.keys.successor(connection),
         ]
         epoch = await self._call(lambda: self._scripts.own_take(keys, [successor, ttl_ms]))
         return None if epoch is None else int(epoch)
 
-    async def cancel_handoff(self, installation: str, successor: str) -> None:
-        await self._call(lambda: self._scripts.own_cancel([self.keys.successor(installation)], [successor]))
+    async def cancel_handoff(self, connection: str, successor: str) -> None:
+        await self._call(lambda: self._scripts.own_cancel([self.keys.successor(connection)], [successor]))
 
-    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
+    async def owners(self, connections: Sequence[str]) -> dict[str, OwnerLease]:
         calls: list[Callable[[Any], Any]] = []
-        for i in installations:
+        for i in connections:
             calls += [
                 methodcaller("hmget", self.keys.owner(i), "holder", "epoch"),
                 methodcaller("get", self.keys.owner_epoch(i)),
@@ -364,7 +364,7 @@ class RedisStore(Store):
             ]
         replies = await self._call(lambda: self._plain(calls))
         found = {}
-        for n, i in enumerate(installations):
+        for n, i in enumerate(connections):
             (holder, epoch), counter, successor = replies[3 * n : 3 * n + 3]
             found[i] = OwnerLease(holder, int(epoch or counter or 0), successor)
         return found
