@@ -49,24 +49,25 @@ class Store(abc.ABC):
     claim_ttl: int
 
     @abc.abstractmethod
+    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
+        """For each ``(channel, key, covers)``, in one round trip: claim ``key`` if the
+        conversation's responsible team is in ``covers`` (the dedup stage's hot path).
+
+        Decided in order: two asks for one key get "handled" then "duplicate".
+        """
+
     async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        """One round trip: claim ``key`` if the responsible team is in ``covers``."""
+        """:meth:`decide_many` for one event."""
+        return (await self.decide_many([(channel, key, covers)]))[0]
 
     @abc.abstractmethod
-    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
-        """Claim ``key`` for ``team`` unconditionally; None if won, else the team that has it."""
-
-    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
-        """:meth:`decide` for each ``(channel, key, covers)``, in order, as one round trip.
-
-        Decided in order: two asks for one key get "handled" then "duplicate". The default asks
-        one at a time; a networked store overrides it (the dedup stage's hot path).
-        """
-        return [await self.decide(channel, key, covers) for channel, key, covers in asks]
-
     async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
-        """:meth:`claim` for each ``(channel, key, team)``, in order, as one round trip."""
-        return [await self.claim(channel, key, team) for channel, key, team in claims]
+        """Claim each ``(channel, key, team)`` unconditionally, in order, in one round trip:
+        None where it was won, else the team that has it."""
+
+    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+        """:meth:`claim_many` for one event."""
+        return (await self.claim_many([(channel, key, team)]))[0]
 
     @abc.abstractmethod
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:

@@ -45,9 +45,6 @@ class MemoryStore(Store):
         self._claims[key] = team
         self._claim_expiry.append((now + self.claim_ttl, key))
 
-    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        return self._decide(channel, key, covers, self._evict())
-
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
         now = self._evict()
         return [self._decide(channel, key, covers, now) for channel, key, covers in asks]
@@ -71,9 +68,11 @@ class MemoryStore(Store):
             answer = self._answers[outcome, team] = Decision(outcome, team)
         return answer
 
-    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+    async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
         now = self._evict()
-        full = f"{channel or ''}:{key}"
+        return [self._claim(f"{channel or ''}:{key}", team, now) for channel, key, team in claims]
+
+    def _claim(self, full: str, team: str, now: float) -> str | None:
         owner = self._claims.get(full)
         if owner is not None:
             return owner

@@ -84,23 +84,6 @@ class RedisStore(Store):
         except _TRANSIENT as exc:
             raise StoreUnavailable(redact(str(exc))) from None
 
-    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        keys = [self.keys.election(channel), self.keys.claim(channel, key)]
-        outcome, team = await self._call(lambda: self._scripts.decide(keys, [self.claim_ttl, *covers]))
-        return Decision(Outcome(outcome), team or None)
-
-    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
-        name = self.keys.claim(channel, key) if channel else self.keys.loose_claim(key)
-
-        async def op() -> str | None:
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.set(name, team, nx=True, ex=self.claim_ttl)
-                pipe.get(name)
-                won, owner = await pipe.execute()
-            return None if won else str(owner)
-
-        return await self._call(op)
-
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
         """One script call per conversation, all in one pipeline: one round trip per batch."""
         groups: dict[str, list[int]] = {}

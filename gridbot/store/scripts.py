@@ -13,21 +13,6 @@ from redis.commands.core import AsyncScript
 
 from gridbot.store.connect import Client
 
-# KEYS: election, claim. ARGV: claim ttl (s), then the teams this one delivery speaks for.
-DECIDE = """
-local resp = redis.call('HGET', KEYS[1], 'team')
-if not resp then return {'unelected', ''} end
-local owner = redis.call('GET', KEYS[2])
-if owner then return {'duplicate', owner} end
-for i = 2, #ARGV do
-  if ARGV[i] == resp then
-    redis.call('SET', KEYS[2], resp, 'EX', ARGV[1])
-    return {'handled', resp}
-  end
-end
-return {'standby', resp}
-"""
-
 # The hot path: many events of one conversation decided in one call (one slot: every key carries
 # the conversation's hash tag). KEYS: election, then one claim key per event. ARGV: claim ttl (s),
 # then, as one argument, per event the csv of teams its copies speak for, events separated by ";"
@@ -221,7 +206,6 @@ return out
 class Scripts:
     """Every script, registered on one client (redis-py runs each by its SHA, loading it once)."""
 
-    decide: AsyncScript
     decide_many: AsyncScript
     claim: AsyncScript
     elect: AsyncScript
@@ -243,7 +227,6 @@ class Scripts:
     def register(cls, client: Client) -> Scripts:
         script = client.register_script
         return cls(
-            decide=script(DECIDE),
             decide_many=script(DECIDE_MANY),
             claim=script(CLAIM),
             elect=script(ELECT),
