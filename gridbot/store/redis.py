@@ -84,6 +84,51 @@ class RedisStore(Store):
         except _TRANSIENT as exc:
             raise StoreUnavailable(redact(str(exc))) from None
 
+    async def _each(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run one script for each ``(keys, args)``: one round trip where possible.
+
+        A standalone Redis takes EVALSHA in a non-transactional pipeline. Unlike a redis-py
+        pipeline given the script object, this does not ask SCRIPT EXISTS first (a second round
+        trip per batch); a NOSCRIPT reply loads the script and retries. A Cluster spreads the
+        calls over slots (and its pipeline cannot load a script a node has not seen), so there
+        they go out concurrently: no multi-slot transaction anywhere.
+        """
+        if not calls:
+            return []
+        if len(calls) == 1:
+            return [await script(*calls[0])]
+        if self.cluster:
+            return list(await asyncio.gather(*(script(k, a) for k, a in calls)))
+        for _ in range(2):
+            pipe: Any
+            async with self._r.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                replies = list(await pipe.execute(raise_on_error=False))
+            if not any(isinstance(r, NoScriptError) for r in replies):
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                return replies
+            await self._r.script_load(script.script)
+        raise StoreUnavailable("a store script could not be loaded")
+
+    async def _plain(self, calls: Sequence[Callable[[Any], Any]]) -> list[Any]:
+        """Plain commands on keys in many slots: a pipeline on one server, concurrent on a Cluster.
+
+        (redis-py's cluster pipeline kept routing to a dead master after a failover; single
+        commands refresh the slot map.) Each ``call`` issues one command on the client it is given.
+        """
+        if not calls:
+            return []
+        if self.cluster:
+            return list(await asyncio.gather(*(call(self._r) for call in calls)))
+        pipe: Any
+        async with self._r.pipeline(transaction=False) as pipe:
+            for call in calls:
+                call(pipe)
+            return list(await pipe.execute())
+
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
         """One script call per conversation, all in one pipeline: one round trip per batch."""
         groups: dict[str, list[int]] = {}
@@ -93,7 +138,7 @@ class RedisStore(Store):
         for channel, members in groups.items():
             keys = [self.keys.election(channel), *(self.keys.claim(channel, asks[n][1]) for n in members)]
             calls.append((keys, [self.claim_ttl, ";".join(",".join(asks[n][2]) or "-" for n in members)]))
-        replies = await self._call(lambda: self._scripted(self._scripts.decide_many, calls))
+        replies = await self._call(lambda: self._each(self._scripts.decide_many, calls))
         unelected = Decision(Outcome.UNELECTED, None)
         found: list[Decision] = [unelected] * len(asks)
         for members, reply in zip(groups.values(), replies, strict=True):
@@ -114,35 +159,8 @@ class RedisStore(Store):
             ([keys.claim(channel, key) if channel else keys.loose_claim(key)], [team, self.claim_ttl])
             for channel, key, team in claims
         ]
-        replies = await self._call(lambda: self._scripted(self._scripts.claim, calls))
+        replies = await self._call(lambda: self._each(self._scripts.claim, calls))
         return [None if owner is None else str(owner) for owner in replies]
-
-    async def _scripted(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Run one script for each call in one round trip (EVALSHA in a plain pipeline).
-
-        Unlike a redis-py pipeline given the script object, this does not ask SCRIPT EXISTS
-        first (a second round trip per batch); a NOSCRIPT reply loads the script and retries.
-        A Cluster spreads the calls over slots, so there they go out concurrently.
-        """
-        if not calls:
-            return []
-        if len(calls) == 1:
-            return [await script(*calls[0])]
-        if self.cluster:
-            return list(await asyncio.gather(*(script(k, a) for k, a in calls)))
-        for _ in range(2):
-            pipe: Any
-            async with self._r.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                replies = list(await pipe.execute(raise_on_error=False))
-            if not any(isinstance(r, NoScriptError) for r in replies):
-                for reply in replies:
-                    if isinstance(reply, Exception):
-                        raise reply
-                return replies
-            await self._r.script_load(script.script)
-        raise StoreUnavailable("the decide script could not be loaded")
 
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
         cands = merge_candidates("", [*candidates, team])
@@ -254,40 +272,7 @@ class RedisStore(Store):
     async def withdraw_status(self, instance: str) -> None:
         await self._call(lambda: self._r.delete(self.keys.process_status(instance)))
 
-    # -- ownership leases and process membership ------------------------------------------------
-
-    async def _plain(self, calls: Sequence[Callable[[Any], Any]]) -> list[Any]:
-        """Plain commands on keys in many slots: a pipeline on one server, concurrent on a Cluster.
-
-        (redis-py's cluster pipeline kept routing to a dead master after a failover; single
-        commands refresh the slot map.) Each ``call`` issues one command on the client it is given.
-        """
-        if not calls:
-            return []
-        if self.cluster:
-            return list(await asyncio.gather(*(call(self._r) for call in calls)))
-        pipe: Any
-        async with self._r.pipeline(transaction=False) as pipe:
-            for call in calls:
-                call(pipe)
-            return list(await pipe.execute())
-
-    async def _each(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Run one script on many keys that live in different slots: one round trip where possible.
-
-        A standalone Redis takes a non-transactional pipeline. A Cluster pipeline cannot load a
-        script a node has not seen, so there the calls go out concurrently instead (still no
-        multi-slot transaction anywhere).
-        """
-        if not calls:
-            return []
-        if self.cluster:
-            return list(await asyncio.gather(*(script(k, a) for k, a in calls)))
-        pipe: Any
-        async with self._r.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                await script(keys, args, client=pipe)
-            return list(await pipe.execute())
+    # -- connection ownership leases and process membership -------------------------------------
 
     async def acquire_owner(self, connection: str, holder: str, ttl_ms: int) -> int | None:
         keys = [self.keys.owner(connection), self.keys.owner_epoch(connection)]
