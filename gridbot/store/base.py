@@ -46,8 +46,6 @@ class StoreUnavailable(Exception):
 class Store(abc.ABC):
     """Atomic decisions shared by every gridbot process using the same backend."""
 
-    claim_ttl: int
-
     @abc.abstractmethod
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
         """For each ``(channel, key, covers)``, in one round trip: claim ``key`` if the
@@ -94,10 +92,12 @@ class Store(abc.ABC):
         """Extend the heartbeat of each team whose socket ``holder`` has up (it lapses after ``ttl_ms``)."""
 
     @abc.abstractmethod
-    async def release_alive(self, teams: Sequence[str], holder: str) -> None: ...
+    async def release_alive(self, teams: Sequence[str], holder: str) -> None:
+        """End the heartbeat of each of ``teams`` that ``holder`` has (a clean stop, no lapse)."""
 
     @abc.abstractmethod
-    async def alive(self, teams: Sequence[str]) -> set[str]: ...
+    async def alive(self, teams: Sequence[str]) -> set[str]:
+        """Those of ``teams`` whose heartbeat has not lapsed."""
 
     @abc.abstractmethod
     async def roster_add(self, team_id: str, info: dict[str, Any]) -> None:
