@@ -50,9 +50,18 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[start : start + _RENEW_CHUNK]
 
 
+_ELECTION_FIELDS = ("team", "candidates", "epoch", "pinned")
+
+
 def _election(reply: Sequence[Any]) -> Election:
     team, cands, epoch, pinned = reply
     return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1")
+
+
+def _stored_election(fields: Sequence[Any]) -> Election | None:
+    """An election hash's fields (HMGET of _ELECTION_FIELDS); None if there is none."""
+    team, cands, epoch, pinned = fields
+    return _election([team, cands or "", epoch or "1", pinned or "0"]) if team else None
 
 
 class RedisStore(Store):
@@ -174,8 +183,7 @@ class RedisStore(Store):
 
     async def election(self, channel: str) -> Election | None:
         key = self.keys.election(channel)
-        reply = await self._call(lambda: self._r.hmget(key, "team", "candidates", "epoch", "pinned"))
-        return _election([reply[0], reply[1] or "", reply[2] or "1", reply[3] or "0"]) if reply[0] else None
+        return _stored_election(await self._call(lambda: self._r.hmget(key, *_ELECTION_FIELDS)))
 
     async def pin(self, channel: str, team: str) -> Election:
         key = self.keys.election(channel)
@@ -195,12 +203,17 @@ class RedisStore(Store):
         return bool(await self._call(lambda: self._r.delete(self.keys.election(channel))))
 
     async def elections(self) -> dict[str, Election]:
-        found: dict[str, Election] = {}
-        async for key in self._r.scan_iter(match=self.keys.elections_pattern(), count=500):
-            channel = self.keys.channel_of_election(key)
-            election = await self.election(channel)
-            if election is not None:
-                found[channel] = election
+        async def scan() -> list[str]:
+            return [k async for k in self._r.scan_iter(match=self.keys.elections_pattern(), count=500)]
+
+        names = await self._call(scan)
+        calls = [methodcaller("hmget", name, *_ELECTION_FIELDS) for name in names]
+        replies = await self._call(lambda: self._plain(calls))
+        found = {}
+        for name, fields in zip(names, replies, strict=True):
+            election = _stored_election(fields)
+            if election is not None:  # cleared between the scan and the read
+                found[self.keys.channel_of_election(name)] = election
         return found
 
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:

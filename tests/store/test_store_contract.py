@@ -74,6 +74,17 @@ async def test_pin_and_clear(store: Store) -> None:
     assert await store.election("C1") is None
 
 
+async def test_elections_lists_every_conversation_once(store: Store) -> None:
+    for n in range(30):
+        await store.elect(f"C{n}", "T1", ["T1", "T2"])
+    await store.pin("C7", "T2")
+    await store.clear("C8")
+    found = await store.elections()
+    assert set(found) == {f"C{n}" for n in range(30)} - {"C8"}
+    assert found["C7"] == await store.election("C7") and found["C7"].pinned
+    assert found["C0"] == await store.election("C0") and found["C0"].candidates == ("T1", "T2")
+
+
 async def test_a_heartbeat_has_one_holder_until_released(store: Store) -> None:
     await store.renew_alive(["T1", "T2"], "proc-a", 10_000)
     await store.renew_alive(["T2"], "proc-b", 10_000)  # held by proc-a: not taken
