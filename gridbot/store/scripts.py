@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis store, and their registration on a client.
 
 Each script is one atomic decision. The keys one call touches share one hash tag (see keys.py),
-so under Redis Cluster every call stays in one slot; the ``*_MANY`` variants touch keys in many
-slots and are only run on a standalone server or a Sentinel-managed master.
+so under Redis Cluster every call stays in one slot. Two exceptions touch keys in many slots and
+run only on a standalone server or a Sentinel-managed master: HOLD_MANY and OWN_RENEW_MANY.
 """
 
 from __future__ import annotations
