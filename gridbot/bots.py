@@ -55,7 +55,7 @@ class Bots:
             return
         self._refreshed = self._clock()
         try:
-            teams = await self._store.installed_teams()
+            teams = await self._store.roster()
         except StoreUnavailable:
             return
         for info in teams.values():

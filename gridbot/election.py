@@ -83,7 +83,7 @@ class Elector:
     async def installed(self) -> set[str]:
         """Installed teams across every process sharing the store (the registry), minus stopped."""
         try:
-            registered = set(await self._store.installed_teams())
+            registered = set(await self._store.roster())
         except StoreUnavailable:
             registered = set()
         return (registered | self._local()) - self._stopped()

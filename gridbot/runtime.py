@@ -102,7 +102,7 @@ class Runtime:
         self.bots.add(team.bot_user_id, team.bot_id)
         info = {"bot_user_id": team.bot_user_id, "bot_id": team.bot_id, "enterprise_id": team.enterprise_id}
         try:
-            await self.store.register_team(team.team_id, info)
+            await self.store.roster_add(team.team_id, info)
         except StoreUnavailable:
             log.warning("team.register_failed", team_id=team.team_id, reason="store_unavailable")
 

@@ -32,7 +32,7 @@ class Election:
 
 @dataclass(frozen=True, slots=True)
 class OwnerLease:
-    """Who serves one installation: the holder, its fencing epoch, and a pending handoff."""
+    """Who serves one connection: the holder, its fencing epoch, and a pending handoff."""
 
     holder: str | None  # None: nobody (the lease lapsed or was released)
     epoch: int  # grows on every change of holder, never reused
@@ -46,27 +46,26 @@ class StoreUnavailable(Exception):
 class Store(abc.ABC):
     """Atomic decisions shared by every gridbot process using the same backend."""
 
-    claim_ttl: int
-
     @abc.abstractmethod
-    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        """One round trip: claim ``key`` if the responsible team is in ``covers``."""
-
-    @abc.abstractmethod
-    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
-        """Claim ``key`` for ``team`` unconditionally; None if won, else the team that has it."""
-
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
-        """:meth:`decide` for each ``(channel, key, covers)``, in order, as one round trip.
+        """For each ``(channel, key, covers)``, in one round trip: claim ``key`` if the
+        conversation's responsible team is in ``covers`` (the dedup stage's hot path).
 
-        Decided in order: two asks for one key get "handled" then "duplicate". The default asks
-        one at a time; a networked store overrides it (the dedup stage's hot path).
+        Decided in order: two asks for one key get "handled" then "duplicate".
         """
-        return [await self.decide(channel, key, covers) for channel, key, covers in asks]
 
+    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
+        """:meth:`decide_many` for one event."""
+        return (await self.decide_many([(channel, key, covers)]))[0]
+
+    @abc.abstractmethod
     async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
-        """:meth:`claim` for each ``(channel, key, team)``, in order, as one round trip."""
-        return [await self.claim(channel, key, team) for channel, key, team in claims]
+        """Claim each ``(channel, key, team)`` unconditionally, in order, in one round trip:
+        None where it was won, else the team that has it."""
+
+    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+        """:meth:`claim_many` for one event."""
+        return (await self.claim_many([(channel, key, team)]))[0]
 
     @abc.abstractmethod
     async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
@@ -90,21 +89,23 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
-        """Extend the liveness lease of each team whose socket ``holder`` has up."""
+        """Extend the heartbeat of each team whose socket ``holder`` has up (it lapses after ``ttl_ms``)."""
 
     @abc.abstractmethod
-    async def release_alive(self, teams: Sequence[str], holder: str) -> None: ...
+    async def release_alive(self, teams: Sequence[str], holder: str) -> None:
+        """End the heartbeat of each of ``teams`` that ``holder`` has (a clean stop, no lapse)."""
 
     @abc.abstractmethod
-    async def alive(self, teams: Sequence[str]) -> set[str]: ...
+    async def alive(self, teams: Sequence[str]) -> set[str]:
+        """Those of ``teams`` whose heartbeat has not lapsed."""
 
     @abc.abstractmethod
-    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
-        """Record an installation some process serves (ids only, never tokens)."""
+    async def roster_add(self, team_id: str, info: dict[str, Any]) -> None:
+        """Put a team some process serves on the roster (its bot's ids only, never tokens)."""
 
     @abc.abstractmethod
-    async def installed_teams(self) -> dict[str, dict[str, Any]]:
-        """Every registered installation: team id -> the info given to register_team."""
+    async def roster(self) -> dict[str, dict[str, Any]]:
+        """The roster: every team any process serves, team id -> the info given to roster_add."""
 
     @abc.abstractmethod
     async def kv_get(self, namespace: str, key: str) -> Any | None: ...
@@ -139,42 +140,43 @@ class Store(abc.ABC):
     async def close(self) -> None:
         return None
 
-    # -- scale-out: installation ownership and process membership (gridbot/ownership.py) ----------
-    # Concrete, so a single-process test fake need not implement them.
+    # -- scale-out: connection ownership and process membership (gridbot/ownership.py) ----------
+    # Concrete, so a single-process test fake need not implement them. ``connection`` is a
+    # connection key (``rtm:<digest>``, ``socket_mode:<digest>``): one lease per connection.
 
-    # True when several processes can share this store (Redis): they then split the installations
+    # True when several processes can share this store (Redis): they then split the connections
     # through ownership leases. False (memory, test fakes): one process, ownership is trivially "me".
     shared: bool = False
 
-    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
-        """Take a free installation for ``ttl_ms``; its new fencing epoch, or None if it is held."""
+    async def acquire_owner(self, connection: str, holder: str, ttl_ms: int) -> int | None:
+        """Take a free connection for ``ttl_ms``; its new fencing epoch, or None if it is held."""
         raise NotImplementedError
 
     async def renew_owners(self, leases: Mapping[str, int], holder: str, ttl_ms: int) -> set[str]:
-        """Extend each lease ``{installation: epoch}`` still held by ``holder`` at that epoch.
+        """Extend each lease ``{connection: epoch}`` still held by ``holder`` at that epoch.
 
-        Returns the installations renewed; any other is lost (lapsed, or handed off).
+        Returns the connections renewed; any other is lost (lapsed, or handed off).
         """
         raise NotImplementedError
 
-    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
+    async def release_owner(self, connection: str, holder: str, epoch: int) -> bool:
         raise NotImplementedError
 
     async def request_handoff(
-        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+        self, connection: str, holder: str, epoch: int, successor: str, ttl_ms: int
     ) -> bool:
         """Mark the lease held by ``holder`` at ``epoch`` for ``successor`` (one at a time, expiring)."""
         raise NotImplementedError
 
-    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
+    async def take_handoff(self, connection: str, successor: str, ttl_ms: int) -> int | None:
         """The successor takes the lease marked for it (its socket is up); the new epoch or None."""
         raise NotImplementedError
 
-    async def cancel_handoff(self, installation: str, successor: str) -> None:
+    async def cancel_handoff(self, connection: str, successor: str) -> None:
         raise NotImplementedError
 
-    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
-        """The current lease of each installation (holder None when free)."""
+    async def owners(self, connections: Sequence[str]) -> dict[str, OwnerLease]:
+        """The current lease of each connection (holder None when free)."""
         raise NotImplementedError
 
     async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:

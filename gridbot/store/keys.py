@@ -26,11 +26,11 @@ class Keys:
         return f"{self.prefix}:{{e:{key}}}:ev"
 
     def alive(self, team: str) -> str:
-        """String with PX: the process whose socket for this team is up (the liveness lease)."""
+        """String with PX: the process whose socket for this team is up (the team's heartbeat)."""
         return f"{self.prefix}:{{t:{team}}}:alive"
 
-    def teams(self) -> str:
-        """Hash: team id -> JSON {bot_user_id, bot_id, enterprise_id}: every installation any
+    def roster(self) -> str:
+        """Hash, the roster: team id -> JSON {bot_user_id, bot_id, enterprise_id} of every team any
         process serves (election candidates and the loop guard must know all of them)."""
         return f"{self.prefix}:{{g}}:teams"
 
@@ -56,17 +56,17 @@ class Keys:
     def process_status_pattern(self) -> str:
         return f"{self.prefix}:{{st}}:proc:*"
 
-    def owner(self, installation: str) -> str:
-        """Hash with PX: holder, epoch: the process that serves one installation (ownership lease)."""
-        return f"{self.prefix}:{{o:{installation}}}:owner"
+    def owner(self, connection: str) -> str:
+        """Hash with PX: holder, epoch: the process that serves one connection (ownership lease)."""
+        return f"{self.prefix}:{{o:{connection}}}:owner"
 
-    def owner_epoch(self, installation: str) -> str:
-        """Counter: the installation's fencing epoch, bumped on every change of holder (no TTL)."""
-        return f"{self.prefix}:{{o:{installation}}}:epoch"
+    def owner_epoch(self, connection: str) -> str:
+        """Counter: the connection's fencing epoch, bumped on every change of holder (no TTL)."""
+        return f"{self.prefix}:{{o:{connection}}}:epoch"
 
-    def successor(self, installation: str) -> str:
-        """String with PX: the process a handoff of this installation was requested for."""
-        return f"{self.prefix}:{{o:{installation}}}:next"
+    def successor(self, connection: str) -> str:
+        """String with PX: the process a handoff of this connection was requested for."""
+        return f"{self.prefix}:{{o:{connection}}}:next"
 
     def members(self) -> str:
         """Sorted set: live process id -> expiry (ms, Redis time). Shares ``{r}`` with members_info."""

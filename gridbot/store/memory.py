@@ -20,15 +20,15 @@ class MemoryStore(Store):
         # Claims all live claim_ttl, so insertion order is expiry order: evict from the left.
         self._claim_expiry: deque[tuple[float, str]] = deque()
         self._elections: dict[str, Election] = {}
-        self._alive: dict[str, tuple[str, float]] = {}
+        self._heartbeats: dict[str, tuple[str, float]] = {}  # team -> holder, until
         self._kv: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
-        self._owners: dict[str, tuple[str, int, float]] = {}  # installation -> holder, epoch, until
+        self._owners: dict[str, tuple[str, int, float]] = {}  # connection -> holder, epoch, until
         self._epochs: dict[str, int] = {}
         self._successors: dict[str, tuple[str, float]] = {}
         self._members: dict[str, tuple[bytes, float]] = {}
         self._status: dict[str, tuple[bytes, float]] = {}
-        self._teams: dict[str, dict[str, Any]] = {}
+        self._roster: dict[str, dict[str, Any]] = {}
         # Decisions are immutable: one per (outcome, team), not one per event (a frozen
         # dataclass costs about a microsecond to build, and a flood asks tens of thousands/s).
         self._answers: dict[tuple[Outcome, str], Decision] = {}
@@ -44,9 +44,6 @@ class MemoryStore(Store):
     def _set_claim(self, key: str, team: str, now: float) -> None:
         self._claims[key] = team
         self._claim_expiry.append((now + self.claim_ttl, key))
-
-    async def decide(self, channel: str, key: str, covers: Sequence[str]) -> Decision:
-        return self._decide(channel, key, covers, self._evict())
 
     async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
         now = self._evict()
@@ -71,9 +68,11 @@ class MemoryStore(Store):
             answer = self._answers[outcome, team] = Decision(outcome, team)
         return answer
 
-    async def claim(self, channel: str | None, key: str, team: str) -> str | None:
+    async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
         now = self._evict()
-        full = f"{channel or ''}:{key}"
+        return [self._claim(f"{channel or ''}:{key}", team, now) for channel, key, team in claims]
+
+    def _claim(self, full: str, team: str, now: float) -> str | None:
         owner = self._claims.get(full)
         if owner is not None:
             return owner
@@ -117,24 +116,24 @@ class MemoryStore(Store):
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
         now = self._clock()
         for team in teams:
-            current = self._alive.get(team)
+            current = self._heartbeats.get(team)
             if current is None or current[0] == holder or current[1] <= now:
-                self._alive[team] = (holder, now + ttl_ms / 1000)
+                self._heartbeats[team] = (holder, now + ttl_ms / 1000)
 
     async def release_alive(self, teams: Sequence[str], holder: str) -> None:
         for team in teams:
-            if self._alive.get(team, ("", 0.0))[0] == holder:
-                del self._alive[team]
+            if self._heartbeats.get(team, ("", 0.0))[0] == holder:
+                del self._heartbeats[team]
 
     async def alive(self, teams: Sequence[str]) -> set[str]:
         now = self._clock()
-        return {t for t in teams if t in self._alive and self._alive[t][1] > now}
+        return {t for t in teams if t in self._heartbeats and self._heartbeats[t][1] > now}
 
-    async def register_team(self, team_id: str, info: dict[str, Any]) -> None:
-        self._teams[team_id] = dict(info)
+    async def roster_add(self, team_id: str, info: dict[str, Any]) -> None:
+        self._roster[team_id] = dict(info)
 
-    async def installed_teams(self) -> dict[str, dict[str, Any]]:
-        return {team: dict(info) for team, info in self._teams.items()}
+    async def roster(self) -> dict[str, dict[str, Any]]:
+        return {team: dict(info) for team, info in self._roster.items()}
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         item = self._kv.get(f"{namespace}\0{key}")
@@ -162,66 +161,66 @@ class MemoryStore(Store):
 
     # -- ownership and membership: one process, but the same contract as Redis -----------------
 
-    def _owner(self, installation: str) -> tuple[str, int, float] | None:
-        current = self._owners.get(installation)
+    def _owner(self, connection: str) -> tuple[str, int, float] | None:
+        current = self._owners.get(connection)
         return current if current is not None and current[2] > self._clock() else None
 
-    def _successor(self, installation: str) -> str | None:
-        item = self._successors.get(installation)
+    def _successor(self, connection: str) -> str | None:
+        item = self._successors.get(connection)
         return item[0] if item is not None and item[1] > self._clock() else None
 
-    def _grant(self, installation: str, holder: str, ttl_ms: int) -> int:
-        epoch = self._epochs.get(installation, 0) + 1
-        self._epochs[installation] = epoch
-        self._owners[installation] = (holder, epoch, self._clock() + ttl_ms / 1000)
+    def _grant(self, connection: str, holder: str, ttl_ms: int) -> int:
+        epoch = self._epochs.get(connection, 0) + 1
+        self._epochs[connection] = epoch
+        self._owners[connection] = (holder, epoch, self._clock() + ttl_ms / 1000)
         return epoch
 
-    async def acquire_owner(self, installation: str, holder: str, ttl_ms: int) -> int | None:
-        if self._owner(installation) is not None:
+    async def acquire_owner(self, connection: str, holder: str, ttl_ms: int) -> int | None:
+        if self._owner(connection) is not None:
             return None
-        return self._grant(installation, holder, ttl_ms)
+        return self._grant(connection, holder, ttl_ms)
 
     async def renew_owners(self, leases: Mapping[str, int], holder: str, ttl_ms: int) -> set[str]:
         renewed = set()
-        for installation, epoch in leases.items():
-            current = self._owner(installation)
+        for connection, epoch in leases.items():
+            current = self._owner(connection)
             if current is not None and current[:2] == (holder, epoch):
-                self._owners[installation] = (holder, epoch, self._clock() + ttl_ms / 1000)
-                renewed.add(installation)
+                self._owners[connection] = (holder, epoch, self._clock() + ttl_ms / 1000)
+                renewed.add(connection)
         return renewed
 
-    async def release_owner(self, installation: str, holder: str, epoch: int) -> bool:
-        current = self._owner(installation)
+    async def release_owner(self, connection: str, holder: str, epoch: int) -> bool:
+        current = self._owner(connection)
         if current is None or current[:2] != (holder, epoch):
             return False
-        del self._owners[installation]
+        del self._owners[connection]
         return True
 
     async def request_handoff(
-        self, installation: str, holder: str, epoch: int, successor: str, ttl_ms: int
+        self, connection: str, holder: str, epoch: int, successor: str, ttl_ms: int
     ) -> bool:
-        current = self._owner(installation)
-        if current is None or current[:2] != (holder, epoch) or self._successor(installation):
+        current = self._owner(connection)
+        if current is None or current[:2] != (holder, epoch) or self._successor(connection):
             return False
-        self._successors[installation] = (successor, self._clock() + ttl_ms / 1000)
+        self._successors[connection] = (successor, self._clock() + ttl_ms / 1000)
         return True
 
-    async def take_handoff(self, installation: str, successor: str, ttl_ms: int) -> int | None:
-        if self._successor(installation) != successor:
+    async def take_handoff(self, connection: str, successor: str, ttl_ms: int) -> int | None:
+        if self._successor(connection) != successor:
             return None
-        del self._successors[installation]
-        return self._grant(installation, successor, ttl_ms)
+        del self._successors[connection]
+        return self._grant(connection, successor, ttl_ms)
 
-    async def cancel_handoff(self, installation: str, successor: str) -> None:
-        if self._successor(installation) == successor:
-            del self._successors[installation]
+    async def cancel_handoff(self, connection: str, successor: str) -> None:
+        if self._successor(connection) == successor:
+            del self._successors[connection]
 
-    async def owners(self, installations: Sequence[str]) -> dict[str, OwnerLease]:
+    async def owners(self, connections: Sequence[str]) -> dict[str, OwnerLease]:
         found = {}
-        for installation in installations:
-            current = self._owner(installation)
-            holder, epoch = (current[0], current[1]) if current else (None, self._epochs.get(installation, 0))
-            found[installation] = OwnerLease(holder, epoch, self._successor(installation))
+        for connection in connections:
+            current = self._owner(connection)
+            holder, epoch = (current[0], current[1]) if current else (None, self._epochs.get(connection, 0))
+            found[connection] = OwnerLease(holder, epoch, self._successor(connection))
         return found
 
     async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:

@@ -173,7 +173,7 @@ async def test_our_own_bot_messages_are_never_dispatched(harness: Harness) -> No
 
 
 async def test_a_bot_served_by_another_process_is_recognised_through_the_registry(harness: Harness) -> None:
-    await harness.stage.store.register_team("T9", {"bot_user_id": "UBOT9", "bot_id": "B9"})
+    await harness.stage.store.roster_add("T9", {"bot_user_id": "UBOT9", "bot_id": "B9"})
     harness.stage.submit(msg("T1", "11.0", bot_id="B9", subtype="bot_message", user="UBOT9"), ("T1",))
     harness.stage.submit(msg("T1", "12.0", bot_id="BFOREIGN", subtype="bot_message"), ("T1",))
     await wait_until(lambda: harness.stage.backlog == 0 and harness.stage.counters.own_message == 1)

@@ -74,7 +74,18 @@ async def test_pin_and_clear(store: Store) -> None:
     assert await store.election("C1") is None
 
 
-async def test_liveness_leases(store: Store) -> None:
+async def test_elections_lists_every_conversation_once(store: Store) -> None:
+    for n in range(30):
+        await store.elect(f"C{n}", "T1", ["T1", "T2"])
+    await store.pin("C7", "T2")
+    await store.clear("C8")
+    found = await store.elections()
+    assert set(found) == {f"C{n}" for n in range(30)} - {"C8"}
+    assert found["C7"] == await store.election("C7") and found["C7"].pinned
+    assert found["C0"] == await store.election("C0") and found["C0"].candidates == ("T1", "T2")
+
+
+async def test_a_heartbeat_has_one_holder_until_released(store: Store) -> None:
     await store.renew_alive(["T1", "T2"], "proc-a", 10_000)
     await store.renew_alive(["T2"], "proc-b", 10_000)  # held by proc-a: not taken
     assert await store.alive(["T1", "T2", "T3"]) == {"T1", "T2"}
@@ -98,9 +109,11 @@ async def test_lock_has_one_holder(store: Store) -> None:
     assert await store.try_lock("job:1", "a", 10_000)
 
 
-async def test_installation_registry_is_shared(store: Store) -> None:
-    await store.register_team("T1", {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"})
-    await store.register_team("T2", {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None})
-    teams = await store.installed_teams()
-    assert teams == {"T1": {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"},
-                     "T2": {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None}}
+async def test_the_roster_keeps_every_team_with_its_bot_ids(store: Store) -> None:
+    await store.roster_add("T1", {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"})
+    await store.roster_add("T2", {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None})
+    teams = await store.roster()
+    assert teams == {
+        "T1": {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"},
+        "T2": {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None},
+    }

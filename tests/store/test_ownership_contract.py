@@ -1,4 +1,4 @@
-"""Ownership leases and process membership: the same contract on memory and real Redis."""
+"""Connection ownership leases and process membership: the same contract on memory and real Redis."""
 
 from __future__ import annotations
 
@@ -6,62 +6,62 @@ from gridtest import eventually
 
 from gridbot.store import Store
 
-INST = "rtm:0123456789ab"
+CONN = "rtm:0123456789ab"  # a connection key
 
 
-async def test_a_free_installation_goes_to_one_process_with_a_growing_epoch(store: Store) -> None:
-    first = await store.acquire_owner(INST, "p1", 60_000)
+async def test_a_free_connection_goes_to_one_process_with_a_growing_epoch(store: Store) -> None:
+    first = await store.acquire_owner(CONN, "p1", 60_000)
     assert first is not None
-    assert await store.acquire_owner(INST, "p2", 60_000) is None  # held
-    assert await store.renew_owners({INST: first}, "p1", 60_000) == {INST}
-    assert await store.renew_owners({INST: first}, "p2", 60_000) == set()  # not p2's
-    assert await store.release_owner(INST, "p1", first)
-    second = await store.acquire_owner(INST, "p2", 60_000)
+    assert await store.acquire_owner(CONN, "p2", 60_000) is None  # held
+    assert await store.renew_owners({CONN: first}, "p1", 60_000) == {CONN}
+    assert await store.renew_owners({CONN: first}, "p2", 60_000) == set()  # not p2's
+    assert await store.release_owner(CONN, "p1", first)
+    second = await store.acquire_owner(CONN, "p2", 60_000)
     assert second is not None and second > first
     # The old holder, waking up late with its old epoch, cannot renew or release the new lease.
-    assert await store.renew_owners({INST: first}, "p1", 60_000) == set()
-    assert not await store.release_owner(INST, "p1", first)
-    owners = await store.owners([INST, "rtm:other"])
-    assert (owners[INST].holder, owners[INST].epoch) == ("p2", second)
+    assert await store.renew_owners({CONN: first}, "p1", 60_000) == set()
+    assert not await store.release_owner(CONN, "p1", first)
+    owners = await store.owners([CONN, "rtm:other"])
+    assert (owners[CONN].holder, owners[CONN].epoch) == ("p2", second)
     assert owners["rtm:other"].holder is None
 
 
 async def test_a_lapsed_lease_is_lost_even_to_the_same_holder(store: Store) -> None:
-    epoch = await store.acquire_owner(INST, "p1", 50)
+    epoch = await store.acquire_owner(CONN, "p1", 50)
     assert epoch is not None
 
     async def lapsed() -> bool | None:
-        return True if (await store.owners([INST]))[INST].holder is None else None
+        return True if (await store.owners([CONN]))[CONN].holder is None else None
 
     await eventually(lapsed, 5)
-    assert await store.renew_owners({INST: epoch}, "p1", 60_000) == set()
-    again = await store.acquire_owner(INST, "p1", 60_000)
+    assert await store.renew_owners({CONN: epoch}, "p1", 60_000) == set()
+    again = await store.acquire_owner(CONN, "p1", 60_000)
     assert again is not None and again > epoch  # a fresh epoch: the old one stays fenced off
 
 
 async def test_a_handoff_moves_the_lease_only_to_the_named_successor(store: Store) -> None:
-    epoch = await store.acquire_owner(INST, "old", 60_000)
+    epoch = await store.acquire_owner(CONN, "old", 60_000)
     assert epoch is not None
-    assert not await store.request_handoff(INST, "old", epoch + 1, "new", 60_000)  # stale epoch
-    assert await store.request_handoff(INST, "old", epoch, "new", 60_000)
-    assert not await store.request_handoff(INST, "old", epoch, "third", 60_000)  # one at a time
-    assert (await store.owners([INST]))[INST].successor == "new"
-    assert await store.take_handoff(INST, "third", 60_000) is None
-    taken = await store.take_handoff(INST, "new", 60_000)
+    assert not await store.request_handoff(CONN, "old", epoch + 1, "new", 60_000)  # stale epoch
+    assert await store.request_handoff(CONN, "old", epoch, "new", 60_000)
+    assert not await store.request_handoff(CONN, "old", epoch, "third", 60_000)  # one at a time
+    assert (await store.owners([CONN]))[CONN].successor == "new"
+    assert await store.take_handoff(CONN, "third", 60_000) is None
+    taken = await store.take_handoff(CONN, "new", 60_000)
     assert taken is not None and taken > epoch
-    assert await store.renew_owners({INST: epoch}, "old", 60_000) == set()  # the old owner learns
-    assert await store.renew_owners({INST: taken}, "new", 60_000) == {INST}
-    lease = (await store.owners([INST]))[INST]
+    assert await store.renew_owners({CONN: epoch}, "old", 60_000) == set()  # the old owner learns
+    assert await store.renew_owners({CONN: taken}, "new", 60_000) == {CONN}
+    lease = (await store.owners([CONN]))[CONN]
     assert (lease.holder, lease.successor) == ("new", None)
 
 
 async def test_a_cancelled_handoff_leaves_the_owner_in_place(store: Store) -> None:
-    epoch = await store.acquire_owner(INST, "old", 60_000)
+    epoch = await store.acquire_owner(CONN, "old", 60_000)
     assert epoch is not None
-    assert await store.request_handoff(INST, "old", epoch, "new", 60_000)
-    await store.cancel_handoff(INST, "new")
-    assert await store.take_handoff(INST, "new", 60_000) is None
-    assert await store.renew_owners({INST: epoch}, "old", 60_000) == {INST}
+    assert await store.request_handoff(CONN, "old", epoch, "new", 60_000)
+    await store.cancel_handoff(CONN, "new")
+    assert await store.take_handoff(CONN, "new", 60_000) is None
+    assert await store.renew_owners({CONN: epoch}, "old", 60_000) == {CONN}
 
 
 async def test_processes_announce_themselves_and_vanish_when_they_stop(store: Store) -> None:

@@ -1,0 +1,246 @@
+"""The Lua scripts of the Redis store, and their registration on a client.
+
+Each script is one atomic decision. The keys one call touches share one hash tag (see keys.py),
+so under Redis Cluster every call stays in one slot. Two exceptions touch keys in many slots and
+run only on a standalone server or a Sentinel-managed master: HOLD_MANY and OWN_RENEW_MANY.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.commands.core import AsyncScript
+
+from gridbot.store.connect import Client
+
+# The hot path: many events of one conversation decided in one call (one slot: every key carries
+# the conversation's hash tag). KEYS: election, then one claim key per event. ARGV: claim ttl (s),
+# then, as one argument, per event the csv of teams its copies speak for, events separated by ";"
+# (one argument, not one per event: packing arguments was half of redis-py's cost per batch).
+# Returns {} when nobody is elected, else {responsible, r2, r3, ...}: "+" handled now, "~" standby,
+# anything else the team that has it.
+DECIDE_MANY = """
+local resp = redis.call('HGET', KEYS[1], 'team')
+if not resp then return {} end
+local out, needle, i = {resp}, ',' .. resp .. ',', 1
+for covers in string.gmatch(ARGV[2], '[^;]+') do
+  i = i + 1
+  local owner = redis.call('GET', KEYS[i])
+  if owner then
+    out[i] = owner
+  elseif string.find(',' .. covers .. ',', needle, 1, true) then
+    redis.call('SET', KEYS[i], resp, 'EX', ARGV[1])
+    out[i] = '+'
+  else
+    out[i] = '~'
+  end
+end
+return out
+"""
+
+# KEYS: claim. ARGV: team, ttl (s). False if won, else the team that has it.
+CLAIM = """
+local owner = redis.call('GET', KEYS[1])
+if owner then return owner end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+# KEYS: election. ARGV: proposed team, candidates csv. Keeps a sitting team; merges candidates.
+ELECT = """
+local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned')
+local seen, list = {}, {}
+for c in string.gmatch((cur[2] or '') .. ',' .. ARGV[2], '([^,]+)') do
+  if not seen[c] then seen[c] = true; table.insert(list, c) end
+end
+table.sort(list)
+local cands = table.concat(list, ',')
+if cur[1] then
+  redis.call('HSET', KEYS[1], 'candidates', cands)
+  return {cur[1], cands, cur[3], cur[4] or '0'}
+end
+redis.call('HSET', KEYS[1], 'team', ARGV[1], 'candidates', cands, 'epoch', 1, 'pinned', 0)
+return {ARGV[1], cands, '1', '0'}
+"""
+
+# KEYS: election. ARGV: expected team, new team. Compare-and-set: only the team that saw the
+# responsible team die moves the election, and only once.
+TAKEOVER = """
+local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned')
+if not cur[1] then return false end
+if cur[1] ~= ARGV[1] then return {cur[1], cur[2], cur[3], cur[4] or '0'} end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'team', ARGV[2], 'pinned', 0)
+return {ARGV[2], cur[2], tostring(epoch), '0'}
+"""
+
+# A key held by one holder for a while: a team's heartbeat, a scheduler lock.
+# KEYS: the key. ARGV: holder, ttl ms. Take it if free, extend it if ours.
+HOLD = """
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# The same for many teams' heartbeats at once (standalone Redis only: the keys live in different
+# slots). KEYS: heartbeat keys. ARGV: holder, ttl ms.
+HOLD_MANY = """
+for i = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[i])
+  if not cur or cur == ARGV[1] then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
+end
+return #KEYS
+"""
+
+# KEYS: a held key. ARGV: holder. Let go of it if ours.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Ownership leases (gridbot/ownership.py). KEYS share the connection's {o:<connection key>} tag.
+# KEYS: owner, epoch. ARGV: holder, ttl ms. Take a free lease under a fresh fencing epoch.
+OWN_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return epoch
+"""
+
+# KEYS: owner. ARGV: holder, epoch, ttl ms. Renew only the very lease we were granted.
+OWN_RENEW = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# The same for many leases on one server (not a Cluster: the keys are in many slots), one command
+# instead of one script call each. KEYS: owners. ARGV: holder, ttl ms, then one epoch per key.
+OWN_RENEW_MANY = """
+local out = {}
+for i = 1, #KEYS do
+  local cur = redis.call('HMGET', KEYS[i], 'holder', 'epoch')
+  if cur[1] == ARGV[1] and cur[2] == ARGV[i + 2] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+# KEYS: owner. ARGV: holder, epoch.
+OWN_RELEASE = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: owner, next. ARGV: holder, epoch, successor, ttl ms. One pending handoff at a time.
+OWN_OFFER = """
+local cur = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+return 0
+"""
+
+# KEYS: owner, epoch, next. ARGV: successor, ttl ms. The successor's socket is up: it takes over.
+OWN_TAKE = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[3])
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return epoch
+"""
+
+# KEYS: next. ARGV: successor.
+OWN_CANCEL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Process membership. KEYS: members (zset of expiries), members info (hash). Redis's own clock
+# decides expiry, so processes with skewed clocks still agree on who is alive.
+_EXPIRE_MEMBERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+"""
+
+# ARGV: instance, document, ttl ms.
+MEMBER_BEAT = (
+    _EXPIRE_MEMBERS
+    + """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+MEMBERS = (
+    _EXPIRE_MEMBERS
+    + """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #ids == 0 then return {} end
+local docs = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+for i, id in ipairs(ids) do
+  if docs[i] then table.insert(out, id); table.insert(out, docs[i]) end
+end
+return out
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """Every script, registered on one client (redis-py runs each by its SHA, loading it once)."""
+
+    decide_many: AsyncScript
+    claim: AsyncScript
+    elect: AsyncScript
+    takeover: AsyncScript
+    hold: AsyncScript
+    hold_many: AsyncScript
+    release: AsyncScript
+    own_acquire: AsyncScript
+    own_renew: AsyncScript
+    own_renew_many: AsyncScript
+    own_release: AsyncScript
+    own_offer: AsyncScript
+    own_take: AsyncScript
+    own_cancel: AsyncScript
+    member_beat: AsyncScript
+    members: AsyncScript
+
+    @classmethod
+    def register(cls, client: Client) -> Scripts:
+        script = client.register_script
+        return cls(
+            decide_many=script(DECIDE_MANY),
+            claim=script(CLAIM),
+            elect=script(ELECT),
+            takeover=script(TAKEOVER),
+            hold=script(HOLD),
+            hold_many=script(HOLD_MANY),
+            release=script(RELEASE),
+            own_acquire=script(OWN_ACQUIRE),
+            own_renew=script(OWN_RENEW),
+            own_renew_many=script(OWN_RENEW_MANY),
+            own_release=script(OWN_RELEASE),
+            own_offer=script(OWN_OFFER),
+            own_take=script(OWN_TAKE),
+            own_cancel=script(OWN_CANCEL),
+            member_beat=script(MEMBER_BEAT),
+            members=script(MEMBERS),
+        )
