@@ -259,12 +259,13 @@ class Decider:
         return True
 
     async def _claim_loose(self, asks: list[Ask]) -> list[Ask]:
-        """Events with no conversation (keyed on an Events API event_id): a plain claim each."""
-        for n, ask in enumerate(asks):
-            try:
-                owner = await self._store.claim(None, ask.key, ask.first.team_id)
-            except StoreUnavailable:
-                return asks[n:]
+        """Events with no conversation (keyed on an Events API event_id): one claim each, all in
+        one round trip."""
+        try:
+            owners = await self._store.claim_many([(None, a.key, a.first.team_id) for a in asks])
+        except StoreUnavailable:
+            return asks
+        for ask, owner in zip(asks, owners, strict=True):
             self._settle(ask, Decision(Outcome.HANDLED if owner is None else Outcome.DUPLICATE, owner))
         return []
 
