@@ -25,7 +25,7 @@ from typing import Any
 import regex  # type: ignore[import-untyped, unused-ignore]
 
 from gridbot.logs import get_logger
-from gridbot.schedule import Cron, CronError, Every, Trigger
+from gridbot.triggers import Cron, CronError, Every, Trigger
 
 log = get_logger("gridbot.plugins")
 
