@@ -18,8 +18,9 @@ from typing import Any
 
 from gridbot.bots import Bots
 from gridbot.config import Config
-from gridbot.context import Context, Directory, PluginStore
+from gridbot.context import Context, PluginStore
 from gridbot.dedup import DedupStage
+from gridbot.directory import Directory
 from gridbot.dispatch import Dispatcher
 from gridbot.election import Elector
 from gridbot.events import Event

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gridbot import Context, Plugin, PluginStore
-from gridbot.context import Directory
+from gridbot.directory import Directory
 from gridbot.store import Store
 from gridbot.testing.pytest_plugin import Grid, GridFactory
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from gridtest import T1, T2, connected, grid_config, settled, wait_until
 
-from gridbot.context import TtlCache
 from gridbot.dedup import Bots, DedupStage
+from gridbot.directory import TtlCache
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime
