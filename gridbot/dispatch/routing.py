@@ -1,7 +1,14 @@
 """Which handlers an event runs: message patterns, commands and event types, decided once per event.
 
-Two plugins declaring the same command both run; start-up logs a ``dispatch.command_conflict``
-warning naming both.
+Two rules keep one message from being answered twice:
+
+- Within one plugin, a message that invokes one of the plugin's commands runs that command's
+  handler only, never the plugin's message patterns too (``whois`` has both a ``whois @user``
+  pattern and a ``whois`` command: a DM "whois @x" is both). Other plugins' patterns still match,
+  and ``@event`` handlers are never affected.
+- A command name belongs to the first plugin in ``plugins.enabled`` that declares it. A later
+  plugin's handler for the same name is not routed (nor listed by ``help``), and start-up logs one
+  ``dispatch.command_conflict`` warning naming both.
 
 Message patterns are searched under each route's time budget (``match_timeout``): matching runs
 on the event loop, and a pattern that backtracks catastrophically must cost its budget and one
@@ -37,38 +44,48 @@ class Router:
         self.command_prefix = command_prefix
         self._bot_user_ids = bot_user_ids
         self.match_timeouts = 0
-        self.routes: tuple[Route, ...] = tuple(r for p in plugins for r in p.routes)  # what help lists
-        self._commands: dict[str, Route] = {}  # command name -> the first route declaring it
-        for route in self.routes:
+        self._commands: dict[str, Route] = {}  # command name -> the route that owns it
+        routes: list[Route] = []
+        for route in (r for p in plugins for r in p.routes):
             if route.kind == "command" and route.command is not None:
-                first = self._commands.setdefault(route.command, route)
-                if first is not route:
+                owner = self._commands.setdefault(route.command, route)
+                if owner is not route:
                     log.warning(
                         "dispatch.command_conflict",
                         command=route.command,
-                        plugins=[first.plugin, route.plugin],
-                        handlers=[first.name, route.name],
+                        plugins=[owner.plugin, route.plugin],
+                        handlers=[owner.name, route.name],  # the owner's first
                     )
+                    continue
+            routes.append(route)
+        self.routes: tuple[Route, ...] = tuple(routes)  # every routed one (what ``help`` lists)
 
     def match(self, event: Event) -> list[Match]:
         """The routes ``event`` runs, in the plugins' order, with their handlers' arguments."""
         found: list[Match] = []
         is_user_message = event.type == "message" and event.subtype in _USER_SUBTYPES
-        command: tuple[str, dict[str, Any]] | None = None
+        command: Match | None = None
+        commanded = None  # the plugin whose command this message invokes: its patterns stay quiet
         if self._commands and is_user_message and event.bot_id is None:
             command = self._command(event)
+            if command is not None:
+                commanded = command[0].plugin
         for route in self.routes:
             kind = route.kind
             if kind == "event":
                 if route.event_type == event.type:
                     found.append((route, {}))
             elif kind == "message":
-                if is_user_message and (event.bot_id is None or route.include_bots):
+                if (
+                    is_user_message
+                    and route.plugin != commanded
+                    and (event.bot_id is None or route.include_bots)
+                ):
                     groups = self._search(route, event)
                     if groups is not None:
                         found.append((route, _arguments(route, groups)))
-            elif command is not None and route.command == command[0]:
-                found.append((route, _arguments(route, command[1])))
+            elif command is not None and route is command[0]:
+                found.append(command)
         return found
 
     def _search(self, route: Route, event: Event) -> dict[str, Any] | None:
@@ -89,9 +106,9 @@ class Router:
             return None
         return None if m is None else dict(m.groupdict())
 
-    def _command(self, event: Event) -> tuple[str, dict[str, Any]] | None:
-        """The command ``@bot name ...``, ``<prefix>name ...`` or (in a DM) ``name ...`` invokes,
-        with ``args`` (the words, quotes respected) and ``text`` (the rest as typed)."""
+    def _command(self, event: Event) -> Match | None:
+        """The routed command ``@bot name ...``, ``<prefix>name ...`` or (in a DM) ``name ...``
+        invokes, with ``args`` (the words, quotes respected) and ``text`` (the rest as typed)."""
         text = event.text.strip()
         mention = MENTION.match(text)
         if mention and mention.group(1) in self._bot_user_ids:
@@ -101,15 +118,15 @@ class Router:
         elif not _is_direct(event):
             return None
         parts = text.split(maxsplit=1)
-        name = parts[0].lower() if parts else ""
-        if name not in self._commands:
+        route = self._commands.get(parts[0].lower()) if parts else None
+        if route is None:
             return None
         rest = parts[1].strip() if len(parts) > 1 else ""
         try:
             words = shlex.split(rest)
         except ValueError:  # an unbalanced quote: fall back to plain words
             words = rest.split()
-        return name, {"args": words, "text": rest}
+        return route, _arguments(route, {"args": words, "text": rest})
 
 
 def _is_direct(event: Event) -> bool:
