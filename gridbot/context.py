@@ -210,9 +210,9 @@ class Contexts:
         client = self._teams.client_for(team_id)
         if team is None or client is None:
             raise RuntimeError(f"team {team_id} is not served by this process")
-        store, config = self._of(plugin)
-        # Positional: a dataclass called with eleven keywords costs about twice as much
-        # (0.7 us against 0.3 us for nine, CPython 3.11). The order is Context's field order.
+        store, config = self._own.get(plugin) or self._of(plugin)
+        # Positional: one is built per handler run, and a dataclass called with its eleven fields
+        # as keywords costs 0.63 us against 0.28 us (CPython 3.11). The order is Context's fields'.
         return Context(
             event,
             team_id,
