@@ -3,7 +3,8 @@
 This module is the public surface for plugin authors, and nothing else.
 """
 
-from gridbot.context import ChannelInfo, Context, PluginStore, Profile, UserNotFound
+from gridbot.context import Context, PluginStore
+from gridbot.directory import ChannelInfo, Profile, UserNotFound
 from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.plugins import Plugin, PluginError

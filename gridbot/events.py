@@ -13,9 +13,11 @@ from typing import Any
 import orjson
 
 MAX_FRAME_BYTES = 1 << 20  # larger frames are dropped (Slack messages are far smaller)
-# A display name never holds "<" (Slack escapes it), so no match can span two mentions: the
-# search stays linear even for a megabyte of unclosed "<@U1|" (``[^>]*`` made that quadratic).
-_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(\|[^<>]*)?>")
+# A user mention, ``<@W123>`` or ``<@W123|name>``: group 1 the id, group 2 the ``|name`` if any.
+# The one definition (normalising, command parsing and plugins use it). A display name never holds
+# "<" (Slack escapes it), so no match can span two mentions: the search stays linear even for a
+# megabyte of unclosed "<@U1|" (``[^>]*`` made that quadratic).
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^<>]*)?>")
 _UTF8_MAX = 4  # bytes per character: only a str longer than MAX_FRAME_BYTES / 4 is encoded to check
 
 
@@ -301,7 +303,7 @@ def _normalise(
     if user is not None and not isinstance(user, str):
         raise FrameError("bad_user")
     if isinstance(mapping, dict) and mapping:
-        text = _MENTION_RE.sub(lambda m: f"<@{stable_user(m.group(1), mapping)}{m.group(2) or ''}>", text)
+        text = MENTION.sub(lambda m: f"<@{stable_user(m.group(1), mapping)}{m.group(2) or ''}>", text)
     return Event(
         team_id=team_id,
         enterprise_id=enterprise_id,

@@ -25,7 +25,7 @@ from typing import Any
 import regex  # type: ignore[import-untyped, unused-ignore]
 
 from gridbot.logs import get_logger
-from gridbot.schedule import Cron, CronError, Every, Trigger
+from gridbot.triggers import Cron, CronError, Every, Trigger
 
 log = get_logger("gridbot.plugins")
 
@@ -182,10 +182,6 @@ class Plugin:
         self.shutdown.append(fn)
         return fn
 
-    @property
-    def commands(self) -> list[Route]:
-        return [r for r in self.routes if r.kind == "command"]
-
 
 def _compile(plugin: str, pattern: str, flags: int) -> Any:
     unknown = flags & ~sum(_FLAGS)
@@ -284,11 +280,6 @@ def load_plugin(name: str) -> Plugin:
     if not isinstance(found, Plugin):
         raise PluginError(f"plugin {name}: exposes no Plugin object (plugin = Plugin(...) or setup())")
     return found
-
-
-def discover_installed() -> list[str]:
-    """The names installed packages offer through the ``gridbot.plugins`` entry-point group."""
-    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def load_all(names: tuple[str, ...], *, strict: bool) -> list[Plugin]:

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import re
-
 from slack_sdk.errors import SlackApiError
 
 from gridbot import Context, Plugin, UserNotFound
+from gridbot.events import MENTION
 
 plugin = Plugin("whois")
-_MENTION = r"<@(?P<user>[UW][A-Z0-9]+)(?:\|[^>]*)?>"
 
 
-@plugin.message(rf"^\s*whois\s+{_MENTION}\s*$")
-async def whois(ctx: Context, user: str) -> None:
+# In any channel, no prefix needed; a DM "whois @x" is the command instead (one answer).
+@plugin.message(rf"^\s*whois\s+(?P<text>{MENTION.pattern})\s*$")
+async def whois(ctx: Context, text: str) -> None:
     """whois @user: their stable id, home team, teams in the org, and org admin/owner flags."""
-    await _answer(ctx, user)
+    await whois_command(ctx, text)
 
 
 @plugin.command("whois", usage="whois @user")
 async def whois_command(ctx: Context, text: str) -> None:
     """whois @user: their stable id, home team, teams in the org, and org admin/owner flags."""
-    m = re.search(_MENTION, text)
+    m = MENTION.search(text)
     if m is None:
         await ctx.reply("Usage: `whois @user` (mention the person, so Slack gives me their id).")
         return
-    await _answer(ctx, m.group("user"))
+    await _answer(ctx, m.group(1))
 
 
 async def _answer(ctx: Context, user_id: str) -> None:

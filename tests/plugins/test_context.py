@@ -1,17 +1,21 @@
-"""The context: the plugin store's JSON contract, cached lookups, shared-channel decisions."""
+"""The context: how it is built, the plugin store's JSON contract, cached lookups, shared channels."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot import Context, Plugin, PluginStore
-from gridbot.context import Directory
-from gridbot.store import Store
+from gridbot.context import Contexts
+from gridbot.directory import Directory
+from gridbot.events import normalise
+from gridbot.store import MemoryStore, Store
 from gridbot.testing.pytest_plugin import Grid, GridFactory
 
 
@@ -114,3 +118,40 @@ async def test_shared_channels_are_decided_by_conversations_info_and_cached(grid
 async def test_the_author_is_the_stable_id_whatever_id_their_team_shows(grid: Grid) -> None:
     # Team 2 sees Bob under his legacy U id; the event carries the mapping to his W id.
     assert (await grid.ask("bob", "G0TWOPRIV", "!me")).text == "W0BOB0001 on T0TEAM002 of E0GRID001"
+
+
+class OneTeam:
+    """The teams source of a process serving T0TEAM001 only."""
+
+    def __init__(self) -> None:
+        self.served = SimpleNamespace(team_id="T0TEAM001", enterprise_id="E0ORG0001", bot_user_id="U0BOT0001")
+        self.client = AsyncWebClient(token="xoxb-test")
+
+    def team(self, team_id: str) -> Any:
+        return self.served if team_id == "T0TEAM001" else None
+
+    def client_for(self, team_id: str) -> AsyncWebClient | None:
+        return self.client if team_id == "T0TEAM001" else None
+
+
+def test_contexts_are_built_complete_and_share_one_store_per_plugin() -> None:
+    p = Plugin("p")
+
+    @p.command("go")
+    async def go(ctx: Context) -> None: ...
+
+    teams, directory, store = OneTeam(), Directory(), MemoryStore()
+    contexts = Contexts(teams, store, {"p": {"channel": "C1"}}, directory, tuple(p.routes), "?")
+    raw = {"type": "message", "channel": "C1", "ts": "1.0", "user": "W1", "text": "?go"}
+    event = normalise(raw, team_id="T0TEAM002", enterprise_id=None)  # team 2's copy, team 1 answers
+    ctx = contexts.make(event, "T0TEAM001", "p")
+    assert (ctx.event, ctx.team_id, ctx.client, ctx.users) == (event, "T0TEAM001", teams.client, directory)
+    assert (ctx.enterprise_id, ctx.bot_user_id) == ("E0ORG0001", "U0BOT0001")
+    assert (ctx.plugin, ctx.config) == ("p", {"channel": "C1"})
+    assert (ctx.routes, ctx.command_prefix) == (tuple(p.routes), "?")  # what help lists
+    again, other = contexts.make(event, "T0TEAM001", "p"), contexts.make(event, "T0TEAM001", "q")
+    assert again.store is ctx.store and other.store is not ctx.store and other.config == {}
+    hook = contexts.hook("p")
+    assert (hook.plugin, hook.store, hook.config) == ("p", ctx.store, {"channel": "C1"})
+    with pytest.raises(RuntimeError, match="T0TEAM003 is not served"):
+        contexts.make(event, "T0TEAM003", "p")

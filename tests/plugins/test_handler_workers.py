@@ -11,7 +11,7 @@ import pytest
 from gridtest import wait_until
 
 from gridbot.context import Context
-from gridbot.dispatch import Dispatcher
+from gridbot.dispatch import Dispatcher, Router
 from gridbot.events import normalise
 from gridbot.plugins import Plugin
 
@@ -82,9 +82,8 @@ async def stubborn(ctx: Context) -> None:
 
 def dispatcher_with(outcomes: list[tuple[str, str]], **options: float) -> Dispatcher:
     return Dispatcher(
-        [plugin],
+        Router([plugin], command_prefix="!", bot_user_ids=()),
         lambda event, team, name: SimpleNamespace(),  # type: ignore[arg-type,return-value]
-        bot_user_ids=set,
         observer=lambda route, seconds, outcome: outcomes.append((route.name, outcome)),
         **options,  # type: ignore[arg-type]
     )
@@ -148,9 +147,8 @@ async def test_one_deadline_window_ends_only_the_handlers_that_overran() -> None
     finished.clear()
     outcomes: list[tuple[str, str]] = []
     dispatcher = Dispatcher(
-        [plugin],
+        Router([plugin], command_prefix="!", bot_user_ids=()),
         lambda event, team, name: SimpleNamespace(),  # type: ignore[arg-type,return-value]
-        bot_user_ids=set,
         observer=lambda route, seconds, outcome: outcomes.append((route.name, outcome)),
     )
     texts = ["quick a", "slow b", "quick c", "slow d", "quick e"]  # all within one 1 ms window
@@ -168,9 +166,8 @@ async def test_one_deadline_window_ends_only_the_handlers_that_overran() -> None
 async def test_a_drain_cancellation_is_not_taken_for_a_timeout() -> None:
     outcomes: list[str] = []
     dispatcher = Dispatcher(
-        [plugin],
+        Router([plugin], command_prefix="!", bot_user_ids=()),
         lambda event, team, name: SimpleNamespace(),  # type: ignore[arg-type,return-value]
-        bot_user_ids=set,
         default_timeout=30.0,
         observer=lambda route, seconds, outcome: outcomes.append(outcome),
     )

@@ -14,9 +14,10 @@ from structlog.testing import capture_logs
 from gridbot.events import Event
 from gridbot.plugins import Plugin, Route
 from gridbot.runtime import Runtime
-from gridbot.schedule import Cron, CronError, Scheduler
+from gridbot.schedule import Scheduler
 from gridbot.store import MemoryStore, Store
 from gridbot.testing import GridSimulator
+from gridbot.triggers import Cron, CronError
 
 
 def at(text: str) -> datetime:

@@ -12,7 +12,7 @@ from dedup.stagekit import Stage
 from gridtest import T1, T2, connected, grid_config, settled, wait_until
 
 from gridbot.bots import Bots
-from gridbot.context import TtlCache
+from gridbot.directory import TtlCache
 from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime

@@ -1,4 +1,4 @@
-"""Routing surviving events to plugin handlers, each run alone and time-limited.
+"""The worker pool: each handler an event matched runs alone and time-limited.
 
 A handler that raises or hangs is logged with plugin, handler, team, channel and ts and affects
 nothing else. A global bound on running handlers turns overload into backpressure on the dedup
@@ -20,8 +20,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import re
-import shlex
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -31,14 +29,14 @@ from typing import Any
 from structlog.typing import FilteringBoundLogger
 
 from gridbot.context import Context
+from gridbot.dispatch.routing import Router
 from gridbot.events import Event
 from gridbot.logs import get_logger
-from gridbot.plugins import Plugin, Route
+from gridbot.plugins import Route
 from gridbot.tasks import cancel_and_wait
 
 log = get_logger("gridbot.dispatch")
 
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ContextFactory = Callable[[Event, str, str], Context]  # (event, handling team, plugin name)
 Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for metrics
 Waiting = tuple[Route, Event, str, dict[str, Any]]  # (route, event, handling team, arguments)
@@ -60,44 +58,36 @@ class _Worker:
         self.base: contextvars.Context | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DispatchCounters:
-    started: int = 0
-    failed: int = 0
-    timed_out: int = 0
-    match_timeouts: int = 0
-
-
-def _is_direct(event: Event) -> bool:
-    """A one-to-one conversation with the bot: no mention or prefix needed there."""
-    return event.raw.get("channel_type") == "im" or (event.channel or "").startswith("D")
-
-
-def _arguments(route: Route, offered: dict[str, Any]) -> dict[str, Any]:
-    """What the handler declared (checked at load): a group that did not take part is left out,
-    unless the handler has no default for it."""
-    wanted = offered.keys() if route.params is None else route.params
-    return {k: v for k, v in offered.items() if k in wanted and (v is not None or k in route.required)}
+    started: int
+    failed: int
+    timed_out: int
+    match_timeouts: int
 
 
 class Dispatcher:
+    """Runs the handlers ``router`` matches, each in a context ``make_context`` builds.
+
+    ``make_context(event, team_id, plugin)`` returns the finished context of one handler run (a
+    bound method such as ``Contexts.make``: calling an object's ``__call__`` costs more per run).
+    """
+
     def __init__(
         self,
-        plugins: list[Plugin],
+        router: Router,
         make_context: ContextFactory,
         *,
-        bot_user_ids: Callable[[], set[str]],
-        command_prefix: str = "!",
         max_concurrent: int = 256,
         default_timeout: float = 30.0,
         observer: Observer | None = None,
     ) -> None:
-        self.routes = [r for p in plugins for r in p.routes]
-        self._commands = any(r.kind == "command" for r in self.routes)  # else: never parse one
-        self.counters = DispatchCounters()
+        self._router = router
+        self._match = router.match
         self._make_context = make_context
-        self._bot_user_ids = bot_user_ids
-        self._prefix = command_prefix
+        self._started = 0
+        self._failed = 0
+        self._timeouts = 0
         self._max = max_concurrent
         self._timeout = default_timeout
         self._observer = observer
@@ -119,89 +109,15 @@ class Dispatcher:
         # Workers start in a copy of the context the dispatcher was made in, never in the context
         # of whatever handler happened to make them (its variables would leak into the rest).
         self._context = contextvars.copy_context()
-        self._warn_conflicts()
 
-    # -- routing -------------------------------------------------------------------------------
-
-    def _warn_conflicts(self) -> None:
-        seen: dict[str, Route] = {}
-        for route in self.routes:
-            if route.kind != "command" or route.command is None:
-                continue
-            first = seen.setdefault(route.command, route)
-            if first is not route:
-                log.warning(
-                    "dispatch.command_conflict",
-                    command=route.command,
-                    plugins=[first.plugin, route.plugin],
-                    handlers=[first.name, route.name],
-                )
-
-    def match(self, event: Event) -> list[tuple[Route, dict[str, Any]]]:
-        found: list[tuple[Route, dict[str, Any]]] = []
-        is_user_message = event.type == "message" and event.subtype in (
-            None,
-            "thread_broadcast",
-            "file_share",
-        )
-        command = None
-        if self._commands and is_user_message and event.bot_id is None:
-            command = self._command(event)
-        for route in self.routes:
-            if route.kind == "event" and route.event_type == event.type:
-                found.append((route, {}))
-            elif route.kind == "message" and is_user_message and route.pattern is not None:
-                if event.bot_id is not None and not route.include_bots:
-                    continue
-                groups = self._search(route, event)
-                if groups is not None:
-                    found.append((route, _arguments(route, groups)))
-            elif route.kind == "command" and command is not None and command[0] == route.command:
-                found.append((route, _arguments(route, {"args": command[1], "text": command[2]})))
-        return found
-
-    def _search(self, route: Route, event: Event) -> dict[str, Any] | None:
-        """The pattern's named groups if it matches, within the route's time budget."""
-        try:
-            m = route.pattern.search(event.text, timeout=route.match_timeout)
-        except TimeoutError:
-            self.counters.match_timeouts += 1
-            log.error(
-                "handler.match_timeout",
-                plugin=route.plugin,
-                handler=route.name,
-                team_id=event.team_id,
-                channel=event.channel,
-                ts=event.ts,
-                timeout_s=route.match_timeout,
-            )
-            return None
-        return None if m is None else dict(m.groupdict())
-
-    def _command(self, event: Event) -> tuple[str, list[str], str] | None:
-        """(name, words, rest as typed) for ``@bot name ...``, ``<prefix>name ...``, or a DM."""
-        text = event.text.strip()
-        mention = _MENTION.match(text)
-        if mention and mention.group(1) in self._bot_user_ids():
-            text = text[mention.end() :].lstrip(" ,:")
-        elif self._prefix and text.startswith(self._prefix):
-            text = text[len(self._prefix) :]
-        elif not _is_direct(event):
-            return None
-        parts = text.split(maxsplit=1)
-        if not parts:
-            return None
-        rest = parts[1].strip() if len(parts) > 1 else ""
-        try:
-            words = shlex.split(rest)
-        except ValueError:  # an unbalanced quote: fall back to plain words
-            words = rest.split()
-        return parts[0].lower(), words, rest
-
-    # -- running -------------------------------------------------------------------------------
+    @property
+    def counters(self) -> DispatchCounters:
+        """How many handlers started, failed and timed out, and how many pattern searches ran
+        out of their budget, so far (a snapshot)."""
+        return DispatchCounters(self._started, self._failed, self._timeouts, self._router.match_timeouts)
 
     def dispatch(self, event: Event, team_id: str, decision: str) -> None:
-        for route, kwargs in self.match(event):
+        for route, kwargs in self._match(event):
             if self._active < self._max:
                 self._start((route, event, team_id, kwargs))
             else:
@@ -225,7 +141,7 @@ class Dispatcher:
         self._start((route, event, team_id, {}))
 
     def _start(self, item: Waiting) -> None:
-        self.counters.started += 1
+        self._started += 1
         self._active += 1
         self._idle.clear()
         self._ready.append(item)
@@ -282,8 +198,6 @@ class Dispatcher:
                 outcome = "ok"
                 try:
                     ctx = self._make_context(event, team_id, route.plugin)
-                    ctx.routes = self.routes
-                    ctx.command_prefix = self._prefix
                     await route.fn(ctx, **kwargs)
                 except asyncio.CancelledError:
                     if not self._timed_out(worker):  # a cancellation from outside (drain) is passed on
@@ -296,7 +210,7 @@ class Dispatcher:
                         outcome = self._timeout_of(route, event, team_id)
                     else:  # including a TimeoutError of the handler's own making
                         outcome = "error"
-                        self.counters.failed += 1
+                        self._failed += 1
                         self._log(route, event, team_id).exception("handler.failed")
                 finally:
                     if worker.expired:
@@ -360,7 +274,7 @@ class Dispatcher:
             self._idle.set()
 
     def _timeout_of(self, route: Route, event: Event, team_id: str) -> str:
-        self.counters.timed_out += 1
+        self._timeouts += 1
         limit = route.timeout or self._timeout
         self._log(route, event, team_id).error("handler.timeout", timeout_s=limit)
         return "timeout"
