@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gridbot import Context, Plugin
 from gridbot.config import RedisConfig, TeamConfig, replace
 from gridbot.dedup import Counters
-from gridbot.dispatch import DispatchCounters
+from gridbot.dispatch.workers import DispatchCounters
 from gridbot.http import readiness
 from gridbot.metrics import Metrics
 from gridbot.plugins import load_plugin
