@@ -217,7 +217,7 @@ class _Elector:
 
 @dataclass
 class _Handlers:
-    counters: DispatchCounters = field(default_factory=DispatchCounters)
+    counters: DispatchCounters = field(default_factory=lambda: DispatchCounters(0, 0, 0, 0))
     running: int = 0
 
 
