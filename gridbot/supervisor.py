@@ -29,12 +29,22 @@ from gridbot.registry import Registry
 from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
-from gridbot.team import Team
-from gridbot.transport.link import FrameIntake, Link, LinkState
+from gridbot.team import Team, TeamState
+from gridbot.transport.link import FrameIntake, Link
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
 log = get_logger("gridbot.supervisor")
+
+# A team's state is its best link's: any connected socket serves it.
+_BEST = [
+    TeamState.CONNECTED,
+    TeamState.RECONNECTING,
+    TeamState.STARTING,
+    TeamState.PAUSED,
+    TeamState.DISABLED,
+    TeamState.STOPPED,
+]
 
 
 def installation_key(team: TeamConfig) -> str:
@@ -107,16 +117,16 @@ class Supervisor:
         return self._retired.get(team_id)
 
     def installed(self) -> set[str]:
-        return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
+        return {t.team_id for t in self.teams if t.team_id and not t.state.final}
 
     def stopped(self) -> set[str]:
-        return {t.team_id for t in self.teams if t.team_id and t.state in ("stopped", "disabled")}
+        return {t.team_id for t in self.teams if t.team_id and t.state.final}
 
     def client_for(self, team_id: str) -> AsyncWebClient | None:
         return self._web.get(team_id)
 
     def connected(self) -> list[str]:
-        return [t.team_id for t in self.teams if t.team_id and t.state == LinkState.CONNECTED]
+        return [t.team_id for t in self.teams if t.team_id and t.state == TeamState.CONNECTED]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -170,7 +180,7 @@ class Supervisor:
 
     def _installation_connected(self, key: str) -> bool:
         inst = self.installations.get(key)
-        return inst is not None and any(lk.state == LinkState.CONNECTED for lk in inst.links)
+        return inst is not None and any(lk.state == TeamState.CONNECTED for lk in inst.links)
 
     def _fenced(self, key: str) -> bool:
         """Lost (or never had) the ownership of ``key``: it must not claim liveness."""
@@ -205,7 +215,7 @@ class Supervisor:
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive(gone, self.instance_id)
         for team in inst.teams:
-            team.state = "removed"
+            team.state = TeamState.REMOVED
         log.info("installation.removed", installation=key, teams=gone)
 
     async def stop(self) -> None:
@@ -271,14 +281,18 @@ class Supervisor:
                 response = await client.auth_test()
             except Exception as exc:  # classified: a bad team must not take the daemon down
                 verdict = classify(exc)
-                if verdict.action in (Action.STOP, Action.DISABLE):
-                    team.state, team.error = "stopped", verdict.error
+                if verdict.terminal is not None:
+                    team.state, team.error = verdict.terminal, verdict.error
                     log.error(
-                        "team.stopped", team=team.label, team_id=team.team_id or None, error=verdict.error
+                        "team.stopped",
+                        team=team.label,
+                        team_id=team.team_id or None,
+                        state=team.state,
+                        error=verdict.error,
                     )
                     return False
                 if verdict.action is Action.PAUSE:
-                    team.state, team.error = "paused", verdict.error
+                    team.state, team.error = TeamState.PAUSED, verdict.error
                     log.warning("team.paused", team=team.label, error=verdict.error)
                     await asyncio.sleep(self.runtime.paused_probe_interval)
                     continue
@@ -301,8 +315,8 @@ class Supervisor:
         team.enterprise_id = enterprise
         team.bot_user_id = str(data.get("user_id", ""))
         team.bot_id = str(data.get("bot_id", ""))
-        if team.state in ("starting", "paused"):
-            team.state, team.error = "connecting", None
+        if team.state in (TeamState.STARTING, TeamState.PAUSED):
+            team.state, team.error = TeamState.CONNECTING, None
         log.info(
             "team.authenticated",
             team_id=team.team_id,
@@ -314,23 +328,15 @@ class Supervisor:
     def _link_state(self, inst: Installation, _link: Link | None) -> None:
         """A team's state is its best link's state (any connected socket serves it)."""
         states = [lk.state for lk in inst.links]
-        order = [
-            LinkState.CONNECTED,
-            LinkState.RECONNECTING,
-            LinkState.STARTING,
-            LinkState.PAUSED,
-            LinkState.DISABLED,
-            LinkState.STOPPED,
-        ]
-        best = min(states, key=order.index) if states else LinkState.STARTING
+        best = min(states, key=_BEST.index) if states else TeamState.STARTING
         error = next((lk.error for lk in inst.links if lk.error), None)
         for team in inst.by_id.values():
             previous = team.state
-            team.state = best.value
-            team.error = None if best == LinkState.CONNECTED else error
+            team.state = best
+            team.error = None if best == TeamState.CONNECTED else error
             if previous != team.state:
                 log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
-        if best == LinkState.CONNECTED and not self._fenced(inst.key):
+        if best == TeamState.CONNECTED and not self._fenced(inst.key):
             self._spawn(self._renew_now(list(inst.by_id)), "supervisor:lease-now")
 
     # -- leases and polling ----------------------------------------------------------------------
@@ -348,7 +354,7 @@ class Supervisor:
                     for key, inst in self.installations.items()
                     if not self._fenced(key)
                     for t in inst.by_id.values()
-                    if t.state == LinkState.CONNECTED
+                    if t.state == TeamState.CONNECTED
                 ]
                 if connected:
                     await self.store.renew_alive(
@@ -365,7 +371,7 @@ class Supervisor:
             await asyncio.sleep(self.runtime.auth_poll_interval)
             for team in self.teams:
                 client = self._web.get(team.team_id)
-                if client is None or team.state == "stopped":
+                if client is None or team.state.final:
                     continue
                 try:
                     response = await client.auth_test()
