@@ -50,9 +50,14 @@ class TeamConfig:
     connections: int = 1  # Socket Mode sockets for this app token (1..10)
     name: str = ""  # an operator's label; the team id itself comes from auth.test
 
-    @property
-    def label(self) -> str:
-        return self.name or "(unnamed)"
+
+
+def connection_key(team: TeamConfig) -> str:
+    """The key of the connection that serves ``team``: ``rtm:<digest>`` for an RTM team (its bot
+    token), ``socket_mode:<digest>`` for a Socket Mode team (its app token, which every team
+    installed through that app shares). Secret-free; part of Redis keys, so its format is fixed."""
+    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
+    return f"{team.transport}:{token.digest()}"
 
 
 @dataclass(frozen=True)

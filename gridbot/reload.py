@@ -12,15 +12,13 @@ applied live: a change there is logged as needing a restart.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridbot.config import Config, ConfigError, TeamConfig, load, replace
+from gridbot.config import Config, ConfigError, TeamConfig, connection_key, load, replace
 from gridbot.logs import get_logger
-from gridbot.supervisor import installation_key
 
 if TYPE_CHECKING:
     from gridbot.runtime import Runtime
@@ -29,14 +27,10 @@ log = get_logger("gridbot.reload")
 _LIVE_SECTIONS = ("teams", "warnings")
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
 def fingerprint(team: TeamConfig) -> tuple[str, str, str, int]:
     """What makes a team the same team: its tokens and transport (not its label)."""
-    app = _digest(team.app_token.get()) if team.app_token else ""
-    return (team.transport, _digest(team.bot_token.get()), app, team.connections)
+    app = team.app_token.digest() if team.app_token else ""
+    return (team.transport, team.bot_token.digest(), app, team.connections)
 
 
 @dataclass
@@ -57,9 +51,9 @@ def plan(old: tuple[TeamConfig, ...], new: tuple[TeamConfig, ...]) -> Plan:
     before: dict[str, list[TeamConfig]] = defaultdict(list)
     after: dict[str, list[tuple[TeamConfig, int]]] = defaultdict(list)
     for team in old:
-        before[installation_key(team)].append(team)
+        before[connection_key(team)].append(team)
     for index, team in enumerate(new):
-        after[installation_key(team)].append((team, index))
+        after[connection_key(team)].append((team, index))
     result = Plan()
     for key in before.keys() - after.keys():
         result.remove.append(key)

@@ -191,7 +191,7 @@ async def _from_http(config: Config) -> dict[str, Any]:
 
 def _unserved(config: Config, processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Configured installations no live process reports (their process died, or never ran)."""
-    from gridbot.supervisor import installation_key
+    from gridbot.config import connection_key as installation_key
 
     reported = {t.get("installation") for d in processes for t in d.get("teams", [])}
     return [

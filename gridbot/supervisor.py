@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from gridbot.config import RuntimeConfig, TeamConfig
+from gridbot.config import RuntimeConfig, TeamConfig, connection_key
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
@@ -45,12 +44,6 @@ _BEST = [
     TeamState.DISABLED,
     TeamState.STOPPED,
 ]
-
-
-def installation_key(team: TeamConfig) -> str:
-    """A stable, secret-free name for an installation: a digest of its connecting token."""
-    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
-    return f"{team.transport}:{hashlib.sha256(token.get().encode()).hexdigest()[:12]}"
 
 
 @dataclass
@@ -132,7 +125,7 @@ class Supervisor:
 
     def start(self, teams: tuple[TeamConfig, ...]) -> None:
         for index, config in enumerate(teams):
-            self._configured.setdefault(installation_key(config), []).append((index, config))
+            self._configured.setdefault(connection_key(config), []).append((index, config))
         if self.store.shared:
             self.registry = Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl)
             self.ownership = Ownership(
@@ -164,7 +157,7 @@ class Supervisor:
 
     def configure(self, config: TeamConfig, index: int) -> None:
         """A team joined the config (reload): served now, or when ownership gives us its installation."""
-        key = installation_key(config)
+        key = connection_key(config)
         self._configured.setdefault(key, []).append((index, config))
         if self.ownership is None or key in self.installations:
             self.add(config, index)  # one process, or another team on an app token we serve
@@ -188,7 +181,7 @@ class Supervisor:
 
     def add(self, config: TeamConfig, index: int) -> Team:
         """Start serving one more team (joins its app token's installation for Socket Mode)."""
-        key = installation_key(config)
+        key = connection_key(config)
         team = Team(index=index, config=config)
         inst = self.installations.get(key)
         if inst is not None:  # another team on an app token already running

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gridbot.cli import main
-from gridbot.config import ConfigError, load, parse
+from gridbot.config import ConfigError, TeamConfig, connection_key, load, parse
+from gridbot.secrets import Secret
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "gridbot.example.toml"
 
@@ -144,3 +145,13 @@ def test_world_readable_config_warns_only_about_literal_secrets(tmp_path: Path) 
     assert load(path, {"TOKEN": "xoxb-x", "REDIS_PW": "pw"}).warnings == ()
     path.write_text('[redis]\nurl = "redis://:hunter2@r:6379/0"\n')
     assert any("redis.url" in w for w in load(path, {}).warnings)
+
+
+def test_connection_keys_keep_their_format() -> None:
+    """Connection keys are parts of Redis keys and ownership lease names: a process of the next
+    version must compute the same key as the running ones, or a rolling upgrade serves a team twice."""
+    bot, app = Secret("xoxb-1-key-format"), Secret("xapp-1-A1-1-key-format")
+    assert connection_key(TeamConfig("rtm", bot)) == "rtm:a5009113fb96"
+    assert connection_key(TeamConfig("socket_mode", bot, app)) == "socket_mode:4aca694902a6"
+    other_team = TeamConfig("socket_mode", Secret("xoxb-2-other"), app)
+    assert connection_key(other_team) == connection_key(TeamConfig("socket_mode", bot, app))
