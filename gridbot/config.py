@@ -51,7 +51,6 @@ class TeamConfig:
     name: str = ""  # an operator's label; the team id itself comes from auth.test
 
 
-
 def connection_key(team: TeamConfig) -> str:
     """The key of the connection that serves ``team``: ``rtm:<digest>`` for an RTM team (its bot
     token), ``socket_mode:<digest>`` for a Socket Mode team (its app token, which every team
@@ -76,12 +75,14 @@ class RuntimeConfig:
     # A standby team holds a delivery this long before handling it itself, so the responsible
     # team's own copy (normally milliseconds behind) gets there first.
     standby_grace: float = 2.0
-    lease_ttl: float = 6.0  # team liveness lease; takeover happens within this after a socket dies
+    # The TTL of a connected team's heartbeat (an election moves within this after its socket
+    # dies) and of each connection's ownership lease (several processes); both renewed every third.
+    lease_ttl: float = 6.0
     claim_ttl: int = 900  # seconds a handled event is remembered (>= 15 min)
     ping_interval: float = 6.0
     pong_timeout: float = 4.0
     hello_timeout: float = 10.0
-    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team joining an enterprise
+    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team moved into an enterprise
     paused_probe_interval: float = 180.0  # re-probe a team paused by a Grid migration
     # The daemon's youngest-generation garbage collection threshold (Python's default is 700):
     # with the default, collections took a quarter of the hot path under a flood (bench/).

@@ -124,7 +124,7 @@ class Demo:
         await sim.drop_sockets(team=T1)
         await self.until(lambda: not self.connected(T1), 5)
         await self.message(Line(bob, SHARED, "echo while team one is away"))
-        await self.lease_lapsed(T1, 10)  # then the next message moves the election
+        await self.heartbeat_lapsed(T1, 10)  # then the next message moves the election
         await self.message(Line(carol, SHARED, "echo team two has taken over"))
         self.say("\n5. Team One comes back: the channel keeps its new responsible team")
         sim.clear_faults()
@@ -136,7 +136,7 @@ class Demo:
     def _takeovers(self) -> int:
         return self.rt.elector.takeovers if self.rt.elector else 0
 
-    async def lease_lapsed(self, team: str, timeout: float) -> None:
+    async def heartbeat_lapsed(self, team: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while await self.rt.store.alive([team]) and time.monotonic() < deadline:  # noqa: ASYNC110 (remote state)
             await asyncio.sleep(0.05)

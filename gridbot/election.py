@@ -3,7 +3,7 @@
 The choice is deterministic (the host team if we are installed there, else the lowest team id)
 so every process and every restart agrees. Candidates come from ``conversations.info`` (the teams
 the conversation is shared with) intersected with the teams gridbot is installed on, plus any team
-seen joining or carrying traffic there.
+whose bot joined it or that carries traffic there.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Elector:
             del self._inflight[channel]
 
     async def installed(self) -> set[str]:
-        """Installed teams across every process sharing the store (the registry), minus stopped."""
+        """Installed teams across every process sharing the store (the roster), minus stopped."""
         try:
             registered = set(await self._store.installed_teams())
         except StoreUnavailable:
@@ -116,7 +116,7 @@ class Elector:
         return election
 
     async def check_takeover(self, channel: str, responsible: str, standby: str) -> None:
-        """After a standby had to answer: if the responsible team's lease lapsed, move the election."""
+        """After a standby had to answer: if the responsible team's heartbeat lapsed, move the election."""
         if await self._store.alive([responsible]):
             return
         election = await self._store.election(channel)

@@ -274,7 +274,7 @@ class RuntimeCollector(Collector):
     def _teams(self, rt: Runtime) -> Iterator[Metric]:
         assert rt.supervisor is not None
         states, reconnects, dropped, last = [], [], [], []
-        for inst in list(rt.supervisor.installations.values()):
+        for inst in list(rt.supervisor.connections.values()):
             links = list(inst.links)
             for team in list(inst.teams):
                 team_id = team.team_id or team.label

@@ -1,11 +1,11 @@
 """Config reload on SIGHUP: add and remove teams without touching the others.
 
 The new file is read and validated first; a bad one is rejected (every problem logged with its key
-path) and the running config stays. Teams are compared per installation (an RTM bot token, or a
-Socket Mode app token with all its teams): an installation that is unchanged keeps its sockets, a
-new one is started, a removed one is stopped and its liveness lease released. A Socket Mode
-installation that only gained teams keeps its sockets and adds them; any other change to one
-restarts that installation only. Other sections (runtime, plugins, redis, http, slack) are not
+path) and the running config stays. Teams are compared per connection (an RTM bot token, or a
+Socket Mode app token with all its teams): a connection that is unchanged keeps its sockets, a
+new one is started, a removed one is stopped and its teams' heartbeats released. A Socket Mode
+connection that only gained teams keeps its sockets and adds them; any other change to one
+restarts that connection only. Other sections (runtime, plugins, redis, http, slack) are not
 applied live: a change there is logged as needing a restart.
 """
 
@@ -35,9 +35,9 @@ def fingerprint(team: TeamConfig) -> tuple[str, str, str, int]:
 
 @dataclass
 class Plan:
-    """What a reload changes, per installation key."""
+    """What a reload changes, per connection key."""
 
-    remove: list[str] = field(default_factory=list)  # installations to stop
+    remove: list[str] = field(default_factory=list)  # connections to stop
     add: list[tuple[TeamConfig, int]] = field(default_factory=list)  # (team, index in new config)
     restart: list[str] = field(default_factory=list)  # stopped, then their new teams are added
     unchanged: list[str] = field(default_factory=list)
@@ -65,7 +65,7 @@ def plan(old: tuple[TeamConfig, ...], new: tuple[TeamConfig, ...]) -> Plan:
         now = sorted(fingerprint(t) for t, _ in teams)
         if was == now:
             result.unchanged.append(key)
-        elif set(was) <= set(now) and len(set(now)) == len(now):  # only joined by more teams
+        elif set(was) <= set(now) and len(set(now)) == len(now):  # only gained teams
             result.add += [(t, i) for t, i in teams if fingerprint(t) not in set(was)]
         else:
             result.restart.append(key)

@@ -47,7 +47,7 @@ def process_document(rt: Runtime) -> dict[str, Any]:
     """This process as ``gridbot status`` shows it: ids, states, counts. Never a token."""
     teams: list[dict[str, Any]] = []
     if rt.supervisor is not None:
-        for inst in list(rt.supervisor.installations.values()):
+        for inst in list(rt.supervisor.connections.values()):
             reconnects = sum(lk.reconnects for lk in inst.links)
             for team in list(inst.teams):
                 teams.append(

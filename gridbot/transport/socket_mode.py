@@ -1,7 +1,7 @@
 """Socket Mode: 1-10 sockets per app token, shared by every team the app is installed on.
 
 Each envelope is acked at once, by the transport, before anything else happens (Slack redelivers
-after 3 s). The installation an event belongs to is ``authorizations[0]``; the other teams on the
+after 3 s). The team an event belongs to is ``authorizations[0]``'s; the other teams on the
 same app token are also "covered" by the delivery, since Slack sends one event per app, not per team.
 """
 
