@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 
@@ -42,11 +41,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 await stop.wait()
             finally:
                 await cancel_and_wait([reloading])
-        # Whatever is still running now would keep asyncio.run from returning: end it, or exit.
-        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if await cancel_and_wait(leftovers, timeout=5.0):
-            sys.stdout.flush()
-            os._exit(0)  # drained, leases released, store closed: only a stuck task remains
 
     asyncio.run(main())
     return 0
