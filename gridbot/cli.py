@@ -8,7 +8,7 @@ import signal
 import sys
 
 from gridbot import logs
-from gridbot.config import ConfigError, load
+from gridbot.config import ConfigError, error_report, load
 from gridbot.tasks import cancel_and_wait
 
 log = logs.get_logger("gridbot.cli")
@@ -18,7 +18,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
     except ConfigError as exc:
-        print(f"gridbot: invalid config:\n{exc}", file=sys.stderr)
+        print(error_report(args.config, exc), file=sys.stderr)
         return 2
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
@@ -50,9 +50,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load(args.file)
     except ConfigError as exc:
-        print(f"{args.file}: invalid", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(error_report(args.file, exc), file=sys.stderr)
         return 2
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -31,6 +31,12 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
+def error_report(path: str | Path, exc: ConfigError) -> str:
+    """A rejected config as every command prints it: ``<path>: invalid``, then one indented line
+    per problem (a daemon reloading logs the same problems as ``config.reload_rejected``)."""
+    return "\n".join([f"{path}: invalid", *(f"  {problem}" for problem in exc.problems)])
+
+
 @dataclass(frozen=True)
 class SlackConfig:
     api_url: str = "https://slack.com/api/"

@@ -120,6 +120,22 @@ def test_check_config_rejects_with_key_path_and_nonzero_exit(
     assert "sekrit" not in err
 
 
+def test_run_reports_a_bad_config_as_check_config_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[teams]]\ntransport = "rtm"\n[runtime]\nlease_ttl = -1\n')
+    assert main(["check-config", str(bad)]) == 2
+    checked = capsys.readouterr().err
+    assert main(["run", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == checked
+    assert checked.splitlines() == [
+        f"{bad}: invalid",
+        "  runtime.lease_ttl: must be greater than 0",
+        "  teams[0].bot_token: required",
+    ]
+
+
 def test_unparseable_and_missing_files_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[slack\n")
@@ -139,8 +155,10 @@ def test_world_readable_config_warns_only_about_literal_secrets(tmp_path: Path) 
     path.chmod(0o600)
     assert load(path).warnings == ()
     # A container's config mounted world-readable, every secret from the environment: no warning.
-    path.write_text('[redis]\nurl = "redis://:${REDIS_PW}@r:6379/0"\n[[teams]]\ntransport = "rtm"\n'
-                    'bot_token = "${TOKEN}"\n')
+    path.write_text(
+        '[redis]\nurl = "redis://:${REDIS_PW}@r:6379/0"\n[[teams]]\ntransport = "rtm"\n'
+        'bot_token = "${TOKEN}"\n'
+    )
     path.chmod(0o644)
     assert load(path, {"TOKEN": "xoxb-x", "REDIS_PW": "pw"}).warnings == ()
     path.write_text('[redis]\nurl = "redis://:hunter2@r:6379/0"\n')
