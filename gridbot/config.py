@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -159,7 +159,7 @@ class _Reader:
             self.problems.append(f"{path}: {message}")
 
 
-def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind: type = float) -> Any:
+def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind: type) -> Any:
     value = r.get(tbl, key, "runtime", kind, default)
     r.check(value > 0, f"runtime.{key}", "must be greater than 0")
     return value
@@ -348,6 +348,6 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     return Config(**{**config.__dict__, "warnings": tuple(warnings)})
 
 
-def replace(config: Config, **changes: Callable[..., Any] | Any) -> Config:
-    """A copy of ``config`` with top-level sections replaced (tests and the demo build on this)."""
+def replace(config: Config, **changes: Any) -> Config:
+    """A copy of ``config`` with top-level sections replaced (config reload, tests, the grid fixture)."""
     return Config(**{**config.__dict__, **changes})

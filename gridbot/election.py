@@ -34,12 +34,11 @@ def candidates_from_info(
         value = channel.get(field)
         if isinstance(value, list):
             teams.update(t for t in value if isinstance(t, str))
+    context = channel.get("context_team_id")
+    if isinstance(context, str):
+        teams.add(context)
     host = channel.get("conversation_host_id")
     host = host if isinstance(host, str) else None
-    for field in ("context_team_id",):
-        value = channel.get(field)
-        if isinstance(value, str):
-            teams.add(value)
     if host:
         teams.add(host)
     return (teams & installed) | {via}, host

@@ -42,10 +42,6 @@ class Plan:
     restart: list[str] = field(default_factory=list)  # stopped, then their new teams are added
     unchanged: list[str] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.remove or self.add or self.restart)
-
 
 def plan(old: tuple[TeamConfig, ...], new: tuple[TeamConfig, ...]) -> Plan:
     before: dict[str, list[TeamConfig]] = defaultdict(list)
@@ -88,7 +84,6 @@ class Reloader:
         self._rt = runtime
         self._path = Path(path)
         self._wake = asyncio.Event()
-        self.reloads = 0
 
     def request(self) -> None:
         self._wake.set()
@@ -121,7 +116,6 @@ class Reloader:
             sup.configure(team, index)
         self._relabel(new)
         rt.config = replace(old, teams=new.teams)
-        self.reloads += 1
         restart = _needs_restart(old, new)
         if restart:
             log.warning("config.reload_needs_restart", path=str(self._path), sections=restart)

@@ -314,7 +314,6 @@ class Supervisor:
         if team.team_id and enterprise and enterprise != team.enterprise_id:
             log.warning("team.enterprise_changed", team_id=team.team_id, enterprise_id=enterprise)
         team.team_id = str(data.get("team_id", ""))
-        team.team_name = str(data.get("team", ""))
         team.enterprise_id = enterprise
         team.bot_user_id = str(data.get("user_id", ""))
         team.bot_id = str(data.get("bot_id", ""))

@@ -40,7 +40,6 @@ class Team:
     index: int  # position in the config's [[teams]]
     config: TeamConfig
     team_id: str = ""
-    team_name: str = ""
     enterprise_id: str | None = None
     bot_user_id: str = ""
     bot_id: str = ""
