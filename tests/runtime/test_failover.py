@@ -26,6 +26,7 @@ from structlog.testing import capture_logs
 
 from gridbot.runtime import Runtime
 from gridbot.store import Election
+from gridbot.team import TeamState
 from gridbot.testing import GridSimulator
 
 
@@ -95,25 +96,24 @@ async def test_goodbye_replaces_the_socket_without_a_gap() -> None:
             await connected(rt, sim, [T1])
             team1 = rt.supervisor.team(T1)
             link = next(iter(rt.supervisor.connections.values())).links[0]
-            states: list[str] = []
-            original = link._on_state
-            link._on_state = lambda lk: (states.append(lk.state.value), original and original(lk))
-            await sim.send_goodbye(T1)
-            # The server would hold the old socket for 5 s; we close it as soon as the new one is up.
-            await wait_until(
-                lambda: len(sim.calls_to("rtm.connect")) == 2 and sim.socket_count(team=T1) == 1,
-                3,
-                "replaced",
-            )
-            sent = []
-            for n in range(5):
-                await sim.post_message(user=USERS[T1], channel="C0ONE0001", text=f"echo g{n}")
-                sent.append(f"g{n}")
-            await wait_until(lambda: len(sim.posted) >= 5)
-            await settled(rt)
+            with capture_logs() as events:
+                await sim.send_goodbye(T1)
+                # The server would hold the old socket for 5 s; we close it as soon as the new one is up.
+                await wait_until(
+                    lambda: len(sim.calls_to("rtm.connect")) == 2 and sim.socket_count(team=T1) == 1,
+                    3,
+                    "replaced",
+                )
+                sent = []
+                for n in range(5):
+                    await sim.post_message(user=USERS[T1], channel="C0ONE0001", text=f"echo g{n}")
+                    sent.append(f"g{n}")
+                await wait_until(lambda: len(sim.posted) >= 5)
+                await settled(rt)
             assert texts(sim) == sorted(sent)
-            assert team1 is not None and team1.state == "connected"
-            assert link.reconnects == 0 and "reconnecting" not in states
+            assert team1 is not None and team1.state == TeamState.CONNECTED
+            assert link.reconnects == 0
+            assert [e for e in events if e["event"] == "team.state"] == []  # never left "connected"
 
 
 async def test_connect_rate_limit_honours_retry_after() -> None:
