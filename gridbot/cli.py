@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 
 from gridbot import logs
-from gridbot.config import ConfigError, load
+from gridbot.config import ConfigError, error_report, load
 from gridbot.tasks import cancel_and_wait
 
 log = logs.get_logger("gridbot.cli")
@@ -19,7 +18,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
     except ConfigError as exc:
-        print(f"gridbot: invalid config:\n{exc}", file=sys.stderr)
+        print(error_report(args.config, exc), file=sys.stderr)
         return 2
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
@@ -42,11 +41,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 await stop.wait()
             finally:
                 await cancel_and_wait([reloading])
-        # Whatever is still running now would keep asyncio.run from returning: end it, or exit.
-        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if await cancel_and_wait(leftovers, timeout=5.0):
-            sys.stdout.flush()
-            os._exit(0)  # drained, leases released, store closed: only a stuck task remains
 
     asyncio.run(main())
     return 0
@@ -56,9 +50,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load(args.file)
     except ConfigError as exc:
-        print(f"{args.file}: invalid", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(error_report(args.file, exc), file=sys.stderr)
         return 2
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -29,6 +29,12 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+def error_report(path: str | Path, exc: ConfigError) -> str:
+    """A rejected config as every command prints it: ``<path>: invalid``, then one indented line
+    per problem (a daemon reloading logs the same problems as ``config.reload_rejected``)."""
+    return "\n".join([f"{path}: invalid", *(f"  {problem}" for problem in exc.problems)])
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,13 @@ class TeamConfig:
     connections: int = 1  # Socket Mode sockets for this app token (1..10)
     name: str = ""  # an operator's label; the team id itself comes from auth.test
 
-    @property
-    def label(self) -> str:
-        return self.name or "(unnamed)"
+
+def connection_key(team: TeamConfig) -> str:
+    """The key of the connection that serves ``team``: ``rtm:<digest>`` for an RTM team (its bot
+    token), ``socket_mode:<digest>`` for a Socket Mode team (its app token, which every team
+    installed through that app shares). Secret-free; part of Redis keys, so its format is fixed."""
+    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
+    return f"{team.transport}:{token.digest()}"
 
 
 @dataclass(frozen=True)
@@ -71,12 +81,14 @@ class RuntimeConfig:
     # A standby team holds a delivery this long before handling it itself, so the responsible
     # team's own copy (normally milliseconds behind) gets there first.
     standby_grace: float = 2.0
-    lease_ttl: float = 6.0  # team liveness lease; takeover happens within this after a socket dies
+    # The TTL of a connected team's heartbeat (an election moves within this after its socket
+    # dies) and of each connection's ownership lease (several processes); both renewed every third.
+    lease_ttl: float = 6.0
     claim_ttl: int = 900  # seconds a handled event is remembered (>= 15 min)
     ping_interval: float = 6.0
     pong_timeout: float = 4.0
     hello_timeout: float = 10.0
-    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team joining an enterprise
+    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team moved into an enterprise
     paused_probe_interval: float = 180.0  # re-probe a team paused by a Grid migration
     # The daemon's youngest-generation garbage collection threshold (Python's default is 700):
     # with the default, collections took a quarter of the hot path under a flood (bench/).
@@ -147,7 +159,7 @@ class _Reader:
             self.problems.append(f"{path}: {message}")
 
 
-def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind: type = float) -> Any:
+def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind: type) -> Any:
     value = r.get(tbl, key, "runtime", kind, default)
     r.check(value > 0, f"runtime.{key}", "must be greater than 0")
     return value
@@ -336,6 +348,6 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     return Config(**{**config.__dict__, "warnings": tuple(warnings)})
 
 
-def replace(config: Config, **changes: Callable[..., Any] | Any) -> Config:
-    """A copy of ``config`` with top-level sections replaced (tests and the demo build on this)."""
+def replace(config: Config, **changes: Any) -> Config:
+    """A copy of ``config`` with top-level sections replaced (config reload, tests, the grid fixture)."""
     return Config(**{**config.__dict__, **changes})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from gridbot.runtime import Runtime
+from gridbot.team import TeamState
 from gridbot.testing import GridSimulator
 from gridbot.testing.harness import config_for
 
@@ -90,10 +91,10 @@ class Demo:
         assert dedup is not None and dispatcher is not None
         await self.until(lambda: dedup.backlog == 0 and dispatcher.running == 0, 10)
 
-    def team_state(self, team: str) -> str:
+    def connected(self, team: str) -> bool:
         assert self.rt.supervisor is not None
         found = self.rt.supervisor.team(team)
-        return found.state if found else "unknown"
+        return found is not None and found.state == TeamState.CONNECTED
 
     async def run(self) -> bool:
         sim = self.sim
@@ -101,7 +102,7 @@ class Demo:
         self.say("gridbot demo: the Enterprise Grid guide's org on the built-in simulator")
         self.say(f"  simulator {sim.api_url}; store: {type(self.rt.store).__name__}")
         self.say("  app installed on Team One and Team Two (RTM); #shared-all is shared by all three teams")
-        ok = await self.until(lambda: {self.team_state(T1), self.team_state(T2)} == {"connected"}, 15)
+        ok = await self.until(lambda: self.connected(T1) and self.connected(T2), 15)
         if not ok:
             self.say("  teams did not connect")
             return False
@@ -121,13 +122,13 @@ class Demo:
         self.say("\n4. Team One's socket is cut and its reconnects are refused (429)")
         sim.fail_connect(T1, error="ratelimited", status=429, retry_after=1)
         await sim.drop_sockets(team=T1)
-        await self.until(lambda: self.team_state(T1) != "connected", 5)
+        await self.until(lambda: not self.connected(T1), 5)
         await self.message(Line(bob, SHARED, "echo while team one is away"))
-        await self.lease_lapsed(T1, 10)  # then the next message moves the election
+        await self.heartbeat_lapsed(T1, 10)  # then the next message moves the election
         await self.message(Line(carol, SHARED, "echo team two has taken over"))
         self.say("\n5. Team One comes back: the channel keeps its new responsible team")
         sim.clear_faults()
-        await self.until(lambda: self.team_state(T1) == "connected", 15)
+        await self.until(lambda: self.connected(T1), 15)
         await self.message(Line(alice, SHARED, "echo team one is back"))
         await self.message(Line(bob, SHARED, "echo echo no loops"))
         return self.summary()
@@ -135,7 +136,7 @@ class Demo:
     def _takeovers(self) -> int:
         return self.rt.elector.takeovers if self.rt.elector else 0
 
-    async def lease_lapsed(self, team: str, timeout: float) -> None:
+    async def heartbeat_lapsed(self, team: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while await self.rt.store.alive([team]) and time.monotonic() < deadline:  # noqa: ASYNC110 (remote state)
             await asyncio.sleep(0.05)

@@ -3,7 +3,7 @@
 The choice is deterministic (the host team if we are installed there, else the lowest team id)
 so every process and every restart agrees. Candidates come from ``conversations.info`` (the teams
 the conversation is shared with) intersected with the teams gridbot is installed on, plus any team
-seen joining or carrying traffic there.
+whose bot joined it or that carries traffic there.
 """
 
 from __future__ import annotations
@@ -34,12 +34,11 @@ def candidates_from_info(
         value = channel.get(field)
         if isinstance(value, list):
             teams.update(t for t in value if isinstance(t, str))
+    context = channel.get("context_team_id")
+    if isinstance(context, str):
+        teams.add(context)
     host = channel.get("conversation_host_id")
     host = host if isinstance(host, str) else None
-    for field in ("context_team_id",):
-        value = channel.get(field)
-        if isinstance(value, str):
-            teams.add(value)
     if host:
         teams.add(host)
     return (teams & installed) | {via}, host
@@ -81,7 +80,7 @@ class Elector:
             del self._inflight[channel]
 
     async def installed(self) -> set[str]:
-        """Installed teams across every process sharing the store (the registry), minus stopped."""
+        """Installed teams across every process sharing the store (the roster), minus stopped."""
         try:
             registered = set(await self._store.roster())
         except StoreUnavailable:
@@ -116,7 +115,7 @@ class Elector:
         return election
 
     async def check_takeover(self, channel: str, responsible: str, standby: str) -> None:
-        """After a standby had to answer: if the responsible team's lease lapsed, move the election."""
+        """After a standby had to answer: if the responsible team's heartbeat lapsed, move the election."""
         if await self._store.alive([responsible]):
             return
         election = await self._store.election(channel)

@@ -20,7 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from gridbot.plugins import Route
-from gridbot.status.view import TEAM_STATES, RuntimeView, team_views
+from gridbot.status.view import RuntimeView, team_views
+from gridbot.team import TEAM_STATES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

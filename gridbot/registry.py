@@ -4,7 +4,7 @@ Ownership (:mod:`gridbot.ownership`) computes fair shares from the live processe
 ``gridbot status`` shows them::
 
     for proc in await Registry(store).processes():
-        print(proc.instance, proc.state, proc.installations, proc.teams)
+        print(proc.instance, proc.state, proc.connections, proc.teams)
 
 A process that dies without leaving drops off the list ``ttl`` seconds after its last announcement
 (Redis's own clock decides, so clock skew between hosts does not matter).
@@ -21,8 +21,12 @@ from typing import Any
 
 from gridbot.store import Store
 
+# The document's field for the connections a process owns keeps its first name, so that processes
+# of different versions read each other's documents during a rolling upgrade.
+_OWNED = "installations"
+
 SERVING = "serving"
-DRAINING = "draining"  # SIGTERM: handing its installations over; takes nothing new
+DRAINING = "draining"  # SIGTERM: handing its connections over; takes nothing new
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,9 @@ class ProcessInfo:
     state: str  # "serving" or "draining"
     started_at: float  # unix time
     seen_at: float  # unix time of its last announcement
-    installations: tuple[str, ...]  # installation keys it owns (see supervisor.installation_key)
+    connections: tuple[str, ...]  # connection keys it owns (see config.connection_key)
     teams: tuple[str, ...]  # team ids it serves (authenticated, socket up or coming up)
-    configured: tuple[str, ...]  # installation keys in its config (it may own any of these)
+    configured: tuple[str, ...]  # connection keys in its config (it may own any of these)
 
     @classmethod
     def from_document(cls, instance: str, doc: Mapping[str, Any]) -> ProcessInfo:
@@ -48,7 +52,7 @@ class ProcessInfo:
             state=str(doc.get("state", SERVING)),
             started_at=float(doc.get("started_at", 0.0)),
             seen_at=float(doc.get("seen_at", 0.0)),
-            installations=tuple(doc.get("installations", ())),
+            connections=tuple(doc.get(_OWNED, ())),
             teams=tuple(doc.get("teams", ())),
             configured=tuple(doc.get("configured", ())),
         )
@@ -67,7 +71,7 @@ class Registry:
         self,
         *,
         state: str,
-        installations: Iterable[str],
+        connections: Iterable[str],
         teams: Iterable[str],
         configured: Iterable[str],
     ) -> None:
@@ -78,7 +82,7 @@ class Registry:
             "state": state,
             "started_at": self._started_at,
             "seen_at": time.time(),
-            "installations": sorted(installations),
+            _OWNED: sorted(connections),
             "teams": sorted(teams),
             "configured": sorted(configured),
         }

@@ -1,26 +1,24 @@
 """Config reload on SIGHUP: add and remove teams without touching the others.
 
 The new file is read and validated first; a bad one is rejected (every problem logged with its key
-path) and the running config stays. Teams are compared per installation (an RTM bot token, or a
-Socket Mode app token with all its teams): an installation that is unchanged keeps its sockets, a
-new one is started, a removed one is stopped and its liveness lease released. A Socket Mode
-installation that only gained teams keeps its sockets and adds them; any other change to one
-restarts that installation only. Other sections (runtime, plugins, redis, http, slack) are not
+path) and the running config stays. Teams are compared per connection (an RTM bot token, or a
+Socket Mode app token with all its teams): a connection that is unchanged keeps its sockets, a
+new one is started, a removed one is stopped and its teams' heartbeats released. A Socket Mode
+connection that only gained teams keeps its sockets and adds them; any other change to one
+restarts that connection only. Other sections (runtime, plugins, redis, http, slack) are not
 applied live: a change there is logged as needing a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridbot.config import Config, ConfigError, TeamConfig, load, replace
+from gridbot.config import Config, ConfigError, TeamConfig, connection_key, load, replace
 from gridbot.logs import get_logger
-from gridbot.supervisor import installation_key
 
 if TYPE_CHECKING:
     from gridbot.runtime import Runtime
@@ -29,37 +27,29 @@ log = get_logger("gridbot.reload")
 _LIVE_SECTIONS = ("teams", "warnings")
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
 def fingerprint(team: TeamConfig) -> tuple[str, str, str, int]:
     """What makes a team the same team: its tokens and transport (not its label)."""
-    app = _digest(team.app_token.get()) if team.app_token else ""
-    return (team.transport, _digest(team.bot_token.get()), app, team.connections)
+    app = team.app_token.digest() if team.app_token else ""
+    return (team.transport, team.bot_token.digest(), app, team.connections)
 
 
 @dataclass
 class Plan:
-    """What a reload changes, per installation key."""
+    """What a reload changes, per connection key."""
 
-    remove: list[str] = field(default_factory=list)  # installations to stop
+    remove: list[str] = field(default_factory=list)  # connections to stop
     add: list[tuple[TeamConfig, int]] = field(default_factory=list)  # (team, index in new config)
     restart: list[str] = field(default_factory=list)  # stopped, then their new teams are added
     unchanged: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.remove or self.add or self.restart)
 
 
 def plan(old: tuple[TeamConfig, ...], new: tuple[TeamConfig, ...]) -> Plan:
     before: dict[str, list[TeamConfig]] = defaultdict(list)
     after: dict[str, list[tuple[TeamConfig, int]]] = defaultdict(list)
     for team in old:
-        before[installation_key(team)].append(team)
+        before[connection_key(team)].append(team)
     for index, team in enumerate(new):
-        after[installation_key(team)].append((team, index))
+        after[connection_key(team)].append((team, index))
     result = Plan()
     for key in before.keys() - after.keys():
         result.remove.append(key)
@@ -71,7 +61,7 @@ def plan(old: tuple[TeamConfig, ...], new: tuple[TeamConfig, ...]) -> Plan:
         now = sorted(fingerprint(t) for t, _ in teams)
         if was == now:
             result.unchanged.append(key)
-        elif set(was) <= set(now) and len(set(now)) == len(now):  # only joined by more teams
+        elif set(was) <= set(now) and len(set(now)) == len(now):  # only gained teams
             result.add += [(t, i) for t, i in teams if fingerprint(t) not in set(was)]
         else:
             result.restart.append(key)
@@ -94,7 +84,6 @@ class Reloader:
         self._rt = runtime
         self._path = Path(path)
         self._wake = asyncio.Event()
-        self.reloads = 0
 
     def request(self) -> None:
         self._wake.set()
@@ -127,7 +116,6 @@ class Reloader:
             sup.configure(team, index)
         self._relabel(new)
         rt.config = replace(old, teams=new.teams)
-        self.reloads += 1
         restart = _needs_restart(old, new)
         if restart:
             log.warning("config.reload_needs_restart", path=str(self._path), sections=restart)

@@ -170,7 +170,7 @@ class Runtime:
             instance_id=self.instance_id,
             store=self.store,
             lifecycle=self,
-            connections=self.supervisor.installations.values,
+            connections=self.supervisor.connections.values,
             decisions=self.dedup,
             elector=self.elector,
             handlers=self.dispatcher,

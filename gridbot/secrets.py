@@ -6,6 +6,7 @@ registered so that the log redaction processor removes it even where it does not
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final
 from urllib.parse import unquote
@@ -65,6 +66,14 @@ class Secret:
 
     def get(self) -> str:
         return self._value
+
+    def digest(self) -> str:
+        """A stable name for this secret that does not reveal it: 12 hex digits of its SHA-256.
+
+        Connection keys are made of it, and they are parts of Redis keys and the names of
+        ownership leases: every process of a deployment, old and new, must compute the same one.
+        """
+        return hashlib.sha256(self._value.encode()).hexdigest()[:12]
 
     def __repr__(self) -> str:
         return f"Secret({redact(self._value)!r})"

@@ -1,12 +1,16 @@
-"""The supervisor: one owned task per installation (RTM team or Socket Mode app token).
+"""The supervisor: one owned runner per connection (an RTM team, or a Socket Mode app token).
 
 Each runner authenticates its team(s) with ``auth.test`` (recording the enterprise id), then keeps
 its link(s) alive. A dead token stops that team only, with one clear error event and a state others
-can read; a Grid migration pauses it and re-probes. Installations can be added and removed while
-running, which config reload and team ownership build on.
+can read; a Grid migration pauses it and re-probes. Connections can be added and removed while
+running, which config reload and ownership build on. Every task the supervisor starts is kept
+with the connection it serves, or with the supervisor, and is cancelled and awaited when that ends.
+
+A connected team's **heartbeat** (``renew_alive`` in the store, renewed every ``lease_ttl / 3``)
+tells every process that its socket is up; the election's takeover waits for it to lapse.
 
 When the store is shared by several processes (Redis), every process reads the same list of
-installations and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
+connections and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
 announcing itself in the process registry (:mod:`gridbot.registry`). With the in-memory store the
 one process serves everything.
 """
@@ -15,43 +19,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from gridbot.config import RuntimeConfig, TeamConfig
+from gridbot.config import RuntimeConfig, TeamConfig, connection_key
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
 from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
-from gridbot.team import Team
-from gridbot.transport.link import FrameIntake, Link, LinkState
+from gridbot.team import Team, TeamState
+from gridbot.transport.link import FrameIntake, Link
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
 log = get_logger("gridbot.supervisor")
 
-
-def installation_key(team: TeamConfig) -> str:
-    """A stable, secret-free name for an installation: a digest of its connecting token."""
-    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
-    return f"{team.transport}:{hashlib.sha256(token.get().encode()).hexdigest()[:12]}"
+# A team's state is its best link's: any connected socket serves it.
+_BEST = [
+    TeamState.CONNECTED,
+    TeamState.RECONNECTING,
+    TeamState.STARTING,
+    TeamState.PAUSED,
+    TeamState.DISABLED,
+    TeamState.STOPPED,
+]
 
 
 @dataclass
-class Installation:
-    """One RTM team, or one Socket Mode app token with every team installed through it."""
+class Connection:
+    """One RTM team, or one Socket Mode app token with every team installed through it: what one
+    process owns (one ownership lease each) and keeps sockets for."""
 
-    key: str
+    key: str  # connection_key() of its teams
     teams: list[Team]
-    task: asyncio.Task[None] | None = None
     links: list[Link] = field(default_factory=list)
     by_id: dict[str, Team] = field(default_factory=dict)  # authenticated teams
+    # Its runner first, then the auth.test of each team added to it later; ended on removal.
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class Supervisor:
@@ -69,165 +78,169 @@ class Supervisor:
         self.store = store
         self.runtime = runtime
         self.instance_id = instance_id
-        self.installations: dict[str, Installation] = {}
+        self.connections: dict[str, Connection] = {}
         self._intake = intake  # where links hand deliveries: the dedup stage's intake
         self._on_team_ready = on_team_ready
         self._web: dict[str, AsyncWebClient] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        # installation key -> its teams' (index, config): what this process *may* serve
+        self._tasks: list[asyncio.Task[None]] = []  # the supervisor's own loops, in start order
+        # connection key -> its teams' (index, config): what this process *may* serve
         self._configured: dict[str, list[tuple[int, TeamConfig]]] = {}
-        # teams of installations handed to another process: events read before the socket
+        # teams of connections handed to another process: events read before the socket
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
-        self._by_id: dict[str, tuple[Installation, Team]] = {}  # team() lookups, checked on use
-        self.registry: Registry | None = None
-        self.ownership: Ownership | None = None
+        self._by_id: dict[str, tuple[Connection, Team]] = {}  # team() lookups, checked on use
+        # Connections that just came up: their teams' heartbeats are renewed at once, not on the
+        # next round, so standby teams stop holding and rescuing their events sooner.
+        self._beat_now: set[str] = set()
+        self._beat_wake = asyncio.Event()
+        self._ownership: Ownership | None = None
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
 
     @property
     def teams(self) -> list[Team]:
-        return [t for inst in self.installations.values() for t in inst.teams]
+        return [t for conn in self.connections.values() for t in conn.teams]
 
     def team(self, team_id: str) -> Team | None:
         # Asked once per handler start: an index instead of a scan of every team (1,000 of them
-        # in one process). An entry is trusted only while its installation is still the one
+        # in one process). An entry is trusted only while its connection is still the one
         # running and the team still has that id; anything else falls back to the scan.
         hit = self._by_id.get(team_id)
         if hit is not None:
-            inst, team = hit
-            if team.team_id == team_id and self.installations.get(inst.key) is inst:
+            conn, team = hit
+            if team.team_id == team_id and self.connections.get(conn.key) is conn:
                 return team
             del self._by_id[team_id]
-        for inst in self.installations.values():
-            for team in inst.teams:
+        for conn in self.connections.values():
+            for team in conn.teams:
                 if team.team_id == team_id:
-                    self._by_id[team_id] = (inst, team)
+                    self._by_id[team_id] = (conn, team)
                     return team
         return self._retired.get(team_id)
 
     def installed(self) -> set[str]:
-        return {t.team_id for t in self.teams if t.team_id and t.state not in ("stopped", "disabled")}
+        return {t.team_id for t in self.teams if t.team_id and not t.state.final}
 
     def stopped(self) -> set[str]:
-        return {t.team_id for t in self.teams if t.team_id and t.state in ("stopped", "disabled")}
+        return {t.team_id for t in self.teams if t.team_id and t.state.final}
 
     def client_for(self, team_id: str) -> AsyncWebClient | None:
         return self._web.get(team_id)
 
     def connected(self) -> list[str]:
-        return [t.team_id for t in self.teams if t.team_id and t.state == LinkState.CONNECTED]
+        return [t.team_id for t in self.teams if t.team_id and t.state == TeamState.CONNECTED]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, teams: tuple[TeamConfig, ...]) -> None:
         for index, config in enumerate(teams):
-            self._configured.setdefault(installation_key(config), []).append((index, config))
+            self._configured.setdefault(connection_key(config), []).append((index, config))
         if self.store.shared:
-            self.registry = Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl)
-            self.ownership = Ownership(
+            self._ownership = Ownership(
                 self.store,
-                self.registry,
+                Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl),
                 list(self._configured),
                 ttl=self.runtime.lease_ttl,
                 serve=self._serve,
                 drop=self.remove,
-                is_connected=self._installation_connected,
+                is_connected=self._is_up,
                 teams=lambda: sorted(self.installed()),
             )
-            self._spawn(self.ownership.run(), "supervisor:ownership")
+            self._spawn(self._ownership.run(), "supervisor:ownership")
         else:
             for key in self._configured:
                 self._serve(key)
-        self._spawn(self._renew_leases(), "supervisor:leases")
+        self._spawn(self._heartbeats(), "supervisor:heartbeats")
         self._spawn(self._poll_auth(), "supervisor:auth-poll")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     def _serve(self, key: str) -> None:
-        """Start serving one configured installation (ownership decided we should)."""
-        if key in self.installations:
+        """Start serving one configured connection (ownership decided we should)."""
+        if key in self.connections:
             return
         for index, config in self._configured.get(key, []):
             self.add(config, index)
 
     def configure(self, config: TeamConfig, index: int) -> None:
-        """A team joined the config (reload): served now, or when ownership gives us its installation."""
-        key = installation_key(config)
+        """A team was added to the config (reload): served now, or once ownership gives us its connection."""
+        key = connection_key(config)
         self._configured.setdefault(key, []).append((index, config))
-        if self.ownership is None or key in self.installations:
+        if self._ownership is None or key in self.connections:
             self.add(config, index)  # one process, or another team on an app token we serve
         else:
-            self.ownership.adopt(key)
+            self._ownership.adopt(key)
 
     async def forget(self, key: str) -> None:
-        """An installation left the config (reload): stop serving it and give up its lease."""
+        """A connection left the config (reload): stop serving it and give up its lease."""
         self._configured.pop(key, None)
-        if self.ownership is not None:
-            await self.ownership.abandon(key)
+        if self._ownership is not None:
+            await self._ownership.abandon(key)
         await self.remove(key)
 
-    def _installation_connected(self, key: str) -> bool:
-        inst = self.installations.get(key)
-        return inst is not None and any(lk.state == LinkState.CONNECTED for lk in inst.links)
+    def _is_up(self, key: str) -> bool:
+        conn = self.connections.get(key)
+        return conn is not None and any(lk.state == TeamState.CONNECTED for lk in conn.links)
 
     def _fenced(self, key: str) -> bool:
-        """Lost (or never had) the ownership of ``key``: it must not claim liveness."""
-        return self.ownership is not None and not self.ownership.serving(key)
+        """Lost (or never had) the ownership of ``key``: its teams must not claim a heartbeat."""
+        return self._ownership is not None and not self._ownership.serving(key)
 
     def add(self, config: TeamConfig, index: int) -> Team:
-        """Start serving one more team (joins its app token's installation for Socket Mode)."""
-        key = installation_key(config)
+        """Start serving one more team (on Socket Mode, with its app token's connection)."""
+        key = connection_key(config)
         team = Team(index=index, config=config)
-        inst = self.installations.get(key)
-        if inst is not None:  # another team on an app token already running
-            inst.teams.append(team)
-            self._spawn(self._authenticate_into(inst, team), f"auth:{key}:{index}")
+        conn = self.connections.get(key)
+        if conn is not None:  # another team on an app token already running
+            conn.teams.append(team)
+            task = asyncio.create_task(self._authenticate_into(conn, team), name=f"auth:{key}:{index}")
+            conn.tasks.append(task)
             return team
-        inst = Installation(key, [team])
-        self.installations[key] = inst
-        inst.task = asyncio.create_task(self._run_installation(inst), name=f"installation:{key}")
+        conn = Connection(key, [team])
+        self.connections[key] = conn
+        conn.tasks.append(asyncio.create_task(self._run_connection(conn), name=f"connection:{key}"))
         return team
 
     async def remove(self, key: str) -> None:
-        """Stop serving an installation: close its sockets, drop its lease."""
-        inst = self.installations.pop(key, None)
-        if inst is None or inst.task is None:
+        """Stop serving a connection: close its sockets, end its tasks, release its heartbeats."""
+        conn = self.connections.pop(key, None)
+        if conn is None:
             return
         # Retired before the first await: a handler that starts while the sockets close (an
         # event decided just before) must still find its team, or its event is lost.
-        for team in inst.teams:
+        for team in conn.teams:
             if team.team_id:
                 self._retired[team.team_id] = team
-        await cancel_and_wait([inst.task])
-        gone = [t.team_id for t in inst.teams if t.team_id]
+        await cancel_and_wait(reversed(conn.tasks))
+        gone = [t.team_id for t in conn.teams if t.team_id]
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive(gone, self.instance_id)
-        for team in inst.teams:
-            team.state = "removed"
-        log.info("installation.removed", installation=key, teams=gone)
+        for team in conn.teams:
+            team.state = TeamState.REMOVED
+        log.info("connection.removed", connection=key, teams=gone)
 
     async def stop(self) -> None:
-        """Hand our installations over (several processes), close every socket, release leases."""
-        if self.ownership is not None:
-            # Peers connect our installations before we close them: a rolling restart loses nothing.
-            await self.ownership.handover(self.runtime.shutdown_timeout)
-        tasks = [i.task for i in self.installations.values() if i.task is not None] + self._tasks
-        await cancel_and_wait(tasks)
+        """Hand our connections over (several processes), close every socket, release the teams'
+        heartbeats and the ownership leases."""
+        if self._ownership is not None:
+            # Peers connect our connections before we close them: a rolling restart loses nothing.
+            await self._ownership.handover(self.runtime.shutdown_timeout)
+        serving = [t for conn in self.connections.values() for t in reversed(conn.tasks)]
+        await cancel_and_wait([*serving, *reversed(self._tasks)])
         with contextlib.suppress(StoreUnavailable):
             await self.store.release_alive([t.team_id for t in self.teams if t.team_id], self.instance_id)
-        if self.ownership is not None:
-            await self.ownership.release_all()
+        if self._ownership is not None:
+            await self._ownership.release_all()
 
     # -- runners -------------------------------------------------------------------------------
 
-    async def _run_installation(self, inst: Installation) -> None:
-        first = inst.teams[0]
+    async def _run_connection(self, conn: Connection) -> None:
+        first = conn.teams[0]
         config = first.config
         if not await self._authenticate(first):
             return
-        inst.by_id[first.team_id] = first
+        conn.by_id[first.team_id] = first
         connector = self.clients.connector(config.app_token or config.bot_token)
         if config.transport == "rtm":
             link: Link = RtmLink(
@@ -236,34 +249,34 @@ class Supervisor:
                 intake=self._intake,
                 session=self.clients.session,
                 runtime=self.runtime,
-                on_state=lambda lk: self._link_state(inst, lk),
+                on_state=lambda _: self._link_state(conn),
             )
-            inst.links = [link]
+            conn.links = [link]
         else:
-            inst.links = [
+            conn.links = [
                 SocketModeLink(
-                    f"{inst.key}#{n}",
-                    inst.by_id,
+                    f"{conn.key}#{n}",
+                    conn.by_id,
                     app_token=config.app_token or config.bot_token,
                     connector=connector,
                     intake=self._intake,
                     session=self.clients.session,
                     runtime=self.runtime,
-                    on_state=lambda lk: self._link_state(inst, lk),
+                    on_state=lambda _: self._link_state(conn),
                 )
                 for n in range(config.connections)
             ]
         async with asyncio.TaskGroup() as group:
-            for link in inst.links:
+            for link in conn.links:
                 group.create_task(link.run(), name=f"link:{link.name}")
 
-    async def _authenticate_into(self, inst: Installation, team: Team) -> None:
+    async def _authenticate_into(self, conn: Connection, team: Team) -> None:
         if await self._authenticate(team):
-            inst.by_id[team.team_id] = team
-            self._link_state(inst, None)
+            conn.by_id[team.team_id] = team
+            self._link_state(conn)
 
     async def _authenticate(self, team: Team) -> bool:
-        """auth.test until it answers; False if the team is stopped for good."""
+        """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
         backoff = Backoff()
         while True:
@@ -271,14 +284,18 @@ class Supervisor:
                 response = await client.auth_test()
             except Exception as exc:  # classified: a bad team must not take the daemon down
                 verdict = classify(exc)
-                if verdict.action in (Action.STOP, Action.DISABLE):
-                    team.state, team.error = "stopped", verdict.error
+                if verdict.terminal is not None:
+                    team.state, team.error = verdict.terminal, verdict.error
                     log.error(
-                        "team.stopped", team=team.label, team_id=team.team_id or None, error=verdict.error
+                        "team.stopped",
+                        team=team.label,
+                        team_id=team.team_id or None,
+                        state=team.state,
+                        error=verdict.error,
                     )
                     return False
                 if verdict.action is Action.PAUSE:
-                    team.state, team.error = "paused", verdict.error
+                    team.state, team.error = TeamState.PAUSED, verdict.error
                     log.warning("team.paused", team=team.label, error=verdict.error)
                     await asyncio.sleep(self.runtime.paused_probe_interval)
                     continue
@@ -295,14 +312,13 @@ class Supervisor:
     def _record_auth(self, team: Team, data: dict[str, Any]) -> None:
         enterprise = data.get("enterprise_id") or None
         if team.team_id and enterprise and enterprise != team.enterprise_id:
-            log.warning("team.joined_enterprise", team_id=team.team_id, enterprise_id=enterprise)
+            log.warning("team.enterprise_changed", team_id=team.team_id, enterprise_id=enterprise)
         team.team_id = str(data.get("team_id", ""))
-        team.team_name = str(data.get("team", ""))
         team.enterprise_id = enterprise
         team.bot_user_id = str(data.get("user_id", ""))
         team.bot_id = str(data.get("bot_id", ""))
-        if team.state in ("starting", "paused"):
-            team.state, team.error = "connecting", None
+        if team.state in (TeamState.STARTING, TeamState.PAUSED):
+            team.state, team.error = TeamState.CONNECTING, None
         log.info(
             "team.authenticated",
             team_id=team.team_id,
@@ -311,61 +327,57 @@ class Supervisor:
             transport=team.config.transport,
         )
 
-    def _link_state(self, inst: Installation, _link: Link | None) -> None:
-        """A team's state is its best link's state (any connected socket serves it)."""
-        states = [lk.state for lk in inst.links]
-        order = [
-            LinkState.CONNECTED,
-            LinkState.RECONNECTING,
-            LinkState.STARTING,
-            LinkState.PAUSED,
-            LinkState.DISABLED,
-            LinkState.STOPPED,
-        ]
-        best = min(states, key=order.index) if states else LinkState.STARTING
-        error = next((lk.error for lk in inst.links if lk.error), None)
-        for team in inst.by_id.values():
+    def _link_state(self, conn: Connection) -> None:
+        """A link changed state: each authenticated team of the connection takes the best one."""
+        states = [lk.state for lk in conn.links]
+        best = min(states, key=_BEST.index) if states else TeamState.STARTING
+        error = next((lk.error for lk in conn.links if lk.error), None)
+        for team in conn.by_id.values():
             previous = team.state
-            team.state = best.value
-            team.error = None if best == LinkState.CONNECTED else error
+            team.state = best
+            team.error = None if best == TeamState.CONNECTED else error
             if previous != team.state:
                 log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
-        if best == LinkState.CONNECTED and not self._fenced(inst.key):
-            self._spawn(self._renew_now(list(inst.by_id)), "supervisor:lease-now")
+        if best == TeamState.CONNECTED:
+            self._beat_now.add(conn.key)
+            self._beat_wake.set()
 
-    # -- leases and polling ----------------------------------------------------------------------
+    # -- heartbeats and polling ------------------------------------------------------------------
 
-    async def _renew_now(self, teams: list[str]) -> None:
-        with contextlib.suppress(StoreUnavailable):
-            await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
-
-    async def _renew_leases(self) -> None:
-        """Keep the liveness lease of every connected team; a dead socket's lease lapses."""
+    async def _heartbeats(self) -> None:
+        """Renew the heartbeat of every connected team every ``lease_ttl / 3`` (a dead socket's
+        lapses), and at once for a connection that just came up."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(due):
+                    await self._beat_wake.wait()
+            self._beat_wake.clear()
+            every = loop.time() >= due
+            keys, self._beat_now = (set(self.connections) if every else self._beat_now), set()
+            teams = [
+                t.team_id
+                for key in keys
+                if (conn := self.connections.get(key)) is not None and not self._fenced(key)
+                for t in conn.by_id.values()
+                if t.state == TeamState.CONNECTED
+            ]
             try:
-                connected = [
-                    t.team_id
-                    for key, inst in self.installations.items()
-                    if not self._fenced(key)
-                    for t in inst.by_id.values()
-                    if t.state == LinkState.CONNECTED
-                ]
-                if connected:
-                    await self.store.renew_alive(
-                        connected, self.instance_id, int(self.runtime.lease_ttl * 1000)
-                    )
+                if teams:
+                    await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
             except StoreUnavailable as exc:
-                log.warning("lease.renew_failed", error=str(exc))
-            self._tasks = [t for t in self._tasks if not t.done() or t.get_name() != "supervisor:lease-now"]
-            await asyncio.sleep(self.runtime.lease_ttl / 3)
+                log.warning("heartbeat.renew_failed", error=str(exc))
+            if every:
+                due = loop.time() + self.runtime.lease_ttl / 3
 
     async def _poll_auth(self) -> None:
-        """auth.test every so often: a team may have joined an enterprise (the guide's advice)."""
+        """auth.test every so often: a team may have been moved into an enterprise (the guide's advice)."""
         while True:
             await asyncio.sleep(self.runtime.auth_poll_interval)
             for team in self.teams:
                 client = self._web.get(team.team_id)
-                if client is None or team.state == "stopped":
+                if client is None or team.state.final:
                     continue
                 try:
                     response = await client.auth_test()

@@ -1,24 +1,49 @@
-"""What gridbot knows about one installation (team), as its links and health checks see it."""
+"""What gridbot knows about one team, as its links and health checks see it, and the states it can be in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
 
 from gridbot.config import TeamConfig
 
 
+class TeamState(StrEnum):
+    """Every state a team, or a link serving it, can be in. A team's state is its best link's."""
+
+    STARTING = "starting"  # configured; auth.test not answered yet
+    CONNECTING = "connecting"  # authenticated; its socket is not up yet
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    PAUSED = "paused"  # a Grid migration: re-probed every runtime.paused_probe_interval
+    STOPPED = "stopped"  # a dead token: needs an operator
+    DISABLED = "disabled"  # Socket Mode switched off for the app: needs an operator
+    REMOVED = "removed"  # no longer served by this process (config reload, ownership moved)
+
+    @property
+    def final(self) -> bool:
+        """Waiting will not change it: an operator must act, or the team is no longer served here."""
+        return self in _FINAL
+
+
+_FINAL: Final = frozenset({TeamState.STOPPED, TeamState.DISABLED, TeamState.REMOVED})
+
+# Every state, in lifecycle order: the metrics export one sample per team and state.
+TEAM_STATES: Final[tuple[TeamState, ...]] = tuple(TeamState)
+
+
 @dataclass
 class Team:
-    """One configured installation. Filled in by ``auth.test``; mutated only by its supervisor."""
+    """One configured team. Filled in by ``auth.test``; mutated only by its supervisor."""
 
     index: int  # position in the config's [[teams]]
     config: TeamConfig
     team_id: str = ""
-    team_name: str = ""
     enterprise_id: str | None = None
     bot_user_id: str = ""
     bot_id: str = ""
-    state: str = "starting"
+    state: TeamState = TeamState.STARTING
     error: str | None = None
     last_event_at: float | None = None
 

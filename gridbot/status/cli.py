@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any
 
-from gridbot.config import Config, ConfigError, load
+from gridbot.config import Config, ConfigError, error_report, load
 from gridbot.status.gather import StatusUnavailable, elections, gather
 from gridbot.status.render import render, render_elections
 from gridbot.store import StoreUnavailable
@@ -26,9 +26,7 @@ def _load(path: str) -> Config | None:
     try:
         return load(path)
     except ConfigError as exc:
-        print(f"{path}: invalid", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(error_report(path, exc), file=sys.stderr)
         return None
 
 

@@ -10,10 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from gridbot.config import Config
+from gridbot.config import Config, connection_key
 from gridbot.status.snapshot import election_row, election_rows
 from gridbot.store import Store
-from gridbot.supervisor import installation_key as connection_key
 
 
 class StatusUnavailable(Exception):

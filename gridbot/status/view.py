@@ -16,22 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gridbot.store import Store
-from gridbot.team import Team
-
-# Every state a team can be in. Replaced by gridbot.team.TeamState once that exists.
-TEAM_STATES: tuple[str, ...] = (
-    "starting",
-    "connecting",
-    "connected",
-    "reconnecting",
-    "paused",
-    "stopped",
-    "disabled",
-    "removed",
-)
-READY_STATES = frozenset({"connected"})
-# Waiting will not change these: stopped and disabled need an operator, removed is no longer served.
-FINAL_STATES = frozenset({"stopped", "disabled", "removed"})
+from gridbot.team import Team, TeamState
 
 
 class LinkCounts(Protocol):
@@ -159,7 +144,7 @@ class TeamView:
     @property
     def ready(self) -> bool:
         """Not holding readiness back: connected, or in a state waiting will not change."""
-        return self.state in READY_STATES or self.state in FINAL_STATES
+        return self.state == TeamState.CONNECTED or TeamState(self.state).final
 
     def pick(self, *fields: str) -> dict[str, Any]:
         """The named fields (``ready`` included) as a JSON-able dict."""

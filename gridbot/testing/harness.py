@@ -30,13 +30,13 @@ def config_for(
     key_prefix: str = "gridbot",
     plugins: tuple[str, ...] = ("echo",),
     plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
-    fast: bool = True,
     **runtime: Any,
 ) -> Config:
     """A config serving the simulator's installations.
 
     ``transports`` maps team ids to "rtm" or "socket_mode"; by default every installed team is
-    served over RTM. ``runtime`` overrides :class:`RuntimeConfig` fields.
+    served over RTM. Timings are :data:`FAST_RUNTIME`'s; ``runtime`` overrides any
+    :class:`RuntimeConfig` field.
     """
     teams = []
     for app in sim.topology.apps:
@@ -52,7 +52,7 @@ def config_for(
                     name=inst.team,
                 )
             )
-    timings = {**(FAST_RUNTIME if fast else {}), **runtime}
+    timings = {**FAST_RUNTIME, **runtime}
     return Config(
         slack=SlackConfig(api_url=sim.api_url),
         redis=RedisConfig(url=Secret(redis_url) if redis_url else None, key_prefix=key_prefix),

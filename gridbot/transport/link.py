@@ -4,8 +4,9 @@ A link connects (a fresh URL from a Tier-1 connect method each time), waits for 
 deadline, then runs two named tasks per socket, the reader and the keep-alive, until the first one
 ends. When the server announces a close (RTM ``goodbye``, Socket Mode ``refresh_requested``) the
 replacement socket is opened *before* the old one is closed; the dedup stage absorbs the overlap.
-Slack errors are classified once (:func:`gridbot.slack.classify`) and decide between retrying with
-jittered backoff, pausing, and stopping for good.
+Slack errors are classified once (:func:`gridbot.slack.classify`); :attr:`gridbot.slack.Verdict.terminal`
+decides which of them end the link for good, the supervisor's ``auth.test`` following the same rule.
+Others pause the link (a Grid migration) or retry with jittered backoff.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
@@ -24,9 +24,9 @@ from gridbot.config import RuntimeConfig
 from gridbot.events import FrameError, parse_frame
 from gridbot.logs import get_logger
 from gridbot.slack import Action, Backoff, classify
+from gridbot.team import TeamState
 
 log = get_logger("gridbot.link")
-
 
 
 class FrameIntake(Protocol):
@@ -46,22 +46,14 @@ class FrameIntake(Protocol):
     ) -> None:
         """Take one delivery (raises FrameError for a frame that is not an event)."""
 
+
 WS_MAX_MSG = 16 << 20  # read oversized frames and drop them ourselves: aiohttp would kill the socket
 
 
-class LinkState(StrEnum):
-    STARTING = "starting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    PAUSED = "paused"
-    STOPPED = "stopped"  # terminal: a dead token; needs an operator
-    DISABLED = "disabled"  # terminal: Socket Mode switched off for the app
-
-
 class LinkStopped(Exception):
-    """Raised inside a link to end it for good (``state`` says how)."""
+    """Raised inside a link to end it for good (``state`` says how: stopped or disabled)."""
 
-    def __init__(self, state: LinkState, error: str) -> None:
+    def __init__(self, state: TeamState, error: str) -> None:
         super().__init__(error)
         self.state = state
         self.error = error
@@ -90,17 +82,16 @@ class Link(abc.ABC):
         session: aiohttp.ClientSession,
         runtime: RuntimeConfig,
         on_state: Callable[[Link], None] | None = None,
-        backoff: Backoff | None = None,
     ) -> None:
         self.name = name
         self.session = session
         self.runtime = runtime
-        self.state = LinkState.STARTING
+        self.state = TeamState.STARTING
         self.error: str | None = None
         self.reconnects = 0
         self.frames_dropped = 0
         self._on_state = on_state
-        self._backoff = backoff or Backoff()
+        self._backoff = Backoff()
         self._replacement: asyncio.Task[Socket | None] | None = None
         self.intake = intake
         self._log = log.bind(link=name, transport=self.kind)
@@ -115,18 +106,15 @@ class Link(abc.ABC):
     async def on_frame(self, sock: Socket, frame: dict[str, Any]) -> None:
         """Handle one decoded frame (after hello)."""
 
-    def on_hello(self, frame: dict[str, Any]) -> None:
-        return None
-
     async def keepalive(self, sock: Socket) -> None:
         """Return when the socket is judged dead. Default: aiohttp's heartbeat does the work."""
         await asyncio.Event().wait()
 
-    heartbeat: float | None = None  # websocket-level ping interval, if the protocol uses it
+    ws_ping: float | None = None  # websocket-level ping interval, if the protocol uses it
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _set_state(self, state: LinkState, error: str | None = None) -> None:
+    def _set_state(self, state: TeamState, error: str | None = None) -> None:
         if state != self.state or error != self.error:
             self.state, self.error = state, error
             if self._on_state is not None:
@@ -141,7 +129,7 @@ class Link(abc.ABC):
                 sock = await self._serve(sock)
                 if sock is None:
                     self.reconnects += 1
-                    self._set_state(LinkState.RECONNECTING)
+                    self._set_state(TeamState.RECONNECTING)
                     sock = await self._open_with_retry()
         except LinkStopped as stop:
             self._log.error("link.stopped", state=stop.state.value, error=stop.error)
@@ -155,8 +143,8 @@ class Link(abc.ABC):
                         await replacement.ws.close()
             if sock is not None:
                 await sock.ws.close()
-            if self.state not in (LinkState.STOPPED, LinkState.DISABLED):
-                self._set_state(LinkState.RECONNECTING if self.state == LinkState.CONNECTED else self.state)
+            if not self.state.final:
+                self._set_state(TeamState.RECONNECTING if self.state == TeamState.CONNECTED else self.state)
 
     async def _open_with_retry(self) -> Socket | None:
         while True:
@@ -164,31 +152,29 @@ class Link(abc.ABC):
                 url = await self.open_url()
             except Exception as exc:  # classified below; nothing a server says may end the daemon
                 verdict = classify(exc)
-                if verdict.action is Action.STOP:
-                    raise LinkStopped(LinkState.STOPPED, verdict.error) from None
-                if verdict.action is Action.DISABLE:
-                    raise LinkStopped(LinkState.DISABLED, verdict.error) from None
+                if verdict.terminal is not None:
+                    raise LinkStopped(verdict.terminal, verdict.error) from None
                 if verdict.action is Action.PAUSE:
-                    self._set_state(LinkState.PAUSED, verdict.error)
+                    self._set_state(TeamState.PAUSED, verdict.error)
                     self._log.warning("link.paused", error=verdict.error)
                     await asyncio.sleep(self.runtime.paused_probe_interval)
                     continue
                 delay = self._backoff.next(verdict.retry_after)
                 self._log.warning("link.connect_failed", error=verdict.error, retry_in=round(delay, 2))
-                self._set_state(LinkState.RECONNECTING, verdict.error)
+                self._set_state(TeamState.RECONNECTING, verdict.error)
                 await asyncio.sleep(delay)
                 continue
             sock = await self._connect(url)
             if sock is not None:
                 self._backoff.reset()
-                self._set_state(LinkState.CONNECTED)
+                self._set_state(TeamState.CONNECTED)
                 self._log.info("link.connected", reconnects=self.reconnects)
                 return sock
             await asyncio.sleep(self._backoff.next())
 
     async def _connect(self, url: str) -> Socket | None:
         try:
-            ws = await self.session.ws_connect(url, max_msg_size=WS_MAX_MSG, heartbeat=self.heartbeat)
+            ws = await self.session.ws_connect(url, max_msg_size=WS_MAX_MSG, heartbeat=self.ws_ping)
         except (aiohttp.ClientError, OSError) as exc:
             self._log.warning("link.ws_failed", error=type(exc).__name__)
             return None
@@ -201,7 +187,6 @@ class Link(abc.ABC):
             self._log.warning("link.no_hello", got=str(frame.get("type")))
             await ws.close()
             return None
-        self.on_hello(frame)
         return Socket(ws)
 
     async def _serve(self, sock: Socket) -> Socket | None:

@@ -1,7 +1,7 @@
 """Socket Mode: 1-10 sockets per app token, shared by every team the app is installed on.
 
 Each envelope is acked at once, by the transport, before anything else happens (Slack redelivers
-after 3 s). The installation an event belongs to is ``authorizations[0]``; the other teams on the
+after 3 s). The team an event belongs to is ``authorizations[0]``'s; the other teams on the
 same app token are also "covered" by the delivery, since Slack sends one event per app, not per team.
 """
 
@@ -18,8 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from gridbot.config import RuntimeConfig
 from gridbot.events import FrameError, id_of
 from gridbot.secrets import Secret
+from gridbot.slack import classify_error
 from gridbot.team import Team
-from gridbot.transport.link import FrameIntake, Link, LinkState, LinkStopped, Socket
+from gridbot.transport.link import FrameIntake, Link, LinkStopped, Socket
 
 
 class SocketModeLink(Link):
@@ -38,19 +39,14 @@ class SocketModeLink(Link):
         on_state: Callable[[Link], None] | None = None,
     ) -> None:
         super().__init__(name, intake=intake, session=session, runtime=runtime, on_state=on_state)
-        self.heartbeat = runtime.ping_interval
+        self.ws_ping = runtime.ping_interval
         self.teams = teams  # team_id -> Team, every authenticated team on this app token
-        self.num_connections = 0
         self._app_token = app_token
         self._connector = connector
 
     async def open_url(self) -> str:
         response = await self._connector.apps_connections_open(app_token=self._app_token.get())
         return str(response["url"])
-
-    def on_hello(self, frame: dict[str, Any]) -> None:
-        count = frame.get("num_connections")
-        self.num_connections = count if isinstance(count, int) else 0
 
     async def on_frame(self, sock: Socket, frame: dict[str, Any]) -> None:
         envelope_id = frame.get("envelope_id")
@@ -62,8 +58,9 @@ class SocketModeLink(Link):
         if frame.get("type") == "disconnect":
             reason = str(frame.get("reason"))
             self._log.info("link.disconnect", reason=reason)
-            if reason == "link_disabled":
-                raise LinkStopped(LinkState.DISABLED, "link_disabled")
+            terminal = classify_error(reason).terminal
+            if terminal is not None:  # link_disabled: Socket Mode was switched off for the app
+                raise LinkStopped(terminal, reason)
             if reason == "refresh_requested":
                 self.replace(sock)
             elif reason == "too_many_websockets":

@@ -20,9 +20,9 @@ from gridbot.plugins import load_plugin
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.status.snapshot import process_document
-from gridbot.status.view import TEAM_STATES, RuntimeView
+from gridbot.status.view import RuntimeView
 from gridbot.store import MemoryStore
-from gridbot.team import Team
+from gridbot.team import TEAM_STATES, Team
 from gridbot.testing import GridSimulator
 
 

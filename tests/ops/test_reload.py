@@ -98,4 +98,5 @@ def test_plan_keeps_an_app_token_running_when_it_only_gains_teams_and_restarts_i
     assert len(lost.restart) == 1 and lost.add == [(two, 0)]
     more_sockets = plan((one,), (_sm("xoxb-1-one", connections=2),))
     assert len(more_sockets.restart) == 1
-    assert plan((one, two), (two, one)).empty  # order and labels alone change nothing
+    same = plan((one, two), (two, one))  # order and labels alone change nothing
+    assert (same.remove, same.add, same.restart) == ([], [], [])

@@ -20,8 +20,7 @@ from gridtest import CollectingIntake, wait_until
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.events import MAX_FRAME_BYTES, Event
 from gridbot.secrets import Secret
-from gridbot.team import Team
-from gridbot.transport.link import LinkState
+from gridbot.team import Team, TeamState
 from gridbot.transport.rtm import RtmLink
 
 GOOD = {"type": "message", "channel": "C1", "ts": "1.000001", "user": "W1", "text": "first"}
@@ -113,7 +112,7 @@ async def test_hostile_frames_are_dropped_and_invalid_utf8_costs_one_reconnect(p
             # every hostile frame and the binary one, but not the pong and error it can read past
             assert link.frames_dropped == len(HOSTILE_TEXT) - 2 + 1
             assert link.reconnects == 1  # the non-UTF-8 text frame failed that socket, and only that
-            assert link.state is LinkState.CONNECTED
+            assert link.state is TeamState.CONNECTED
             assert not task.done()
         finally:
             task.cancel()

@@ -26,6 +26,7 @@ from structlog.testing import capture_logs
 
 from gridbot.runtime import Runtime
 from gridbot.store import Election
+from gridbot.team import TeamState
 from gridbot.testing import GridSimulator
 
 
@@ -58,9 +59,9 @@ async def test_responsible_socket_down_and_refused_then_back(redis_url: str, red
             await wait_until(lambda: team1.state != "connected", what="T1 seen down")
             sent += await say(sim, "down", 5)  # only T2's socket receives these: rescued
             await wait_until(lambda: len(sim.posted) == 10, 15, "answers while T1 is down")
-            await eventually(lambda: _none_if(rt.store.alive([T1])), 10)  # T1's lease lapses
+            await eventually(lambda: _none_if(rt.store.alive([T1])), 10)  # T1's heartbeat lapses
             sent += await say(sim, "lapsed", 5)
-            await wait_until(lambda: len(sim.posted) == 15, 15, "answers after the lease lapsed")
+            await wait_until(lambda: len(sim.posted) == 15, 15, "answers after the heartbeat lapsed")
             # The rescue answers first and moves the election right after (one more round trip).
             election = await eventually(lambda: _moved_to(rt, T2), 5)
             assert election.epoch == 2  # one takeover
@@ -94,26 +95,25 @@ async def test_goodbye_replaces_the_socket_without_a_gap() -> None:
             assert rt.supervisor is not None
             await connected(rt, sim, [T1])
             team1 = rt.supervisor.team(T1)
-            link = rt.supervisor.installations[next(iter(rt.supervisor.installations))].links[0]
-            states: list[str] = []
-            original = link._on_state
-            link._on_state = lambda lk: (states.append(lk.state.value), original and original(lk))
-            await sim.send_goodbye(T1)
-            # The server would hold the old socket for 5 s; we close it as soon as the new one is up.
-            await wait_until(
-                lambda: len(sim.calls_to("rtm.connect")) == 2 and sim.socket_count(team=T1) == 1,
-                3,
-                "replaced",
-            )
-            sent = []
-            for n in range(5):
-                await sim.post_message(user=USERS[T1], channel="C0ONE0001", text=f"echo g{n}")
-                sent.append(f"g{n}")
-            await wait_until(lambda: len(sim.posted) >= 5)
-            await settled(rt)
+            link = next(iter(rt.supervisor.connections.values())).links[0]
+            with capture_logs() as events:
+                await sim.send_goodbye(T1)
+                # The server would hold the old socket for 5 s; we close it as soon as the new one is up.
+                await wait_until(
+                    lambda: len(sim.calls_to("rtm.connect")) == 2 and sim.socket_count(team=T1) == 1,
+                    3,
+                    "replaced",
+                )
+                sent = []
+                for n in range(5):
+                    await sim.post_message(user=USERS[T1], channel="C0ONE0001", text=f"echo g{n}")
+                    sent.append(f"g{n}")
+                await wait_until(lambda: len(sim.posted) >= 5)
+                await settled(rt)
             assert texts(sim) == sorted(sent)
-            assert team1 is not None and team1.state == "connected"
-            assert link.reconnects == 0 and "reconnecting" not in states
+            assert team1 is not None and team1.state == TeamState.CONNECTED
+            assert link.reconnects == 0
+            assert [e for e in events if e["event"] == "team.state"] == []  # never left "connected"
 
 
 async def test_connect_rate_limit_honours_retry_after() -> None:
@@ -155,8 +155,8 @@ async def _garbage_and_revoked(events: list[dict[str, Any]]) -> None:
             await wait_until(lambda: len(sim.posted) == 6, 15, "T2 answers alone")
             await settled(rt)
             assert texts(sim) == sorted(sent) and {p.team_id for p in sim.posted} == {T2}
-            links = rt.supervisor.installations
-            assert sum(lk.frames_dropped for inst in links.values() for lk in inst.links) >= 7
+            connections = rt.supervisor.connections.values()
+            assert sum(lk.frames_dropped for conn in connections for lk in conn.links) >= 7
             stops = [e for e in events if e["event"] == "link.stopped"]
             assert [(e["link"], e["error"]) for e in stops] == [(T1, "token_revoked")]  # one clear event
             dropped = {e["reason"] for e in events if e["event"] == "frame.dropped"}

@@ -80,14 +80,14 @@ async def test_kill_9_of_the_responsible_process(
         await wait_until(lambda: len(sim.posted) >= 6, 20)
         procs[0].signal(signal.SIGKILL)  # Team 1's process: the responsible one
         assert await procs[0].wait() == -signal.SIGKILL
-        during = await send(sim, "during", 4)  # Team 1's lease still valid: Team 2 rescues these
+        during = await send(sim, "during", 4)  # Team 1's heartbeat still valid: Team 2 rescues these
         await wait_until(lambda: len(sim.posted) >= 10, 30, "answers right after the kill")
         store = RedisStore.from_url(redis_url, key_prefix=redis_prefix)
         await eventually(lambda: _lapsed(store, T1), 15)
         await store.close()
         after = await send(sim, "after", 8)  # the first rescue now takes the election over
         after.update(during)
-        await wait_until(lambda: len(sim.posted) >= 18, 30, "answers after the lease lapsed")
+        await wait_until(lambda: len(sim.posted) >= 18, 30, "answers after the heartbeat lapsed")
         procs[1].signal(signal.SIGTERM)
         assert await procs[1].wait() == 0
         posted = {r.text: r for r in sim.posted}

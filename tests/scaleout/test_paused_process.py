@@ -28,8 +28,8 @@ async def test_a_process_paused_past_its_lease_stops_serving_when_it_wakes(
             pids = [p.proc.pid for p in procs if p.proc is not None]
 
             async def shares() -> list[int] | None:
-                """Installations owned per process, once both announce a balanced share."""
-                owned = {p.pid: len(p.installations) for p in await registry.processes()}
+                """Connections owned per process, once both announce a balanced share."""
+                owned = {p.pid: len(p.connections) for p in await registry.processes()}
                 counts = [owned.get(pid, 0) for pid in pids]
                 return counts if counts == [3, 3] else None
 
@@ -39,7 +39,7 @@ async def test_a_process_paused_past_its_lease_stops_serving_when_it_wakes(
             procs[0].signal(signal.SIGSTOP)  # frozen: its sockets stay open, it renews nothing
 
             async def p1_owns_all() -> bool | None:
-                owned = {p.pid: len(p.installations) for p in await registry.processes()}
+                owned = {p.pid: len(p.connections) for p in await registry.processes()}
                 return True if owned.get(pids[1]) == len(SIX) else None
 
             await eventually(p1_owns_all, 20)  # p1 connected them too, beside p0's frozen sockets

@@ -98,12 +98,12 @@ async def test_store_decisions_and_leases_on_a_cluster(redis_cluster: Cluster, r
         assert await store.alive(teams) == set(teams)
         await store.release_alive(teams[:6], "me")
         assert await store.alive(teams) == set(teams[6:])
-        installations = [f"rtm:{n}" for n in range(12)]
-        epochs = {i: await store.acquire_owner(i, "p1", 60_000) for i in installations}
+        connections = [f"rtm:{n}" for n in range(12)]
+        epochs = {i: await store.acquire_owner(i, "p1", 60_000) for i in connections}
         held = {i: e for i, e in epochs.items() if e is not None}
-        assert await store.renew_owners(held, "p1", 60_000) == set(installations)
-        assert {o.holder for o in (await store.owners(installations)).values()} == {"p1"}
-        await store.heartbeat_process("p1", {"installations": installations}, 60_000)
+        assert await store.renew_owners(held, "p1", 60_000) == set(connections)
+        assert {o.holder for o in (await store.owners(connections)).values()} == {"p1"}
+        await store.heartbeat_process("p1", {"installations": connections}, 60_000)
         assert list(await store.processes()) == ["p1"]
     finally:
         await store.close()

@@ -66,7 +66,7 @@ async def balanced(registry: Registry, processes: int, timeout: float) -> list[P
     deadline = time.monotonic() + timeout
     while True:
         procs = await live(registry)
-        owned = sorted(len(p.installations) for p in procs)
+        owned = sorted(len(p.connections) for p in procs)
         if len(procs) == processes and owned == [6 // processes] * processes:
             return procs
         assert time.monotonic() < deadline, f"not balanced after {timeout}s: {owned}"
@@ -104,7 +104,7 @@ async def test_three_processes_six_teams_kill_9_and_rejoin(
             after_kill = await balanced(registry, 2, 15)
             assert orphaned <= {t for p in after_kill for t in p.teams}
 
-            # the killed process comes back: installations move to it one at a time, the new
+            # the killed process comes back: connections move to it one at a time, the new
             # socket opening before the old one closes
             traffic.shared_only = False
             traffic.watch_gaps = True
@@ -114,7 +114,7 @@ async def test_three_processes_six_teams_kill_9_and_rejoin(
             await balanced(registry, 3, 30)
             await wait_until(lambda: one_socket_each(sim), 10, "one socket per team after rebalancing")
 
-            # a rolling restart: SIGTERM hands the installations over before the process exits
+            # a rolling restart: SIGTERM hands the connections over before the process exits
             leaving = next(p for p in procs if p.proc is not None and p.proc.returncode is None)
             leaving.signal(signal.SIGTERM)
             assert await leaving.wait(20) == 0

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gridbot.cli import main
-from gridbot.config import ConfigError, load, parse
+from gridbot.config import ConfigError, TeamConfig, connection_key, load, parse
+from gridbot.secrets import Secret
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "gridbot.example.toml"
 
@@ -119,6 +120,22 @@ def test_check_config_rejects_with_key_path_and_nonzero_exit(
     assert "sekrit" not in err
 
 
+def test_run_reports_a_bad_config_as_check_config_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[teams]]\ntransport = "rtm"\n[runtime]\nlease_ttl = -1\n')
+    assert main(["check-config", str(bad)]) == 2
+    checked = capsys.readouterr().err
+    assert main(["run", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == checked
+    assert checked.splitlines() == [
+        f"{bad}: invalid",
+        "  runtime.lease_ttl: must be greater than 0",
+        "  teams[0].bot_token: required",
+    ]
+
+
 def test_unparseable_and_missing_files_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[slack\n")
@@ -138,9 +155,21 @@ def test_world_readable_config_warns_only_about_literal_secrets(tmp_path: Path) 
     path.chmod(0o600)
     assert load(path).warnings == ()
     # A container's config mounted world-readable, every secret from the environment: no warning.
-    path.write_text('[redis]\nurl = "redis://:${REDIS_PW}@r:6379/0"\n[[teams]]\ntransport = "rtm"\n'
-                    'bot_token = "${TOKEN}"\n')
+    path.write_text(
+        '[redis]\nurl = "redis://:${REDIS_PW}@r:6379/0"\n[[teams]]\ntransport = "rtm"\n'
+        'bot_token = "${TOKEN}"\n'
+    )
     path.chmod(0o644)
     assert load(path, {"TOKEN": "xoxb-x", "REDIS_PW": "pw"}).warnings == ()
     path.write_text('[redis]\nurl = "redis://:hunter2@r:6379/0"\n')
     assert any("redis.url" in w for w in load(path, {}).warnings)
+
+
+def test_connection_keys_keep_their_format() -> None:
+    """Connection keys are parts of Redis keys and ownership lease names: a process of the next
+    version must compute the same key as the running ones, or a rolling upgrade serves a team twice."""
+    bot, app = Secret("xoxb-1-key-format"), Secret("xapp-1-A1-1-key-format")
+    assert connection_key(TeamConfig("rtm", bot)) == "rtm:a5009113fb96"
+    assert connection_key(TeamConfig("socket_mode", bot, app)) == "socket_mode:4aca694902a6"
+    other_team = TeamConfig("socket_mode", Secret("xoxb-2-other"), app)
+    assert connection_key(other_team) == connection_key(TeamConfig("socket_mode", bot, app))
