@@ -1,8 +1,8 @@
 """The loop guard: messages written by any of our bot users are never dispatched.
 
 Each process knows the bots of the teams it serves; the teams other processes serve come from the
-store's registry of installations. Every process registers its team *before* connecting the team's
-socket, so by the time a bot can have posted anything, its identity is in the registry: a message
+store's roster of served teams. Every process adds its team to the roster *before* connecting the
+team's socket, so by the time a bot can have posted anything, its identity is there: a message
 from a bot we do not know triggers one refresh (at most one per second) before it is judged.
 """
 

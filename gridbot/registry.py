@@ -86,7 +86,7 @@ class Registry:
             "teams": sorted(teams),
             "configured": sorted(configured),
         }
-        await self.store.heartbeat_process(self.instance, doc, int(self.ttl * 1000))
+        await self.store.announce_process(self.instance, doc, int(self.ttl * 1000))
 
     async def processes(self) -> list[ProcessInfo]:
         """Every live process, ordered by instance id."""

@@ -103,7 +103,7 @@ class Runtime:
         try:
             await self.store.roster_add(team.team_id, info)
         except StoreUnavailable:
-            log.warning("team.register_failed", team_id=team.team_id, reason="store_unavailable")
+            log.warning("roster.add_failed", team_id=team.team_id, reason="store_unavailable")
 
     async def start(self) -> None:
         cfg = self.config

@@ -8,9 +8,11 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from aiohttp import web
 
 from gridbot import logs
 from gridbot.config import Config
@@ -186,3 +188,17 @@ class CollectingIntake:
         event_id: str | None = None,
     ) -> None:
         self.events.append(normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id))
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port for the block; yields ``http://127.0.0.1:PORT``."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

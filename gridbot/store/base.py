@@ -179,7 +179,7 @@ class Store(abc.ABC):
         """The current lease of each connection (holder None when free)."""
         raise NotImplementedError
 
-    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+    async def announce_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
         """Announce a live process (its status document) for ``ttl_ms``."""
         raise NotImplementedError
 

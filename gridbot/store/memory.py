@@ -223,7 +223,7 @@ class MemoryStore(Store):
             found[connection] = OwnerLease(holder, epoch, self._successor(connection))
         return found
 
-    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+    async def announce_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
         self._members[instance] = (orjson.dumps(dict(info)), self._clock() + ttl_ms / 1000)
 
     async def processes(self) -> dict[str, dict[str, Any]]:

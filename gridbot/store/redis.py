@@ -350,7 +350,7 @@ class RedisStore(Store):
             found[i] = OwnerLease(holder, int(epoch or counter or 0), successor)
         return found
 
-    async def heartbeat_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
+    async def announce_process(self, instance: str, info: Mapping[str, Any], ttl_ms: int) -> None:
         keys = [self.keys.members(), self.keys.members_info()]
         doc = orjson.dumps(dict(info)).decode()
         await self._call(lambda: self._scripts.member_beat(keys, [instance, doc, ttl_ms]))

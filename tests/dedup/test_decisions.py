@@ -133,7 +133,7 @@ async def test_first_event_in_a_channel_elects_deterministically(harness: Harnes
     assert election is not None and election.team == "T2"  # the only team it knows of in C1
 
 
-async def test_a_copy_only_the_standby_received_is_rescued_and_takes_over_when_lease_lapsed(
+async def test_a_copy_only_the_standby_received_is_rescued_and_takes_over_when_the_heartbeat_lapsed(
     harness: Harness,
 ) -> None:
     store = harness.stage.store

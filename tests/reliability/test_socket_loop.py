@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import WSMsgType, web
-from gridtest import CollectingIntake, wait_until
+from gridtest import CollectingIntake, serving, wait_until
 
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.events import MAX_FRAME_BYTES, Event
@@ -81,16 +81,9 @@ async def peer() -> AsyncIterator[Peer]:
     peer = Peer()
     app = web.Application()
     app.router.add_get("/ws", peer.handle)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    peer.url = f"http://127.0.0.1:{port}/ws"
-    try:
+    async with serving(app) as url:
+        peer.url = f"{url}/ws"
         yield peer
-    finally:
-        await runner.cleanup()
 
 
 async def test_hostile_frames_are_dropped_and_invalid_utf8_costs_one_reconnect(peer: Peer) -> None:

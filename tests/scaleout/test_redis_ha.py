@@ -103,7 +103,7 @@ async def test_store_decisions_and_leases_on_a_cluster(redis_cluster: Cluster, r
         held = {i: e for i, e in epochs.items() if e is not None}
         assert await store.renew_owners(held, "p1", 60_000) == set(connections)
         assert {o.holder for o in (await store.owners(connections)).values()} == {"p1"}
-        await store.heartbeat_process("p1", {"installations": connections}, 60_000)
+        await store.announce_process("p1", {"installations": connections}, 60_000)
         assert list(await store.processes()) == ["p1"]
     finally:
         await store.close()

@@ -65,9 +65,9 @@ async def test_a_cancelled_handoff_leaves_the_owner_in_place(store: Store) -> No
 
 
 async def test_processes_announce_themselves_and_vanish_when_they_stop(store: Store) -> None:
-    await store.heartbeat_process("p1", {"owns": ["a"]}, 60_000)
-    await store.heartbeat_process("p2", {"owns": []}, 60_000)
-    await store.heartbeat_process("p3", {"owns": []}, 50)  # dies without leaving
+    await store.announce_process("p1", {"owns": ["a"]}, 60_000)
+    await store.announce_process("p2", {"owns": []}, 60_000)
+    await store.announce_process("p3", {"owns": []}, 50)  # dies without leaving
     assert (await store.processes())["p1"] == {"owns": ["a"]}
     await store.leave_process("p2")
 

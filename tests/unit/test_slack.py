@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from gridtest import CollectingIntake, wait_until
+from gridtest import CollectingIntake, serving, wait_until
 
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.secrets import Secret
@@ -36,16 +36,9 @@ async def slack() -> AsyncIterator[FailingSlack]:
     fake = FailingSlack()
     app = web.Application()
     app.router.add_post("/api/{method}", fake.handle)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}/api/"
-    try:
+    async with serving(app) as url:
+        fake.url = f"{url}/api/"
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize(
