@@ -233,9 +233,11 @@ class Playground:
         )
         await self._watcher.refresh()
         self._watching = asyncio.create_task(self._watcher.run(), name="playground:watcher")
-        self._runner = web.AppRunner(build_app(self, self._host), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            build_app(self, self._host), handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self._host, self._port)
         try:
             await site.start()
         except OSError as exc:

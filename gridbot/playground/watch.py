@@ -171,4 +171,3 @@ class Watcher:
                 return await call()
         except (StoreUnavailable, TimeoutError, OSError):
             return None
-
