@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gridbot.runtime import Runtime
+from gridbot.secrets import redact
 from gridbot.store.connect import connect
 from gridbot.tasks import cancel_and_wait
 from gridbot.testing.harness import config_for
@@ -260,6 +261,7 @@ class Playground:
             self._watching = None
         if self._switch is not None:
             await self._switch.start()  # a stopped Redis would hold the runtime's drain up
+        wrote = self._runtime is not None  # the store was written to only once the runtime ran
         if self._runtime is not None:
             await self._runtime.stop()
             self._runtime = None
@@ -269,7 +271,7 @@ class Playground:
         if self._switch is not None:
             await self._switch.stop()
             self._switch = None
-        if self._redis_url is not None:
+        if self._redis_url is not None and wrote:
             await _delete_keys(self._redis_url, self._key_prefix)
         self._tap.remove()
 
@@ -288,9 +290,7 @@ async def _check_redis(url: str) -> None:
             await client.ping()
     except Exception as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-        from gridbot.secrets import redact
-
-        raise PlaygroundError(f"Redis at {redis_label(url)} does not answer: {redact(reason)}") from None
+        raise PlaygroundError(f"cannot use Redis at {redis_label(url)}: {redact(reason)}") from None
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()

@@ -33,6 +33,7 @@ STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # seconds between comment lines on an idle stream
 MAX_TEXT = 4_000
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+WILDCARD = frozenset({"", "0.0.0.0", "::"})
 CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
 
 PLAYGROUND: web.AppKey[Playground] = web.AppKey("playground")
@@ -40,7 +41,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(playground: Playground, host: str) -> web.Application:
-    allowed = LOOPBACK | {host}
+    # Bound to every interface, the page is reached by names we cannot know: no Host check then.
+    allowed = None if host in WILDCARD else LOOPBACK | {host, f"[{host}]"}
     app = web.Application(middlewares=[_guard(allowed)], client_max_size=64 * 1024)
     app[PLAYGROUND] = playground
     app.router.add_get("/", _index)
@@ -59,11 +61,11 @@ def build_app(playground: Playground, host: str) -> web.Application:
     return app
 
 
-def _guard(allowed: frozenset[str]) -> Any:
+def _guard(allowed: frozenset[str] | None) -> Any:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         name = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-        if name not in allowed:
+        if allowed is not None and name not in allowed:
             return _error(403, "the playground answers only on its own loopback address")
         if request.method == "POST" and request.content_type != "application/json":
             return _error(415, "send JSON (Content-Type: application/json)")

@@ -128,5 +128,5 @@ async def test_a_redis_that_does_not_answer_ends_the_command_in_one_line() -> No
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 1, (out, err)
-    assert len(lines) == 1 and lines[0].startswith("gridbot playground: Redis at redis://127.0.0.1:1/0 does not answer")
+    assert len(lines) == 1 and lines[0].startswith("gridbot playground: cannot use Redis at redis://127.0.0.1:1/0: ")
     assert "hunter22" not in (out + err).decode()
