@@ -85,6 +85,10 @@ class RedisSwitch:
                 await cancel_and_wait([down, up])
         except OSError:
             pass  # upstream refused: the client sees its connection closed
+        except asyncio.CancelledError:
+            # stop(): end quietly. asyncio's stream server asks this task for its exception when
+            # it ends, and a cancelled task answers that with a traceback on the loop's log.
+            pass
         finally:
             self._relays.discard(task)
             for w in (writer, upstream):
