@@ -28,7 +28,7 @@ from .redis_switch import RedisSwitch, relayable, through
 from .stories import Stories
 from .tap import LogTap
 from .watch import Watcher
-from .web import LOOPBACK, build_app
+from .web import LOOPBACK, WILDCARD, build_app
 
 REDIS_CHECK_TIMEOUT = 3.0
 
@@ -245,10 +245,9 @@ class Playground:
             raise PlaygroundError(
                 f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}"
             ) from None
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
-        shown = f"[{self._host}]" if ":" in self._host else self._host
+        port = self._runner.addresses[0][1]
+        host = "127.0.0.1" if self._host in WILDCARD else self._host  # where this machine's browser goes
+        shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{port}/"
 
     async def stop(self) -> None:
