@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gridbot.status.cli import add_commands
 
     add_commands(sub)  # status, elections
+    from gridbot.playground.command import add_command
+
+    add_command(sub)  # playground
     return parser
 
 
