@@ -103,7 +103,7 @@ class Watcher:
     async def read_state(self) -> dict[str, Any]:
         rt, sim = self._rt, self._sim
         supervisor, dedup = rt.supervisor, rt.dedup
-        views = {v.team_id: v for v in team_views(supervisor.installations.values())} if supervisor else {}
+        views = {v.team_id: v for v in team_views(supervisor.connections.values())} if supervisor else {}
         installed = [t.id for t in sim.topology.teams if t.id in {b.team for b in sim.topology.bots}]
         alive = await self._store_call(lambda: rt.store.alive(installed))
         elections = await self._store_call(rt.store.elections)
