@@ -25,9 +25,10 @@ from gridbot.directory import Directory
 from gridbot.dispatch import Dispatcher, Router
 from gridbot.election import Elector
 from gridbot.http import OpsServer
+from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
-from gridbot.plugins import Plugin, load_all
+from gridbot.plugins import Plugin
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
 from gridbot.status.publisher import StatusPublisher
@@ -75,7 +76,11 @@ class Runtime:
         self.store = store or make_store(config)
         self._owns_store = store is None
         self.plugins = (
-            plugins if plugins is not None else load_all(config.plugins.enabled, strict=config.plugins.strict)
+            plugins
+            if plugins is not None
+            else load_all(
+                config.plugins.enabled, strict=config.plugins.strict, settings=config.plugins.settings
+            )
         )
         self.bots = Bots(self.store)
         self.users = Directory()

@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gridbot import Context, Plugin, PluginError
-from gridbot.plugins import ENTRY_POINT_GROUP, load_all, load_plugin
+from gridbot.loading import ENTRY_POINT_GROUP, load_all, load_plugin
 from gridbot.testing.pytest_plugin import GridFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
