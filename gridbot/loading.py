@@ -194,13 +194,9 @@ def load_plugins(
     return loaded, failures
 
 
-def load_all(
-    names: tuple[str, ...], *, strict: bool, settings: Mapping[str, Mapping[str, Any]] | None = None
-) -> list[Plugin]:
-    """Load every enabled plugin. Each broken one is logged once (``plugin.load_failed``, one
-    line; its traceback only at debug level) and left out; when ``strict``, all of them are
-    logged and :class:`PluginsFailed` stops start-up."""
-    loaded, failures = load_plugins(names, settings)
+def report_load(loaded: list[Plugin], failures: list[LoadFailure], *, strict: bool) -> None:
+    """Log each broken plugin once (``plugin.load_failed``, one line; its traceback only at debug
+    level), then each loaded one; when ``strict``, raise :class:`PluginsFailed` naming them all."""
     traced = log.is_enabled_for(logging.DEBUG)
     for failure in failures:
         cause = failure.exception.__cause__  # the plugin's own exception, if one was raised
@@ -210,4 +206,13 @@ def load_all(
         raise PluginsFailed(failures)
     for plugin in loaded:
         log.info("plugin.loaded", plugin=plugin.name, handlers=[r.name for r in plugin.routes])
+
+
+def load_all(
+    names: tuple[str, ...], *, strict: bool, settings: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Plugin]:
+    """Load every enabled plugin; a broken one is logged and left out, or, when ``strict``, all
+    the broken ones stop start-up (:class:`PluginsFailed`)."""
+    loaded, failures = load_plugins(names, settings)
+    report_load(loaded, failures, strict=strict)
     return loaded
