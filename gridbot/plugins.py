@@ -212,11 +212,9 @@ def _check_signature(
             raise PluginError(f"{where}: *{p.name} is not supported")
         if p.kind is p.POSITIONAL_ONLY:
             raise PluginError(f"{where}: {p.name} is positional-only; arguments are passed by name")
-        if p.name not in offered:
-            if p.default is p.empty:
-                available = ", ".join(sorted(offered)) or "nothing besides ctx"
-                raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {available})")
-            continue
+        if p.name not in offered:  # with a default too: a misspelt `nots: str = ""` never gets the note
+            available = ", ".join(sorted(offered)) or "nothing besides ctx"
+            raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {available})")
         declared.add(p.name)
         if p.default is p.empty:
             required.add(p.name)

@@ -27,9 +27,18 @@ class Project:
         target.write_text(text)
         return target
 
-    def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, cwd: Path | None = None, stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """``argv`` in this environment, in the project (or ``cwd``); its output as text."""
         return subprocess.run(
-            list(argv), cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout
+            list(argv),
+            cwd=cwd or self.path,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def pytest(self, *args: str) -> subprocess.CompletedProcess[str]:

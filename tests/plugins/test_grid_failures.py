@@ -12,12 +12,12 @@ from pathlib import Path
 
 from ops.projects import fresh_project
 
-BROKEN = '''from gridbot import Plugin
+BROKEN = """from gridbot import Plugin
 
 plugin = Plugin(undefined_name)
-'''
+"""
 
-SHAKY = '''import asyncio
+SHAKY = """import asyncio
 
 from gridbot import Context, Plugin
 
@@ -37,9 +37,9 @@ async def slow(ctx: Context) -> None:
 @plugin.message(r"^fine$")
 async def fine(ctx: Context) -> None:
     await ctx.reply("fine")
-'''
+"""
 
-HOOKED = '''from gridbot import Plugin
+HOOKED = """from gridbot import Plugin
 
 plugin = Plugin("hooked")
 
@@ -47,9 +47,9 @@ plugin = Plugin("hooked")
 @plugin.on_startup
 async def connect(ctx) -> None:
     raise ConnectionError("no database")
-'''
+"""
 
-TESTS = '''import pytest
+TESTS = """import pytest
 
 
 @pytest.mark.gridbot(plugins=["broken", "echo"])
@@ -92,7 +92,7 @@ async def test_errors_expected_by_the_marker(grid):
     assert await grid.say("alice", "C0SHARED1", "slow") == []
     assert [(e.kind, e.plugin) for e in grid.errors] == [("load", "broken"), ("timeout", "shaky")]
     assert (await grid.ask("alice", "C0SHARED1", "echo still here")).text == "still here"
-'''
+"""
 
 
 def test_plugin_mistakes_fail_the_test_with_the_plugins_own_error(tmp_path: Path) -> None:
@@ -103,22 +103,31 @@ def test_plugin_mistakes_fail_the_test_with_the_plugins_own_error(tmp_path: Path
     project.write("test_mistakes.py", TESTS)
     done, outcomes = project.outcomes()
     shown = done.stdout + done.stderr
-    assert set(outcomes) == {line.split("(")[0].removeprefix("async def ") for line in TESTS.splitlines() if line.startswith("async def")}
+    assert set(outcomes) == {
+        line.split("(")[0].removeprefix("async def ")
+        for line in TESTS.splitlines()
+        if line.startswith("async def")
+    }
 
     failed = outcomes["test_a_plugin_that_does_not_load"]
-    assert "plugin broken: import failed at broken.py:3: NameError: name 'undefined_name' is not defined" in failed
+    assert (
+        "plugin broken: import failed at broken.py:3: NameError: name 'undefined_name' is not defined"
+        in failed
+    )
     assert "got 0" not in failed
 
     failed = outcomes["test_a_handler_that_raises"]
     assert "plugin shaky, handler boom: raised ValueError: bad input" in failed
-    assert 'shaky.py:10: ValueError' in failed or 'shaky.py", line 10' in shown  # its traceback, chained
+    assert "shaky.py:10: ValueError" in failed or 'shaky.py", line 10' in shown  # its traceback, chained
 
     assert "plugin shaky, handler slow: timed out after 0.2 s" in outcomes["test_a_handler_that_times_out"]
-    assert "handler connect (on_startup): raised ConnectionError: no database" in (
-        outcomes["test_a_startup_hook_that_raises"]
+    assert (
+        "handler connect (on_startup): raised ConnectionError: no database"
+        in (outcomes["test_a_startup_hook_that_raises"])
     )
-    assert "plugin shaky, handler boom: raised ValueError" in (
-        outcomes["test_a_failure_after_the_last_say_fails_the_teardown"]
+    assert (
+        "plugin shaky, handler boom: raised ValueError"
+        in (outcomes["test_a_failure_after_the_last_say_fails_the_teardown"])
     )
     assert outcomes["test_an_error_expected_by_the_call"] == "passed", outcomes
     assert outcomes["test_errors_expected_by_the_marker"] == "passed", outcomes

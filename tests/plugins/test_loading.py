@@ -40,6 +40,11 @@ def test_a_named_group_the_handler_does_not_take_is_fine_and_a_missing_one_is_no
 
     assert str(exc.value) == "plugin demo, handler hi: parameter 'nmae' is never passed (available: name)"
 
+    with pytest.raises(PluginError, match="parameter 'nmae' is never passed"):  # a default hides nothing
+
+        @p.message(r"^hi (?P<name>\w+)$")
+        async def hi_maybe(ctx: Context, nmae: str = "") -> None: ...
+
 
 @pytest.mark.parametrize(
     "decorate,handler,problem",
@@ -248,7 +253,7 @@ def test_declared_settings_are_checked_when_the_plugin_loads(project: Path) -> N
     )
     ok = {"needs": {"channel": "C0SHARED1", "every": 5}}  # an int is a fine float
     assert [p.name for p in load_plugins(("local_needs",), ok)[0]] == ["needs"]
-    secret = {"needs": {"channel": Secret("C0SHARED1"), "every": 1.5}}  # a *_token-like value is a Secret
+    secret = {"needs": {"channel": Secret("a-secret-channel-name"), "every": 1.5}}  # as *_token values are
     assert load_plugins(("local_needs",), secret)[1] == []
     loaded, [failure] = load_plugins(("echo", "local_needs"), {"needs": {"every": "often"}})
     assert [p.name for p in loaded] == ["echo"]
