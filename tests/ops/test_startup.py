@@ -193,3 +193,10 @@ async def test_demo_at_a_dead_redis_ends_in_one_line_and_exit_1(tmp_path: Path) 
         "at that address: is Redis running, on that host and port?); without --redis the demo uses the "
         "in-memory store"
     ]
+
+
+async def test_the_demo_answers_every_message_exactly_once() -> None:
+    """``make demo``, the first command of the quick start (a few seconds)."""
+    code, out, err = await gridbot("demo")
+    assert code == 0, out + err
+    assert "  exactly once          yes" in out.splitlines()
