@@ -28,6 +28,7 @@ log = get_logger("gridbot.store")
 
 RETRY_EVERY = 2.0  # seconds between pings while the store does not answer
 REPORT_EVERY = 30.0  # seconds between store.unreachable lines while the reason stays the same
+PING_TIMEOUT = 6.0  # one ping's bound: above the client's own 5 s connect and socket timeouts
 
 # What an operator can do about each reason.
 HINTS = {
@@ -92,6 +93,7 @@ class StoreCheck:
         *,
         retry: float = RETRY_EVERY,
         report: float = REPORT_EVERY,
+        timeout: float = PING_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -99,6 +101,7 @@ class StoreCheck:
         self.where = location(url)
         self._retry = retry
         self._report = report
+        self._timeout = timeout
         self._clock = clock
         self._sleep = sleep
         self._started = clock()
@@ -107,9 +110,14 @@ class StoreCheck:
     async def answers(self) -> bool:
         """One ping; a failure is reported (or not, if it was said less than ``report`` s ago)."""
         try:
-            await self._store.ping()
+            # Bounded: a Cluster client retries a dead node for much longer than one ping.
+            async with asyncio.timeout(self._timeout):
+                await self._store.ping()
         except StoreUnavailable as exc:
             self._failed(exc)
+            return False
+        except TimeoutError:
+            self._failed(StoreUnavailable(f"timed out: no answer within {self._timeout:g} s"))
             return False
         return True
 

@@ -200,3 +200,16 @@ async def test_the_demo_answers_every_message_exactly_once() -> None:
     code, out, err = await gridbot("demo")
     assert code == 0, out + err
     assert "  exactly once          yes" in out.splitlines()
+
+
+async def test_a_ping_that_never_answers_is_bounded_and_reported_as_a_timeout() -> None:
+    class Silent(MemoryStore):
+        async def ping(self) -> None:
+            await asyncio.Event().wait()  # a black-holed host, or a Cluster client retrying
+
+    check = StoreCheck(Silent(), "redis+cluster://10.0.0.1:7000", timeout=0.05)
+    with log_lines("info") as stream:
+        async with asyncio.timeout(30):
+            assert await check.answers() is False
+    [line] = lines(stream.getvalue())
+    assert (line["reason"], line["store"]) == ("timeout", "redis+cluster://10.0.0.1:7000")
