@@ -92,7 +92,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         print(error_report(args.file, ConfigError(problems)), file=sys.stderr)
         return 2
     plugins, failures = load_plugins(config.plugins.enabled, config.plugins.settings)
-    problems += [f.line for f in failures]
+    problems += [redact(f.line) for f in failures]  # a plugin's own message may quote a token
     warnings = list(config.warnings)
     names = {p.name for p in plugins}
     if not failures:

@@ -111,3 +111,12 @@ async def test_a_strict_start_up_logs_every_broken_plugin_once_and_exits_2_witho
     debug = project.run("gridbot", "--log-json", "--log-level", "debug", "run", "--config", "gridbot.toml")
     debug_lines = [json.loads(line) for line in debug.stdout.splitlines()]
     assert len(debug_lines) == 2 and all("Traceback" in e["exception"] for e in debug_lines)
+
+
+def test_a_plugin_error_quoting_a_token_is_masked(project: Project) -> None:
+    token = "-".join(["xoxb", "123456789012", "abcdefghijklmnop"])
+    project.write("leaky.py", f'def setup():\n    raise ValueError("cannot use {token}")\n')
+    project.write("gridbot.toml", '[plugins]\nenabled = ["leaky"]\n')
+    done = project.run("gridbot", "check-config", "--traceback", "gridbot.toml")
+    assert done.returncode == 2 and "setup() failed at leaky.py:2: ValueError: cannot use xoxb-[redacted]" in done.stderr
+    assert token not in done.stderr
