@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+import traceback
 
 from gridbot import logs
-from gridbot.config import ConfigError, error_report, load
+from gridbot.config import Config, ConfigError, error_report, load
+from gridbot.loading import LoadFailure, PluginsFailed, load_plugins
+from gridbot.secrets import redact
 from gridbot.tasks import cancel_and_wait
 
 log = logs.get_logger("gridbot.cli")
+
+
+def _plugins_from_here() -> None:
+    """``enabled = ["standup"]`` finds ``standup.py`` in the directory gridbot runs in, as
+    ``python -m`` and pytest do; after the installed packages, so nothing installed is shadowed."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
+
+
+def _tracebacks(failures: list[LoadFailure]) -> None:
+    """Each failure's traceback on stderr (``--traceback``), secrets masked like every log line."""
+    for failure in failures:
+        cause = failure.exception.__cause__
+        if cause is None:  # not found, a bad signature, a missing setting: the line says it all
+            continue
+        text = "".join(traceback.format_exception(cause))
+        print(f"\n{failure.name}:\n{redact(text)}", file=sys.stderr, end="")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -20,6 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(error_report(args.config, exc), file=sys.stderr)
         return 2
+    _plugins_from_here()
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
     from gridbot.reload import Reloader
@@ -42,23 +65,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
             finally:
                 await cancel_and_wait([reloading])
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except PluginsFailed as exc:  # plugins.strict: each is logged above, one plugin.load_failed line
+        count = len(exc.failures)
+        print(
+            f"{args.config}: not started: {count} plugin{'s' if count > 1 else ''} failed to load "
+            "and plugins.strict = true (each is logged as plugin.load_failed)",
+            file=sys.stderr,
+        )
+        if args.traceback:
+            _tracebacks(exc.failures)
+        return 2
     return 0
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    """Read the file as ``run`` would, load every plugin it enables, and name every problem."""
+    _plugins_from_here()
+    problems: list[str] = []
     try:
-        config = load(args.file)
+        config: Config | None = load(args.file)
     except ConfigError as exc:
-        print(error_report(args.file, exc), file=sys.stderr)
+        problems, config = list(exc.problems), exc.partial
+    if config is None:
+        print(error_report(args.file, ConfigError(problems)), file=sys.stderr)
         return 2
-    for warning in config.warnings:
+    plugins, failures = load_plugins(config.plugins.enabled, config.plugins.settings)
+    problems += [redact(f.line) for f in failures]  # a plugin's own message may quote a token
+    warnings = list(config.warnings)
+    names = {p.name for p in plugins}
+    if not failures:
+        warnings += [
+            f"plugins.{table}: no enabled plugin is named {table!r}; these settings are not used"
+            for table in config.plugins.settings
+            if table not in names
+        ]
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if problems:
+        print(error_report(args.file, ConfigError(problems)), file=sys.stderr)
+        if args.traceback:
+            _tracebacks(failures)
+        return 2
     transports = ", ".join(f"{t.transport}" for t in config.teams) or "none"
     store = "redis" if config.redis.url else "in-memory (one process only)"
     print(
         f"{args.file}: ok ({len(config.teams)} teams: {transports}; store: {store}; "
-        f"plugins: {', '.join(config.plugins.enabled) or 'none'})"
+        f"plugins: {', '.join(p.name for p in plugins) or 'none'})"
     )
     return 0
 
@@ -88,12 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    traced = "print the traceback of each plugin that fails to load (a strict start-up)"
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", required=True, help="TOML config file")
+    run.add_argument("--traceback", action="store_true", help=traced)
     run.set_defaults(func=_cmd_run)
 
-    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check = sub.add_parser("check-config", help="validate a config file and load its plugins, then exit")
     check.add_argument("file")
+    check.add_argument("--traceback", action="store_true", help="print the traceback of each failing plugin")
     check.set_defaults(func=_cmd_check_config)
 
     sim = sub.add_parser("simulate", help="serve the Enterprise Grid simulator")

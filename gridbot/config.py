@@ -24,10 +24,14 @@ T = TypeVar("T")
 
 
 class ConfigError(Exception):
-    """One or more configuration mistakes, each as ``key.path: what was expected``."""
+    """One or more configuration mistakes, each as ``key.path: what was expected``.
 
-    def __init__(self, problems: list[str]) -> None:
+    ``partial`` is the config as far as it could be read (None if the file itself could not be):
+    ``check-config`` still loads its plugins, to report every problem in one run."""
+
+    def __init__(self, problems: list[str], partial: Config | None = None) -> None:
         self.problems = problems
+        self.partial = partial
         super().__init__("\n".join(problems))
 
 
@@ -102,6 +106,13 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    # One ``event.handled`` info line per handled event (receiving team, handling team, decision).
+    # Off for floods: the line costs a few microseconds per event (README, "Performance").
+    handled_events: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -109,6 +120,7 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     warnings: tuple[str, ...] = ()
 
 
@@ -118,6 +130,18 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.unset: dict[str, list[str]] = {}  # a missing variable -> the key paths that use it
+        self.unknown: set[str] = set()  # key paths whose value needed a missing variable
+
+    def report(self) -> list[str]:
+        """Every problem once: one line per missing variable (naming every key that uses it), and
+        nothing more about a key whose value is unknown because its variable is missing (its
+        "required" or "expected xoxb-" would only repeat the same mistake)."""
+        lines = [p for p in self.problems if p.partition(": ")[0] not in self.unknown]
+        for name, paths in self.unset.items():
+            also = f" (also used by {', '.join(paths[1:])})" if paths[1:] else ""
+            lines.append(f"{paths[0]}: environment variable {name} is not set{also}")
+        return sorted(set(lines))
 
     def table(self, raw: Any, path: str, allowed: set[str]) -> dict[str, Any]:
         if raw is None:
@@ -148,7 +172,10 @@ class _Reader:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.env:
-                self.problems.append(f"{path}: environment variable {name} is not set")
+                paths = self.unset.setdefault(name, [])
+                if path not in paths:
+                    paths.append(path)
+                self.unknown.add(path)
                 return ""
             return self.env[name]
 
@@ -163,6 +190,22 @@ def _positive(r: _Reader, tbl: Mapping[str, Any], key: str, default: float, kind
     value = r.get(tbl, key, "runtime", kind, default)
     r.check(value > 0, f"runtime.{key}", "must be greater than 0")
     return value
+
+
+# What a token's prefix says it is, for an error that must not show the token itself.
+_TOKEN_KINDS = {
+    "xoxb": "a bot token",
+    "xoxp": "a user token",
+    "xapp": "an app-level token",
+    "xoxe": "a refresh or rotating token",
+    "xoxa": "a workspace app token",
+}
+
+
+def _kind(token: str) -> str:
+    prefix = token.partition("-")[0]
+    kind = _TOKEN_KINDS.get(prefix)
+    return f"got {kind} ({prefix}-)" if kind else "got something else"
 
 
 def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
@@ -184,8 +227,8 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
         bot = r.get(tbl, "bot_token", path, str, "")
         if not bot:
             r.problems.append(f"{path}.bot_token: required")
-        elif not bot.startswith(("xoxb-", "xoxp-")):
-            r.problems.append(f"{path}.bot_token: expected a bot token starting with 'xoxb-'")
+        elif not bot.startswith("xoxb-"):
+            r.problems.append(f"{path}.bot_token: expected a bot token starting with 'xoxb-', {_kind(bot)}")
         elif bot in seen_bot:
             r.problems.append(f"{path}.bot_token: the same token as teams[{seen_bot[bot]}]")
         seen_bot.setdefault(bot, i)
@@ -195,7 +238,9 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
             if not app:
                 r.problems.append(f'{path}.app_token: required when transport = "socket_mode"')
             elif not app.startswith("xapp-"):
-                r.problems.append(f"{path}.app_token: expected an app-level token starting with 'xapp-'")
+                r.problems.append(
+                    f"{path}.app_token: expected an app-level token starting with 'xapp-', {_kind(app)}"
+                )
             r.check(1 <= connections <= 10, f"{path}.connections", "must be between 1 and 10")
             first = app_connections.setdefault(app, (i, connections))
             r.check(
@@ -273,10 +318,15 @@ def _http(r: _Reader, raw: Any) -> HttpConfig:
     return HttpConfig(host=r.get(tbl, "host", "http", str, "127.0.0.1"), port=None if port == -1 else port)
 
 
+def _logging(r: _Reader, raw: Any) -> LoggingConfig:
+    tbl = r.table(raw, "logging", {"handled_events"})
+    return LoggingConfig(handled_events=r.get(tbl, "handled_events", "logging", bool, True))
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from a parsed TOML mapping, or raise :class:`ConfigError`."""
     r = _Reader(os.environ if env is None else env)
-    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http"})
+    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http", "logging"})
     slack = r.table(top.get("slack"), "slack", {"api_url"})
     api_url = r.get(slack, "api_url", "slack", str, SlackConfig.api_url)
     r.check(api_url.startswith(("http://", "https://")), "slack.api_url", "expected an http(s) URL")
@@ -299,9 +349,11 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
         plugins=_plugins(r, top.get("plugins")),
         runtime=_runtime(r, top.get("runtime")),
         http=_http(r, top.get("http")),
+        logging=_logging(r, top.get("logging")),
     )
-    if r.problems:
-        raise ConfigError(sorted(set(r.problems)))
+    problems = r.report()
+    if problems:
+        raise ConfigError(problems, config)
     return config
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from gridbot.runtime import Runtime
+from gridbot.store import RedisStore, StoreUnavailable
+from gridbot.storecheck import HINTS, location, reason
 from gridbot.team import TeamState
 from gridbot.testing import GridSimulator
 from gridbot.testing.harness import config_for
@@ -159,9 +161,33 @@ class Demo:
         return exactly_once
 
 
+async def store_problem(redis_url: str) -> str | None:
+    """Why the demo cannot use ``redis_url``, in one line; None if Redis answers."""
+    try:
+        store = RedisStore.from_url(redis_url)
+    except ValueError as exc:
+        return f"gridbot demo: {exc}"
+    try:
+        await store.ping()
+    except StoreUnavailable as exc:
+        why = reason(exc)
+        return (
+            f"gridbot demo: the store at {location(redis_url)} does not answer ({why}: {HINTS[why]}); "
+            "without --redis the demo uses the in-memory store"
+        )
+    finally:
+        await store.close()
+    return None
+
+
 async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None) -> int:
-    """Run the scripted demo; 0 if every message got exactly one reply."""
+    """Run the scripted demo; 0 if every message got exactly one reply, 1 otherwise (also when
+    ``redis_url`` does not answer: one line says why, on stderr)."""
     stream = out or sys.stdout
+    problem = await store_problem(redis_url) if redis_url else None
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     async with GridSimulator(seed=42) as sim:
         prefix = f"gridbot-demo:{uuid.uuid4().hex[:8]}"
         config = config_for(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=prefix)

@@ -1,4 +1,4 @@
-"""The plugin API: a :class:`Plugin` object with decorators, and how plugins are found and loaded.
+"""The plugin API: a :class:`Plugin` object with decorators (finding and loading: ``gridbot.loading``).
 
 A plugin is a module exposing a ``plugin = Plugin("name")`` object (or a ``setup()`` function
 returning one). Handler signatures are checked when the plugin loads, so a typo fails the load with
@@ -12,27 +12,18 @@ milliseconds, not stall every other handler.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
 import regex  # type: ignore[import-untyped, unused-ignore]
 
-from gridbot.logs import get_logger
 from gridbot.triggers import Cron, CronError, Every, Trigger
-
-log = get_logger("gridbot.plugins")
 
 Handler = Callable[..., Awaitable[Any]]
 Hook = Callable[..., Awaitable[Any]]
-ENTRY_POINT_GROUP = "gridbot.plugins"
-BUNDLED_PACKAGE = "gridbot_plugins"
 MATCH_TIMEOUT = 0.05  # seconds one pattern may spend on one message
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 # re's flag values are what plugin authors pass; regex numbers two of them differently.
@@ -79,12 +70,18 @@ class Route:
 
 @dataclass
 class Plugin:
-    """A named set of handlers. Decorate coroutines; every handler takes ``ctx`` first."""
+    """A named set of handlers. Decorate coroutines; every handler takes ``ctx`` first.
+
+    ``settings`` names the keys the plugin needs in its ``[plugins.<name>]`` table and their types
+    (``{"channel": str}``); a table without them fails the load, so ``check-config`` and start-up
+    say so rather than the first handler that reads ``ctx.config``.
+    """
 
     name: str
     routes: list[Route] = field(default_factory=list)
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
+    settings: Mapping[str, type] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -215,87 +212,10 @@ def _check_signature(
             raise PluginError(f"{where}: *{p.name} is not supported")
         if p.kind is p.POSITIONAL_ONLY:
             raise PluginError(f"{where}: {p.name} is positional-only; arguments are passed by name")
-        if p.name not in offered:
-            if p.default is p.empty:
-                available = ", ".join(sorted(offered)) or "nothing besides ctx"
-                raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {available})")
-            continue
+        if p.name not in offered:  # with a default too: a misspelt `nots: str = ""` never gets the note
+            available = ", ".join(sorted(offered)) or "nothing besides ctx"
+            raise PluginError(f"{where}: parameter {p.name!r} is never passed (available: {available})")
         declared.add(p.name)
         if p.default is p.empty:
             required.add(p.name)
     return (None if takes_any else frozenset(declared)), frozenset(required)
-
-
-# -- discovery and loading -----------------------------------------------------------------------
-
-
-def _bundled(name: str) -> str | None:
-    module = f"{BUNDLED_PACKAGE}.{name}"
-    try:
-        return module if importlib.util.find_spec(module) is not None else None
-    except ModuleNotFoundError:
-        return None
-
-
-def _resolve(name: str) -> Any:
-    """A bundled name, an installed entry point, or a dotted module path (``pkg.mod[:attr]``)."""
-    if "." in name or ":" in name:
-        module_name, _, attr = name.partition(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, attr) if attr else module
-    bundled = _bundled(name)
-    if bundled is not None:
-        return importlib.import_module(bundled)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()
-    raise PluginError(
-        f"plugin {name}: not found (not bundled, no installed entry point in group "
-        f"{ENTRY_POINT_GROUP!r}, and not a dotted module path)"
-    )
-
-
-def load_plugin(name: str) -> Plugin:
-    """Import and set up one plugin, or raise PluginError saying why."""
-    try:
-        target = _resolve(name)
-    except PluginError:
-        raise
-    except ModuleNotFoundError as exc:
-        raise PluginError(f"plugin {name}: import failed: {exc}") from exc
-    except Exception as exc:
-        raise PluginError(f"plugin {name}: import failed: {type(exc).__name__}: {exc}") from exc
-    found: Any = target
-    if isinstance(target, ModuleType):
-        found = getattr(target, "plugin", None)
-        if found is None:
-            found = getattr(target, "setup", None)
-    if callable(found) and not isinstance(found, Plugin):
-        try:
-            found = found()
-        except PluginError:
-            raise
-        except Exception as exc:
-            raise PluginError(f"plugin {name}: setup() failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(found, Plugin):
-        raise PluginError(f"plugin {name}: exposes no Plugin object (plugin = Plugin(...) or setup())")
-    return found
-
-
-def load_all(names: tuple[str, ...], *, strict: bool) -> list[Plugin]:
-    """Load every enabled plugin. A broken one is logged once and left out, or, when ``strict``,
-    stops start-up with its :class:`PluginError`."""
-    loaded: list[Plugin] = []
-    for name in names:
-        try:
-            plugin = load_plugin(name)
-            if any(p.name == plugin.name for p in loaded):
-                raise PluginError(f"plugin {name}: another enabled plugin is already named {plugin.name!r}")
-        except PluginError as exc:
-            if strict:
-                raise
-            log.error("plugin.load_failed", plugin=name, error=str(exc))
-            continue
-        log.info("plugin.loaded", plugin=plugin.name, handlers=[r.name for r in plugin.routes])
-        loaded.append(plugin)
-    return loaded

@@ -25,14 +25,16 @@ from gridbot.directory import Directory
 from gridbot.dispatch import Dispatcher, Router
 from gridbot.election import Elector
 from gridbot.http import OpsServer
+from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
-from gridbot.plugins import Plugin, load_all
+from gridbot.plugins import Plugin
 from gridbot.schedule import Scheduler
 from gridbot.slack import SlackClients
 from gridbot.status.publisher import StatusPublisher
 from gridbot.status.view import RuntimeView
 from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
+from gridbot.storecheck import StoreCheck
 from gridbot.supervisor import Supervisor
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
@@ -75,7 +77,11 @@ class Runtime:
         self.store = store or make_store(config)
         self._owns_store = store is None
         self.plugins = (
-            plugins if plugins is not None else load_all(config.plugins.enabled, strict=config.plugins.strict)
+            plugins
+            if plugins is not None
+            else load_all(
+                config.plugins.enabled, strict=config.plugins.strict, settings=config.plugins.settings
+            )
         )
         self.bots = Bots(self.store)
         self.users = Directory()
@@ -87,6 +93,7 @@ class Runtime:
         self.elector: Elector | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
+        self._store_wait: asyncio.Task[None] | None = None  # start-up: waiting for the store
         self._started = False
         # Operations (health, metrics, status): read-only views of the parts above.
         self.metrics = Metrics()
@@ -148,6 +155,7 @@ class Runtime:
             max_concurrent=cfg.runtime.max_concurrent_handlers,
             default_timeout=cfg.runtime.handler_timeout,
             observer=self.metrics.observe_handler,
+            log_handled=cfg.logging.handled_events,
         )
         # The decider asks the store about what the intake queued and hands the chosen copy on.
         self.dedup = Decider(
@@ -161,7 +169,15 @@ class Runtime:
             room=self.dispatcher.room,
         )
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
-        self.supervisor.start(cfg.teams)
+        # Redis at start-up: leases, heartbeats and the status document need it, so the teams
+        # start once it answers; until then store.unreachable says why, at a calm interval.
+        check = None
+        if self.store.shared:
+            check = StoreCheck(self.store, cfg.redis.url.get() if cfg.redis.url else "")
+            if await check.answers():
+                check = None
+        if check is None:
+            self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
         self._scheduler = asyncio.create_task(scheduler.run(), name="scheduler")
         self._tasks.append(self._scheduler)
@@ -179,7 +195,10 @@ class Runtime:
         if cfg.http.port is not None:
             self.http = OpsServer(view, self.metrics, cfg.http.host, cfg.http.port)
         publisher = StatusPublisher(view, self.metrics, min(5.0, cfg.runtime.lease_ttl), http=self.http)
-        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        if check is None:
+            self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        else:
+            self._store_wait = asyncio.create_task(self._serve_once(check, publisher), name="store:startup")
         if self.http is not None:
             await self.http.start()
         self._started = True
@@ -189,6 +208,13 @@ class Runtime:
             teams=len(cfg.teams),
             plugins=[p.name for p in self.plugins],
         )
+
+    async def _serve_once(self, check: StoreCheck, publisher: StatusPublisher) -> None:
+        """Wait for the store, then start the teams and the status publisher."""
+        await check.wait()
+        assert self.supervisor is not None
+        self.supervisor.start(self.config.teams)
+        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
 
     async def _hooks(self, which: str) -> None:
         assert self.contexts is not None
@@ -210,9 +236,15 @@ class Runtime:
         self.stopping = True  # /readyz answers 503 from here on
         assert self.supervisor and self.dedup and self.dispatcher and self.clients
         timeout = self.config.runtime.shutdown_timeout
-        log.info("gridbot.stopping", in_flight=self.dispatcher.running, backlog=self.dedup.backlog)
-        if self._scheduler is not None:  # no new scheduled runs while handing over
-            await cancel_and_wait([self._scheduler])
+        # One line for the whole shutdown: the sockets it closes are not logged as "reconnecting".
+        log.info(
+            "gridbot.stopping",
+            teams=len(self.supervisor.connected()),
+            in_flight=self.dispatcher.running,
+            backlog=self.dedup.backlog,
+        )
+        # No team starts now that was waiting for the store, and no new scheduled runs.
+        await cancel_and_wait([t for t in (self._store_wait, self._scheduler) if t is not None])
         await self.supervisor.stop()  # stop reading first: nothing new comes in
         if not await self.dedup.wait_idle(timeout):
             # e.g. Redis unreachable for the whole drain: say how much is left undecided
@@ -237,6 +269,3 @@ class Runtime:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-

@@ -94,6 +94,7 @@ class Supervisor:
         self._beat_now: set[str] = set()
         self._beat_wake = asyncio.Event()
         self._ownership: Ownership | None = None
+        self._stopping = False  # shutting down: sockets close on purpose, not to reconnect
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
 
@@ -223,6 +224,7 @@ class Supervisor:
     async def stop(self) -> None:
         """Hand our connections over (several processes), close every socket, release the teams'
         heartbeats and the ownership leases."""
+        self._stopping = True
         if self._ownership is not None:
             # Peers connect our connections before we close them: a rolling restart loses nothing.
             await self._ownership.handover(self.runtime.shutdown_timeout)
@@ -329,6 +331,8 @@ class Supervisor:
 
     def _link_state(self, conn: Connection) -> None:
         """A link changed state: each authenticated team of the connection takes the best one."""
+        if self._stopping:
+            return  # its socket closes because gridbot stops (gridbot.stopping), not "reconnecting"
         states = [lk.state for lk in conn.links]
         best = min(states, key=_BEST.index) if states else TeamState.STARTING
         error = next((lk.error for lk in conn.links if lk.error), None)

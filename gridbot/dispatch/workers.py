@@ -31,11 +31,12 @@ from structlog.typing import FilteringBoundLogger
 from gridbot.context import Context
 from gridbot.dispatch.routing import Router
 from gridbot.events import Event
-from gridbot.logs import get_logger
+from gridbot.logs import HotLogger, get_logger
 from gridbot.plugins import Route
 from gridbot.tasks import cancel_and_wait
 
 log = get_logger("gridbot.dispatch")
+_HANDLED = HotLogger("gridbot.dispatch")  # the event.handled line, bound once per configuration
 
 ContextFactory = Callable[[Event, str, str], Context]  # (event, handling team, plugin name)
 Observer = Callable[[Route, float, str], None]  # (route, seconds, outcome) for metrics
@@ -81,8 +82,10 @@ class Dispatcher:
         max_concurrent: int = 256,
         default_timeout: float = 30.0,
         observer: Observer | None = None,
+        log_handled: bool = False,
     ) -> None:
         self._router = router
+        self._log_handled = log_handled  # one event.handled info line per event ([logging])
         self._match = router.match
         self._make_context = make_context
         self._started = 0
@@ -117,7 +120,23 @@ class Dispatcher:
         return DispatchCounters(self._started, self._failed, self._timeouts, self._router.match_timeouts)
 
     def dispatch(self, event: Event, team_id: str, decision: str) -> None:
-        for route, kwargs in self._match(event):
+        """Start the handlers of one decided event: ``team_id`` handles it (its token answers),
+        ``decision`` is how it was won (``handled``, or ``rescued`` by a standby team)."""
+        matches = self._match(event)
+        if self._log_handled:
+            # Every handled event, handled or rescued, passes here exactly once: the one place an
+            # operator can follow messages at info level (a few us a line: README, "Performance").
+            _HANDLED.bound.info(
+                "event.handled",
+                received_by=event.team_id,
+                handled_by=team_id,
+                decision=decision,
+                channel=event.channel,
+                ts=event.ts,
+                type=event.type,
+                handlers=[f"{route.plugin}.{route.name}" for route, _ in matches],
+            )
+        for route, kwargs in matches:
             if self._active < self._max:
                 self._start((route, event, team_id, kwargs))
             else:

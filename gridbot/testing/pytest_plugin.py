@@ -14,8 +14,17 @@ finished: no sleeps, and "exactly one reply" means exactly one.
 
 The ``gridbot`` marker takes ``plugins``, ``settings`` (``{plugin: {key: value}}``),
 ``transports`` (``{team id: "rtm" | "socket_mode"}``), ``topology`` (a ``Topology`` or a TOML
-path), ``command_prefix``, ``strict`` and any ``[runtime]`` field. ``grid_factory`` builds more
-grids in one test, with the same keywords.
+path), ``command_prefix``, ``strict``, ``expect_errors`` and any ``[runtime]`` field.
+``grid_factory`` builds more grids in one test, with the same keywords.
+
+A plugin's mistake fails the test with the plugin's own error: a plugin that does not load fails
+the fixture, and a handler (or hook) that raises or times out fails the ``say()``, ``ask()`` or
+``send_event()`` that caused it (or the test's teardown), the handler's exception chained as the
+cause. A test that means it passes ``expect_errors=True`` to the marker or to that one call, and
+reads what happened in ``grid.errors``.
+
+An async test that takes ``grid`` or ``grid_factory`` (or carries the marker) runs under
+pytest-asyncio whatever its mode: a plugin author's project needs no asyncio configuration.
 
 This module imports nothing heavy until a fixture runs: pytest loads it in every session of an
 environment where gridbot is installed.
@@ -25,11 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from gridbot.testing.watch import PluginFailure, Watch
 
 if TYPE_CHECKING:
     from gridbot.config import Config
@@ -42,10 +54,11 @@ except ImportError:  # pragma: no cover
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 MARKER = "gridbot"
+FIXTURES = ("grid", "grid_factory")
 _MARKER_DOC = (
     "gridbot(plugins=[...], settings={plugin: {...}}, transports={team: 'rtm'|'socket_mode'}, "
-    "topology=Topology|path, command_prefix='!', strict=False, **runtime): how the `grid` fixture "
-    "configures the simulator and the runtime"
+    "topology=Topology|path, command_prefix='!', strict=False, expect_errors=False, **runtime): "
+    "how the `grid` fixture configures the simulator and the runtime"
 )
 
 
@@ -53,13 +66,63 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_DOC)
 
 
+def _uses_grid(collector: pytest.Collector, obj: Any) -> bool:
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+    marked = any(m.name == MARKER for m in getattr(obj, "pytestmark", []))
+    return marked or any(f in params for f in FIXTURES) or collector.get_closest_marker(MARKER) is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Collector, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """Mark a grid test ``asyncio`` before pytest-asyncio looks for the mark, so it runs in the
+    default (strict) mode too: without it, pytest says "async def functions are not natively
+    supported" and a plugin author's first test fails."""
+    if (
+        inspect.iscoroutinefunction(obj)
+        and collector.config.pluginmanager.hasplugin("asyncio")
+        and not any(m.name == "asyncio" for m in getattr(obj, "pytestmark", []))
+        and _uses_grid(collector, obj)
+    ):
+        pytest.mark.asyncio(obj)
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Say what is missing when pytest-asyncio is (pytest's own message names no plugin)."""
+    uses_grid = set(FIXTURES) & set(getattr(item, "fixturenames", ()))
+    if uses_grid and not item.config.pluginmanager.hasplugin("asyncio"):
+        needs = "the grid fixture runs in async tests, which need pytest-asyncio"
+        pytest.fail(f"{needs}: pip install pytest-asyncio")
+
+
 class Grid:
     """A running simulator with a runtime serving it: say things, read the bot's replies."""
 
-    def __init__(self, sim: GridSimulator, runtime: Runtime, config: Config) -> None:
+    def __init__(
+        self, sim: GridSimulator, runtime: Runtime, config: Config, *, watch: Watch, expect_errors: bool
+    ) -> None:
         self.sim = sim
         self.runtime = runtime
         self.config = config
+        self._watch = watch
+        self._expect_errors = expect_errors
+
+    @property
+    def errors(self) -> list[PluginFailure]:
+        """Every plugin failure so far (those that did not load, raised or timed out), expected
+        or not, in the order they happened."""
+        return list(self._watch.failures)
+
+    def check_errors(self, *, expect_errors: bool = False) -> None:
+        """Raise :class:`PluginFailed` for plugin failures not reported yet (the fixture calls it
+        after each say and at teardown)."""
+        self._watch.check(expect_errors or self._expect_errors)
 
     # -- people and places ---------------------------------------------------------------------
 
@@ -90,33 +153,54 @@ class Grid:
     # -- talking -------------------------------------------------------------------------------
 
     async def say(
-        self, user: str, channel: str, text: str, *, thread_ts: str | None = None, timeout: float = 10.0
+        self,
+        user: str,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        timeout: float = 10.0,
+        expect_errors: bool = False,
     ) -> list[PostedMessage]:
-        """``user`` writes ``text`` in ``channel``; returns the bot messages it caused, in order."""
+        """``user`` writes ``text`` in ``channel``; returns the bot messages it caused, in order.
+
+        A handler that raised or timed out fails it (:class:`PluginFailed`, the handler's
+        exception as its cause) unless ``expect_errors``."""
         before = len(self.sim.posted)
         await self.sim.post_message(
             user=self.user_id(user), channel=self.channel_id(channel), text=text, thread_ts=thread_ts
         )
         await self.settle(timeout)
+        self.check_errors(expect_errors=expect_errors)
         return self._bot_posts(before)
 
     async def ask(
-        self, user: str, channel: str, text: str, *, thread_ts: str | None = None, timeout: float = 10.0
+        self,
+        user: str,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        timeout: float = 10.0,
+        expect_errors: bool = False,
     ) -> PostedMessage:
         """Like :meth:`say`, and asserts there was exactly one reply, which it returns."""
-        replies = await self.say(user, channel, text, thread_ts=thread_ts, timeout=timeout)
+        replies = await self.say(
+            user, channel, text, thread_ts=thread_ts, timeout=timeout, expect_errors=expect_errors
+        )
         if len(replies) != 1:
             shown = "\n".join(f"  {r.channel}: {r.text!r}" for r in replies) or "  (none)"
             raise AssertionError(f"expected exactly one reply to {text!r}, got {len(replies)}:\n{shown}")
         return replies[0]
 
     async def send_event(
-        self, event: dict[str, Any], *, team: str, timeout: float = 10.0
+        self, event: dict[str, Any], *, team: str, timeout: float = 10.0, expect_errors: bool = False
     ) -> list[PostedMessage]:
         """Deliver any Slack event to ``team``'s connections; returns the bot messages it caused."""
         before = len(self.sim.posted)
         await self.sim.send_event(event, team=team)
         await self.settle(timeout)
+        self.check_errors(expect_errors=expect_errors)
         return self._bot_posts(before)
 
     def _bot_posts(self, since: int) -> list[PostedMessage]:
@@ -162,6 +246,14 @@ class Grid:
 GridFactory = Callable[..., Awaitable[Grid]]
 
 
+def _checked(grid: Grid) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        await grid.runtime.stop()  # shutdown hooks and handlers still running end here
+        grid.check_errors()
+
+    return check
+
+
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers(MARKER))):  # closest marker wins
@@ -186,11 +278,13 @@ async def _start(
     topology: Any = None,
     command_prefix: str = "!",
     strict: bool = False,
+    expect_errors: bool = False,
     seed: int = 0,
     connect_timeout: float = 10.0,
     **runtime: Any,
 ) -> Grid:
     from gridbot.config import replace
+    from gridbot.loading import load_plugins, report_load
     from gridbot.runtime import Runtime
     from gridbot.testing.harness import config_for
     from gridbot.testing.simulator import GridSimulator
@@ -209,10 +303,19 @@ async def _start(
         config,
         plugins=dataclasses.replace(config.plugins, command_prefix=command_prefix, strict=strict),
     )
-    rt = Runtime(config)
+    # The plugins are loaded here, as the runtime would, so that one that does not load fails the
+    # test with its own error instead of showing up later as "got 0 replies".
+    loaded, failures = load_plugins(config.plugins.enabled, config.plugins.settings)
+    report_load(loaded, failures, strict=strict and expect_errors)  # logs, as at start-up
+    watch = Watch(config.runtime.handler_timeout)
+    watch.failures += [PluginFailure("load", f.name, None, f.error, f.exception) for f in failures]
+    if not expect_errors:
+        watch.check(False)
+    rt = Runtime(config, plugins=[watch.plugin(p) for p in loaded])
     await rt.start()
     stack.append(rt.stop)
-    grid = Grid(sim, rt, config)
+    grid = Grid(sim, rt, config, watch=watch, expect_errors=expect_errors)
+    stack.append(_checked(grid))  # runs first at teardown: the runtime stops after it
     supervisor = rt.supervisor
     assert supervisor is not None
     loop = asyncio.get_running_loop()
@@ -222,6 +325,7 @@ async def _start(
             raise AssertionError(f"only {supervisor.connected()} of {len(config.teams)} teams connected")
         await asyncio.sleep(0.01)
     await grid.settle()
+    grid.check_errors()  # an on_startup hook that raised
     return grid
 
 

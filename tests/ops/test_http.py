@@ -15,8 +15,8 @@ from gridbot.config import RedisConfig, TeamConfig, replace
 from gridbot.dedup import Counters
 from gridbot.dispatch.workers import DispatchCounters
 from gridbot.http import readiness
+from gridbot.loading import load_plugin
 from gridbot.metrics import Metrics
-from gridbot.plugins import load_plugin
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.status.snapshot import process_document

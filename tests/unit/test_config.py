@@ -61,8 +61,18 @@ def test_env_interpolation_and_defaults() -> None:
         ({"teams": [{"transport": "rtm"}]}, "teams[0].bot_token: required"),
         (
             {"teams": [{"transport": "rtm", "bot_token": "hunter2-secret"}]},
-            "teams[0].bot_token: expected a bot token starting with 'xoxb-'",
+            "teams[0].bot_token: expected a bot token starting with 'xoxb-', got something else",
         ),
+        (
+            {"teams": [{"transport": "rtm", "bot_token": "xoxp-a-user-token"}]},
+            "teams[0].bot_token: expected a bot token starting with 'xoxb-', got a user token (xoxp-)",
+        ),
+        (
+            {"teams": [{"transport": "socket_mode", "bot_token": "xoxb-a", "app_token": "xoxb-b"}]},
+            "teams[0].app_token: expected an app-level token starting with 'xapp-', got a bot token (xoxb-)",
+        ),
+        ({"logging": {"handled_events": "no"}}, "logging.handled_events: expected bool"),
+        ({"logging": {"handled": False}}, "logging.handled: unknown key"),
         (
             {
                 "teams": [
@@ -173,3 +183,25 @@ def test_connection_keys_keep_their_format() -> None:
     assert connection_key(TeamConfig("socket_mode", bot, app)) == "socket_mode:4aca694902a6"
     other_team = TeamConfig("socket_mode", Secret("xoxb-2-other"), app)
     assert connection_key(other_team) == connection_key(TeamConfig("socket_mode", bot, app))
+
+
+def test_a_missing_variable_is_reported_once_naming_every_key_that_uses_it() -> None:
+    """Issue 16: check-config reported a missing variable twice ("not set", then "required")."""
+    found = problems(
+        {
+            "teams": [
+                {"transport": "rtm", "bot_token": "${SLACK_BOT_TOKEN}"},
+                {"transport": "socket_mode", "bot_token": "${SLACK_BOT_TOKEN}", "app_token": "${APP}"},
+            ],
+            "plugins": {"app_approvals": {"user_token": "${APP}"}},
+        }
+    )
+    assert found == [
+        "teams[0].bot_token: environment variable SLACK_BOT_TOKEN is not set (also used by teams[1].bot_token)",
+        "teams[1].app_token: environment variable APP is not set (also used by plugins.app_approvals.user_token)",
+    ]
+
+
+def test_the_handled_events_line_is_on_unless_switched_off() -> None:
+    assert parse({}, {}).logging.handled_events is True
+    assert parse({"logging": {"handled_events": False}}, {}).logging.handled_events is False

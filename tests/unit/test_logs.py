@@ -33,6 +33,8 @@ def capture(fn: object) -> str:
         lambda log: log.warning("url", url=REDIS),
         lambda log: log.info("obj", obj=Exception(f"bad {TOKEN}")),
         lambda log: log.info("key", **{TOKEN: 1}),
+        lambda log: log.info("list", handlers=["echo.echo", TOKEN], n=3),  # a flat line: one pass
+        lambda log: log.info("tuple", teams=("T1", f"url {REDIS}"), ok=True, none=None, x=1.5),
     ],
 )
 def test_tokens_and_passwords_are_redacted(call: object) -> None:
