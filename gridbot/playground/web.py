@@ -20,14 +20,40 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from .faults import FaultError
+from .faults import FaultError, FaultPanel
+from .feed import Feed
+from .stories import Stories
+from .watch import Watcher
 
-if TYPE_CHECKING:
-    from .app import Playground
+
+class Playground(Protocol):
+    """What the web server needs of the playground (``app.Playground`` is the one there is)."""
+
+    @property
+    def faults(self) -> FaultPanel: ...
+
+    @property
+    def feed(self) -> Feed: ...
+
+    @property
+    def stories(self) -> Stories: ...
+
+    @property
+    def watcher(self) -> Watcher: ...
+
+    def org(self) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    async def post(
+        self, *, user: str, channel: str, text: str, thread_ts: str | None = None
+    ) -> dict[str, Any]: ...
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0  # seconds between comment lines on an idle stream
