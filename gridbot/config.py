@@ -17,9 +17,9 @@ from typing import Any, Literal, TypeVar
 
 from gridbot.secrets import Secret
 
-Transport = Literal["rtm", "socket_mode"]
+Transport = Literal["rtm", "socket_mode", "http"]
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token"})
+_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token", "signing_secret"})
 T = TypeVar("T")
 
 
@@ -55,13 +55,17 @@ class TeamConfig:
     app_token: Secret | None = None
     connections: int = 1  # Socket Mode sockets for this app token (1..10)
     name: str = ""  # an operator's label; the team id itself comes from auth.test
+    signing_secret: Secret | None = None  # transport = "http": the app's request signing secret
 
 
 def connection_key(team: TeamConfig) -> str:
     """The key of the connection that serves ``team``: ``rtm:<digest>`` for an RTM team (its bot
     token), ``socket_mode:<digest>`` for a Socket Mode team (its app token, which every team
-    installed through that app shares). Secret-free; part of Redis keys, so its format is fixed."""
+    installed through that app shares), ``http:<digest>`` for an Events API team (its app's
+    signing secret, shared the same way). Secret-free; part of Redis keys, so its format is fixed."""
     token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
+    if team.transport == "http" and team.signing_secret is not None:
+        token = team.signing_secret
     return f"{team.transport}:{token.digest()}"
 
 
@@ -102,6 +106,23 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    """The Events API request URL's listener (teams with ``transport = "http"``), apart from
+    the ops endpoint so that one can stay on loopback while this one faces a load balancer."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: no listener (required once a team uses transport = "http")
+    path: str = "/slack/events"
+    # How long a delivery waits for the store's decision before it is answered 503 (Slack wants
+    # a 2xx within 3 s, and retries what it did not get one for).
+    ack_timeout: float = 2.5
+    read_timeout: float = 5.0  # a request must arrive whole within this of its first byte
+    idle_timeout: float = 75.0  # an idle keep-alive connection is closed after this
+    max_body_bytes: int = 1 << 20
+    max_connections: int = 1024
+
+
+@dataclass(frozen=True)
 class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -109,6 +130,7 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     warnings: tuple[str, ...] = ()
 
 
@@ -176,10 +198,12 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
     app_connections: dict[str, tuple[int, int]] = {}
     for i, item in enumerate(raw):
         path = f"teams[{i}]"
-        tbl = r.table(item, path, {"transport", "bot_token", "app_token", "connections", "name"})
+        tbl = r.table(
+            item, path, {"transport", "bot_token", "app_token", "connections", "name", "signing_secret"}
+        )
         transport = r.get(tbl, "transport", path, str, "")
-        if transport not in ("rtm", "socket_mode"):
-            r.problems.append(f'{path}.transport: expected "rtm" or "socket_mode"')
+        if transport not in ("rtm", "socket_mode", "http"):
+            r.problems.append(f'{path}.transport: expected "rtm", "socket_mode" or "http"')
             continue
         bot = r.get(tbl, "bot_token", path, str, "")
         if not bot:
@@ -205,6 +229,14 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
             )
         else:
             r.check(not app, f"{path}.app_token", 'only used when transport = "socket_mode"')
+        signing = r.get(tbl, "signing_secret", path, str, "")
+        if transport == "http":
+            r.check(bool(signing), f"{path}.signing_secret", 'required when transport = "http"')
+            r.check(
+                "connections" not in tbl, f"{path}.connections", 'only used when transport = "socket_mode"'
+            )
+        else:
+            r.check(not signing, f"{path}.signing_secret", 'only used when transport = "http"')
         teams.append(
             TeamConfig(
                 transport=transport,  # type: ignore[arg-type]  # checked above
@@ -212,6 +244,7 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
                 app_token=Secret(app) if app else None,
                 connections=connections,
                 name=r.get(tbl, "name", path, str, ""),
+                signing_secret=Secret(signing) if signing else None,
             )
         )
     return tuple(teams)
@@ -273,10 +306,32 @@ def _http(r: _Reader, raw: Any) -> HttpConfig:
     return HttpConfig(host=r.get(tbl, "host", "http", str, "127.0.0.1"), port=None if port == -1 else port)
 
 
+def _events(r: _Reader, raw: Any, teams: tuple[TeamConfig, ...]) -> EventsConfig:
+    d = EventsConfig()
+    tbl = r.table(raw, "events", set(EventsConfig.__dataclass_fields__))
+    port = r.get(tbl, "port", "events", int, -1)
+    r.check(port == -1 or 0 <= port <= 65535, "events.port", "must be between 0 and 65535")
+    if port == -1 and any(t.transport == "http" for t in teams):
+        r.problems.append('events.port: required when a team uses transport = "http"')
+    path = r.get(tbl, "path", "events", str, d.path)
+    r.check(
+        path.startswith("/") and path != "/healthz", "events.path", "a path starting with / (not /healthz)"
+    )
+    values: dict[str, Any] = {}
+    for key in ("ack_timeout", "read_timeout", "idle_timeout", "max_body_bytes", "max_connections"):
+        default = getattr(d, key)
+        values[key] = r.get(tbl, key, "events", type(default), default)
+        r.check(values[key] > 0, f"events.{key}", "must be greater than 0")
+    r.check(values["ack_timeout"] < 3, "events.ack_timeout", "must be below 3 seconds (Slack's ack deadline)")
+    return EventsConfig(
+        host=r.get(tbl, "host", "events", str, d.host), port=None if port == -1 else port, path=path, **values
+    )
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from a parsed TOML mapping, or raise :class:`ConfigError`."""
     r = _Reader(os.environ if env is None else env)
-    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http"})
+    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http", "events"})
     slack = r.table(top.get("slack"), "slack", {"api_url"})
     api_url = r.get(slack, "api_url", "slack", str, SlackConfig.api_url)
     r.check(api_url.startswith(("http://", "https://")), "slack.api_url", "expected an http(s) URL")
@@ -292,13 +347,15 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
     )
     prefix = r.get(redis, "key_prefix", "redis", str, "gridbot")
     r.check(bool(re.fullmatch(r"[A-Za-z0-9_.:-]+", prefix)), "redis.key_prefix", "letters, digits, _.:- only")
+    teams = _teams(r, top.get("teams"))
     config = Config(
         slack=SlackConfig(api_url=api_url),
         redis=RedisConfig(url=Secret(url) if url else None, key_prefix=prefix),
-        teams=_teams(r, top.get("teams")),
+        teams=teams,
         plugins=_plugins(r, top.get("plugins")),
         runtime=_runtime(r, top.get("runtime")),
         http=_http(r, top.get("http")),
+        events=_events(r, top.get("events"), teams),
     )
     if r.problems:
         raise ConfigError(sorted(set(r.problems)))

@@ -4,6 +4,10 @@
 
 Every stage gets what it needs in its constructor; nothing is connected after construction.
 
+The Events API listener (``[events]``), when configured, is one more transport: it is built
+with the intake, started before the supervisor (requests for teams not authenticated yet are
+answered 503) and drained first on shutdown (stop accepting, answer what is in flight).
+
 Shutdown (SIGTERM): stop reading (close sockets), let the dedup stage and the running handlers
 finish within ``runtime.shutdown_timeout``, run plugin shutdown hooks, release leases, close.
 """
@@ -36,6 +40,8 @@ from gridbot.store import MemoryStore, RedisStore, Store, StoreUnavailable
 from gridbot.supervisor import Supervisor
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
+from gridbot.transport.http import EventsReceiver
+from gridbot.transport.http_metrics import EventsCollector
 
 log = get_logger("gridbot.runtime")
 
@@ -91,6 +97,7 @@ class Runtime:
         # Operations (health, metrics, status): read-only views of the parts above.
         self.metrics = Metrics()
         self.http: OpsServer | None = None
+        self.events: EventsReceiver | None = None  # the Events API listener ([events])
         self.started_at: float | None = None
         self.stopping = False
 
@@ -115,6 +122,9 @@ class Runtime:
         # directly (it counts deliveries for the metrics): this runs once per delivery, and a
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
+        if cfg.events.port is not None:
+            self.events = EventsReceiver(cfg.events, intake)
+            self.metrics.registry.register(EventsCollector(self.events.counts))
         # The supervisor (connections and their links) comes next: the elector asks it which
         # teams exist, and the contexts ask it for a team and its client.
         self.supervisor = Supervisor(
@@ -124,6 +134,7 @@ class Runtime:
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
+            events=self.events,
         )
         self.elector = Elector(
             self.store,
@@ -161,6 +172,8 @@ class Runtime:
             room=self.dispatcher.room,
         )
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
+        if self.events is not None:
+            await self.events.start()
         self.supervisor.start(cfg.teams)
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
         self._scheduler = asyncio.create_task(scheduler.run(), name="scheduler")
@@ -213,6 +226,8 @@ class Runtime:
         log.info("gridbot.stopping", in_flight=self.dispatcher.running, backlog=self.dedup.backlog)
         if self._scheduler is not None:  # no new scheduled runs while handing over
             await cancel_and_wait([self._scheduler])
+        if self.events is not None:  # stop accepting, answer the requests in flight
+            await self.events.stop()
         await self.supervisor.stop()  # stop reading first: nothing new comes in
         if not await self.dedup.wait_idle(timeout):
             # e.g. Redis unreachable for the whole drain: say how much is left undecided
