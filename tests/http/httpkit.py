@@ -1,0 +1,122 @@
+"""Helpers for the Events API tests: configs, a round-robin proxy, a runtime on a fresh listener."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from gridtest import T1, T2, GridbotProcess, wait_until
+
+from gridbot.config import Config, EventsConfig, TeamConfig, replace
+from gridbot.runtime import Runtime
+from gridbot.secrets import Secret
+from gridbot.testing import GridSimulator
+from gridbot.testing.events_sender import EventsSender
+from gridbot.testing.harness import config_for
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # a signing secret of Slack's shape (32 hex-ish chars)
+OTHER_SECRET = "0123456789abcdef0123456789abcdef"
+PATH = "/slack/events"
+# Slack's retry schedule, a hundred times faster: about at once, 0.6 s, 3 s.
+SCALE = 0.01
+
+
+def http_config(
+    sim: GridSimulator,
+    teams: tuple[str, ...] = (T1, T2),
+    *,
+    secret: str = SECRET,
+    events: Mapping[str, Any] | None = None,
+    plugins: tuple[str, ...] = ("echo",),
+    **kwargs: Any,
+) -> Config:
+    """Every team in ``teams`` over the Events API, one app (one signing secret), port 0."""
+    base = config_for(sim, {}, plugins=plugins, **kwargs)
+    configured = tuple(
+        TeamConfig(
+            transport="http",
+            bot_token=Secret(inst.bot_token),
+            signing_secret=Secret(secret),
+            name=inst.team,
+        )
+        for app in sim.topology.apps
+        for inst in app.installations
+        if inst.team in teams
+    )
+    return replace(base, teams=configured, events=EventsConfig(port=0, **(events or {})))
+
+
+@contextlib.asynccontextmanager
+async def http_runtime(config: Config, **kwargs: Any) -> AsyncIterator[tuple[Runtime, str]]:
+    """The runtime in-process, its listener up and every team connected; yields it and its URL."""
+    async with Runtime(config, **kwargs) as rt:
+        assert rt.events is not None and rt.supervisor is not None
+        sup = rt.supervisor
+        count = len(config.teams)
+        await wait_until(lambda: len(sup.connected()) == count, 10, "http teams connected")
+        yield rt, f"http://127.0.0.1:{rt.events.port}{PATH}"
+
+
+def sender(url: str, **kwargs: Any) -> EventsSender:
+    return EventsSender(url, SECRET, **{"scale": SCALE, **kwargs})
+
+
+def listening_port(proc: GridbotProcess) -> int | None:
+    """The events port a `gridbot run` process bound (from its events.listening log line)."""
+    for line in proc.events():
+        if line.get("event") == "events.listening":
+            return int(line["port"])
+    return None
+
+
+@dataclass
+class Proxy:
+    """A round-robin load balancer in front of the replicas, as a few lines of aiohttp.
+
+    It forwards each request to the next backend that is up (a backend that refused or dropped a
+    connection is taken out, like a load balancer's passive health check), and can lose answers:
+    ``lose`` is the set of request numbers whose 200 it replaces with a 502 after the backend
+    answered (the ack never reaches Slack, which retries).
+    """
+
+    backends: list[str]
+    lose: set[int] = field(default_factory=set)
+    served: list[tuple[int, str, int]] = field(default_factory=list)  # (request no., backend, status)
+    down: set[str] = field(default_factory=set)
+    _count: itertools.count[int] = field(default_factory=itertools.count)
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        number = next(self._count)
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        for _ in range(len(self.backends)):
+            up = [b for b in self.backends if b not in self.down]
+            if not up:
+                break
+            backend = up[next(self._turn) % len(up)]
+            try:
+                async with self.session.post(backend + request.path, data=body, headers=headers) as answer:
+                    status, payload = answer.status, await answer.read()
+            except aiohttp.ClientError:
+                self.down.add(backend)  # passive health check: try the next one
+                continue
+            self.served.append((number, backend, status))
+            if number in self.lose:
+                return web.Response(status=502)
+            return web.Response(status=status, body=payload)
+        return web.Response(status=502)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        from gridtest import serving
+
+        app = web.Application()
+        app.router.add_post(PATH, self.handle)
+        async with aiohttp.ClientSession() as self.session, serving(app) as url:
+            yield url + PATH
