@@ -107,7 +107,8 @@ class Delivery:
 
     @property
     def acked(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].status is not None and 200 <= self.attempts[-1].status < 300
+        status = self.attempts[-1].status if self.attempts else None
+        return status is not None and 200 <= status < 300
 
     @property
     def retries(self) -> int:
@@ -225,7 +226,8 @@ class EventsSender:
         seconds = time.monotonic() - started
         status = response.status
         failed = None if 200 <= status < 300 else "http_error"
-        return Attempt(number, status, seconds, failed), answer, response.headers.get("X-Slack-No-Retry") == "1"
+        no_retry = response.headers.get("X-Slack-No-Retry") == "1"
+        return Attempt(number, status, seconds, failed), answer, no_retry
 
     def _count_late(self, request: asyncio.Future[aiohttp.ClientResponse]) -> None:
         if not request.cancelled() and request.exception() is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from gridtest import T1, T2, GridbotProcess, wait_until
 
@@ -78,15 +79,17 @@ def listening_port(proc: GridbotProcess) -> int | None:
 class Proxy:
     """A round-robin load balancer in front of the replicas, as a few lines of aiohttp.
 
-    It forwards each request to the next backend that is up (a backend that refused or dropped a
-    connection is taken out, like a load balancer's passive health check), and can lose answers:
-    ``lose`` is the set of request numbers whose 200 it replaces with a 502 after the backend
-    answered (the ack never reaches Slack, which retries).
+    Each request goes to the next backend that is up. A backend that refuses the connection is
+    taken out and the request tried on the next (nothing was sent yet); one that fails with the
+    request on it is taken out and the client gets 502 (as nginx does for a POST). ``lose`` lists
+    request numbers whose answer is replaced by a 502 after the backend answered: the ack is lost
+    on the way, and Slack retries.
     """
 
     backends: list[str]
     lose: set[int] = field(default_factory=set)
-    served: list[tuple[int, str, int]] = field(default_factory=list)  # (request no., backend, status)
+    # (request number, backend, status, event_id): what each backend answered
+    served: list[tuple[int, str, int, str | None]] = field(default_factory=list)
     down: set[str] = field(default_factory=set)
     _count: itertools.count[int] = field(default_factory=itertools.count)
     _turn: itertools.count[int] = field(default_factory=itertools.count)
@@ -94,23 +97,24 @@ class Proxy:
     async def handle(self, request: web.Request) -> web.Response:
         number = next(self._count)
         body = await request.read()
+        event_id = orjson.loads(body).get("event_id") if body.startswith(b"{") else None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-        for _ in range(len(self.backends)):
+        while True:
             up = [b for b in self.backends if b not in self.down]
             if not up:
-                break
+                return web.Response(status=502)
             backend = up[next(self._turn) % len(up)]
             try:
                 async with self.session.post(backend + request.path, data=body, headers=headers) as answer:
                     status, payload = answer.status, await answer.read()
-            except aiohttp.ClientError:
-                self.down.add(backend)  # passive health check: try the next one
+            except aiohttp.ClientConnectorError:
+                self.down.add(backend)  # nothing sent: the next backend may take it
                 continue
-            self.served.append((number, backend, status))
-            if number in self.lose:
+            except aiohttp.ClientError:
+                self.down.add(backend)
                 return web.Response(status=502)
-            return web.Response(status=status, body=payload)
-        return web.Response(status=502)
+            self.served.append((number, backend, status, event_id))
+            return web.Response(status=502 if number in self.lose else status, body=payload)
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:

@@ -95,13 +95,19 @@ class GatedStore(MemoryStore):
         return await super().decide_many(asks)
 
 
-async def test_no_decision_within_ack_timeout_is_a_503_and_the_retry_finds_the_claim(sim: GridSimulator) -> None:
+async def test_no_decision_within_ack_timeout_is_a_503_and_the_retry_finds_the_claim(
+    sim: GridSimulator,
+) -> None:
     store = GatedStore()
     config = http_config(sim, events={"ack_timeout": 0.3})
     async with http_runtime(config, store=store) as (rt, url):
         async with sender(url, retry_delays=(0.5, 60, 300), scale=1.0) as slack:
             delivering = asyncio.create_task(slack.deliver(said("echo slow store")))
-            await wait_until(lambda: bool(slack.deliveries) and len(slack.deliveries[0].attempts) == 1, 5, "the first attempt answered")
+            await wait_until(
+                lambda: bool(slack.deliveries) and len(slack.deliveries[0].attempts) == 1,
+                5,
+                "the first attempt answered",
+            )
             first = slack.deliveries[0].attempts[0]
             assert (first.status, first.reason) == (503, "http_error")
             assert 0.3 <= first.seconds < 1.0
@@ -127,7 +133,11 @@ async def test_store_unreachable_503_at_once_then_handled_once_when_it_returns(
         redis.kill()
         async with sender(url, retry_delays=(0.2, 0.2, 30), scale=1.0) as slack:
             delivering = asyncio.create_task(slack.deliver(said("echo during outage")))
-            await wait_until(lambda: bool(slack.deliveries) and len(slack.deliveries[0].attempts) >= 2, 10, "two attempts in the outage")
+            await wait_until(
+                lambda: bool(slack.deliveries) and len(slack.deliveries[0].attempts) >= 2,
+                10,
+                "two attempts in the outage",
+            )
             statuses = [a.status for a in slack.deliveries[0].attempts]
             assert statuses[:2] == [503, 503]
             assert all(a.seconds < 3 for a in slack.deliveries[0].attempts)  # never late

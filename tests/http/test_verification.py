@@ -119,7 +119,9 @@ def _signed_head(body_length: int, content_type: str = "application/json", extra
     ).encode()
 
 
-async def test_an_oversized_body_is_refused_before_it_is_read(served: tuple[GridSimulator, Runtime, str]) -> None:
+async def test_an_oversized_body_is_refused_before_it_is_read(
+    served: tuple[GridSimulator, Runtime, str],
+) -> None:
     """413 on the declared length alone: the client has sent only the headers."""
     sim, rt, url = served
     answer = await _raw(url, _signed_head(64 * 1024 + 1))
@@ -130,7 +132,11 @@ async def test_an_oversized_body_is_refused_before_it_is_read(served: tuple[Grid
 
 @pytest.mark.parametrize(
     ("content_type", "status"),
-    [("text/plain", b"415"), ("multipart/form-data; boundary=x", b"415"), ("application/json; charset=utf-8", b"401")],
+    [
+        ("text/plain", b"415"),
+        ("multipart/form-data; boundary=x", b"415"),
+        ("application/json; charset=utf-8", b"401"),
+    ],
 )
 async def test_a_wrong_content_type_is_refused(
     served: tuple[GridSimulator, Runtime, str], content_type: str, status: bytes
