@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import redis.asyncio as aioredis
 from gridtest import SHARED, T1, T2, GridbotProcess, wait_until
-from httpkit import Proxy, http_config, listening_port, sender
+from httpkit import Proxy, http_config, http_runtime, listening_port, sender
 
 from gridbot.testing import GridSimulator
 from gridbot.testing.events_sender import Delivery, event_callback, message
@@ -134,3 +136,31 @@ async def test_a_replica_killed_with_events_in_flight_loses_none_it_had_not_clai
     finally:
         for p in procs:
             await p.stop()
+
+
+async def test_a_retry_minutes_later_on_the_other_replica_is_still_a_duplicate(
+    sim: GridSimulator, redis_url: str, redis_prefix: str
+) -> None:
+    """Slack's last retry comes about 6 minutes after the first delivery: the claim in Redis
+    (not any replica's memory) must still be there. Its TTL is checked, then the retry is sent
+    to the replica that never saw the event. Both kinds of claim: in a conversation, and keyed
+    on the event_id (an event with no channel)."""
+    config = http_config(sim, redis_url=redis_url, key_prefix=redis_prefix)
+    async with http_runtime(config) as (_, url_a), http_runtime(config) as (_, url_b):
+        said_once = event_callback(message(SHARED, USERS[T1], "echo late retry", team=T1), team_id=T1)
+        joined = event_callback({"type": "team_join", "user": {"id": "W0NEW0001", "team_id": T1}}, team_id=T1)
+        async with sender(url_a) as slack:
+            assert all([(await slack.deliver(said_once)).acked, (await slack.deliver(joined)).acked])
+        async with aioredis.Redis.from_url(redis_url) as redis:  # the claims, as Redis holds them
+            claims = [k async for k in redis.scan_iter(match=f"{redis_prefix}:*:ev*")]
+            assert len(claims) == 2
+            for key in claims:
+                assert await redis.ttl(key) > 6 * 60 + 30
+        retry = {"X-Slack-Retry-Num": "3", "X-Slack-Retry-Reason": "http_timeout"}
+        async with sender(url_b) as slack:
+            for payload in (said_once, joined):
+                status, _ = await slack.post(orjson.dumps(payload), headers=retry)
+                assert status == 200
+            assert (await slack.deliver(said(98, "marker"))).acked
+        await wait_until(lambda: "marker98" in replies(sim), 10, "the marker's reply")
+        assert replies(sim) == ["late retry", "marker98"]
