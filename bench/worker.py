@@ -344,4 +344,3 @@ class _Normalising:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(sys.argv[1:]))
-

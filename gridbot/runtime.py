@@ -252,6 +252,3 @@ class Runtime:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-

@@ -119,6 +119,7 @@ class EventsReceiver:
         self._waiting: deque[Waiter] = deque()  # by deadline (every one is arrival + ack_timeout)
         self._ticker: asyncio.TimerHandle | None = None
         self._ticks = 0
+        self._batch: list[tuple[Conn, EventsApp, Team, str | None, dict[str, Any], str, Waiter]] = []
 
     # -- apps (the supervisor's side) ---------------------------------------------------------
 
@@ -255,23 +256,32 @@ class EventsReceiver:
             return
         assert payload.frame is not None
         if kind == "interaction":  # not retried by Slack, nothing to claim: in, then 200
-            self._offer(conn, app, team, enterprise, payload.frame, None)
+            if self._offer(conn, app, team, enterprise, payload.frame, None, None):
+                conn.answer(200, "interaction")
             return
         assert payload.event_id is not None
         if not self._intake.open.is_set():  # above the high-water mark: not taken in
             self.retry_later(conn, "busy", payload.event_id)
             return
         waiter = Waiter(self, conn, payload.event_id, self.clock())
-        store_ok = self.outcomes.store_ok
-        if store_ok:
-            self.outcomes.expect(payload.event_id, waiter.ack)
-        if not self._offer(conn, app, team, enterprise, payload.frame, payload.event_id, waiter):
+        if not self.outcomes.store_ok:  # buffered, to be handled once the store answers
+            if self._offer(conn, app, team, enterprise, payload.frame, payload.event_id, None):
+                self.retry_later(conn, "unavailable", payload.event_id)  # Slack retries meanwhile
             return
-        if not store_ok:  # buffered, to be handled once the store answers; Slack retries meanwhile
-            waiter.ack("unavailable")
-        elif not waiter.done:
-            conn.waiter = waiter
-            self._waiting.append(waiter)
+        self.outcomes.expect(payload.event_id, waiter.ack)
+        conn.waiter = waiter
+        self._waiting.append(waiter)
+        if self.config.batch_window:  # offered with the others of the window: one store round trip
+            self._batch.append((conn, app, team, enterprise, payload.frame, payload.event_id, waiter))
+            if len(self._batch) == 1:
+                asyncio.get_running_loop().call_later(self.config.batch_window, self._flush)
+        else:
+            self._offer(conn, app, team, enterprise, payload.frame, payload.event_id, waiter)
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        for conn, app, team, enterprise, frame, event_id, waiter in batch:
+            self._offer(conn, app, team, enterprise, frame, event_id, waiter)
 
     def _offer(
         self,
@@ -281,22 +291,22 @@ class EventsReceiver:
         enterprise: str | None,
         frame: dict[str, Any],
         event_id: str | None,
-        waiter: Waiter | None = None,
+        waiter: Waiter | None,
     ) -> bool:
+        """Offer one delivery; an interaction (no waiter) is answered at once. False: unusable."""
         team.last_event_at = time.time()
         try:
             self._intake.offer(frame, team.team_id, enterprise, app.covers, event_id)
         except FrameError as exc:
-            if waiter is not None:
-                waiter.abandon()
             app.frames_dropped += 1
             log.warning(
                 "frame.dropped", link=app.name, transport="http", reason=exc.reason, team_id=team.team_id
             )
-            conn.answer(200, "frame_dropped")
+            if waiter is None or not waiter.done:  # (not answered meanwhile: its deadline, say)
+                if waiter is not None:
+                    waiter.abandon()
+                conn.answer(200, "frame_dropped")  # unusable however often Slack sends it
             return False
-        if waiter is None:
-            conn.answer(200, "interaction")
         return True
 
     def _rate_limited(self, team: Team, body: dict[str, Any]) -> None:

@@ -49,8 +49,11 @@ async def marker(sim: GridSimulator, url: str, text: str = "marker") -> None:
     await wait_until(lambda: replies(sim, text) == 1, 5, "the marker's reply")
 
 
-async def test_the_200_leaves_after_the_claim_and_a_retry_is_a_duplicate(sim: GridSimulator) -> None:
-    async with http_runtime(http_config(sim)) as (rt, url):
+@pytest.mark.parametrize("window", [0.0, 0.002], ids=["offered-alone", "offered-in-a-window"])
+async def test_the_200_leaves_after_the_claim_and_a_retry_is_a_duplicate(
+    sim: GridSimulator, window: float
+) -> None:
+    async with http_runtime(http_config(sim, events={"batch_window": window})) as (rt, url):
         payload = said("echo once")
         async with sender(url) as slack:
             first = await slack.deliver(payload)
