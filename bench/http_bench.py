@@ -39,7 +39,8 @@ class HttpWorker(Worker):
 
     async def start(self, timeout: float = 120) -> HttpWorker:
         self.proc = await asyncio.create_subprocess_exec(
-            *_profiled(f"http-{self.spec['mode']}"), sys.executable, "-m", "bench.http_worker", json.dumps(self.spec),
+            *_profiled(f"http-{self.spec['mode']}"),
+            sys.executable, "-m", "bench.http_worker", json.dumps(self.spec),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self.ready = await self._line(timeout)
