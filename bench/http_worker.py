@@ -69,7 +69,7 @@ class HttpWorker:
             teams=(team,),
             plugins=PluginsConfig(enabled=()),
             runtime=RuntimeConfig(),
-            events=EventsConfig(port=0),
+            events=EventsConfig(port=0, batch_window=spec.get("batch_window", EventsConfig.batch_window)),
         )
         self.runtime = Runtime(config, plugins=[plugin])
         await self.runtime.start()
