@@ -303,10 +303,10 @@ class Supervisor:
             on_state=lambda _: self._link_state(conn),
         )
         conn.links = [app]
-        try:
-            if await self._authenticate(first):
-                conn.by_id[first.team_id] = first
-            await self._events.serve_app(app)
+        try:  # (its other teams are authenticated by add(), each in a task of its own)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._authenticate_into(conn, first), name=f"auth:{conn.key}:{first.index}")
+                group.create_task(self._events.serve_app(app), name=f"link:{conn.key}")
         finally:
             self._events.close_app(app)
 

@@ -204,7 +204,7 @@ class EventsReceiver:
         """One whole request (its size already checked): answer it now, or leave a :class:`Waiter`."""
         config = self.config
         if head.path == "/healthz":
-            if head.method not in ("GET", "HEAD"):
+            if head.method != "GET":
                 conn.refuse(405, "method_not_allowed")
                 return
             ok = not self.draining
