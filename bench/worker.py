@@ -344,3 +344,4 @@ class _Normalising:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(sys.argv[1:]))
+
