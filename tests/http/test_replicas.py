@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from gridtest import SHARED, T1, T2, GridbotProcess, wait_until
 from httpkit import Proxy, http_config, http_runtime, listening_port, sender
 
+from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
 from gridbot.testing.events_sender import Delivery, event_callback, message
 
@@ -164,3 +165,21 @@ async def test_a_retry_minutes_later_on_the_other_replica_is_still_a_duplicate(
             assert (await slack.deliver(said(98, "marker"))).acked
         await wait_until(lambda: "marker98" in replies(sim), 10, "the marker's reply")
         assert replies(sim) == ["late retry", "marker98"]
+
+
+async def test_a_replica_stopping_leaves_the_teams_heartbeats_to_the_others(
+    sim: GridSimulator, redis_url: str, redis_prefix: str
+) -> None:
+    """Every replica renews an HTTP team's heartbeat in common: one stopping (or dying) does not
+    make the team look down, so no standby team takes its conversations over meanwhile."""
+    config = http_config(sim, redis_url=redis_url, key_prefix=redis_prefix)
+    first = Runtime(config)
+    await first.start()
+    try:
+        await wait_until(lambda: first.supervisor is not None and len(first.supervisor.connected()) == 2, 10)
+        async with http_runtime(config) as (second, _):
+            assert await second.store.alive([T1, T2]) == {T1, T2}
+            await first.stop()
+            assert await second.store.alive([T1, T2]) == {T1, T2}  # at once, not a renewal later
+    finally:
+        await first.stop()
