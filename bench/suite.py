@@ -325,12 +325,21 @@ async def scale_out(opts: Options) -> list[Row]:
     return rows
 
 
+async def http(opts: Options) -> list[Row]:
+    """The Events API over HTTP: gridbot (Redis dedup) and slack_bolt side by side (bench/http_bench.py)."""
+    from .http_bench import http as run
+
+    rows: list[Row] = await run(opts)
+    return rows
+
+
 BENCHES: dict[str, Bench] = {
     "throughput": throughput,
     "latency": latency,
     "scale": scale,
     "peer": peer,
     "scale-out": scale_out,
+    "http": http,
 }
 
 

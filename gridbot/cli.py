@@ -127,7 +127,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridbot.demo import run_demo
 
-    code: int = asyncio.run(run_demo(redis_url=args.redis))
+    code: int = asyncio.run(run_demo(redis_url=args.redis, http=args.http))
     return code
 
 
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run gridbot on the built-in simulator and print a transcript")
     demo.add_argument("--redis", default=None, help="use this Redis instead of the in-memory store")
+    demo.add_argument(
+        "--http", action="store_true", help="RTM, Socket Mode and the Events API over HTTP side by side"
+    )
     demo.set_defaults(func=_cmd_demo)
 
     from gridbot.status.cli import add_commands

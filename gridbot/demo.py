@@ -5,6 +5,11 @@ three and a DM across teams. Users of every team talk while the demo injects fau
 frame, Team 1's socket cut with its reconnects refused, so Team 2 takes over). Each message is
 printed with how many deliveries it got, which team answered and the reply; the summary says
 whether every message got exactly one reply, and the exit code follows it.
+
+``gridbot demo --http`` runs the three transports side by side instead: Team One over RTM, Team
+Two over Socket Mode and Team Three over the Events API (HTTP), each its own app. The simulator
+does not deliver over HTTP yet, so a stand-in for Slack (:mod:`gridbot.testing.events_sender`)
+signs and posts Team Three's copy of each message to gridbot's request URL, retrying as Slack does.
 """
 
 from __future__ import annotations
@@ -180,7 +185,7 @@ async def store_problem(redis_url: str) -> str | None:
     return None
 
 
-async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None) -> int:
+async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None, http: bool = False) -> int:
     """Run the scripted demo; 0 if every message got exactly one reply, 1 otherwise (also when
     ``redis_url`` does not answer: one line says why, on stderr)."""
     stream = out or sys.stdout
@@ -188,20 +193,15 @@ async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None) -
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
+    if http:
+        from gridbot.demo_http import run_http_demo
+
+        return await run_http_demo(redis_url=redis_url, out=stream)
     async with GridSimulator(seed=42) as sim:
         prefix = f"gridbot-demo:{uuid.uuid4().hex[:8]}"
         config = config_for(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=prefix)
         async with Runtime(config) as rt:
             ok = await Demo(sim, rt, stream).run()
             if redis_url:
-                await _cleanup(rt, prefix)
+                await rt.store.wipe()
     return 0 if ok else 1
-
-
-async def _cleanup(rt: Runtime, prefix: str) -> None:
-    client = getattr(rt.store, "_r", None)
-    if client is None:
-        return
-    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)

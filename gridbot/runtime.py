@@ -4,6 +4,10 @@
 
 Every stage gets what it needs in its constructor; nothing is connected after construction.
 
+The Events API listener (``[events]``), when configured, is one more transport: it is built
+with the intake, started before the supervisor (requests for teams not authenticated yet are
+answered 503) and drained first on shutdown (stop accepting, answer what is in flight).
+
 Shutdown (SIGTERM): stop reading (close sockets), let the dedup stage and the running handlers
 finish within ``runtime.shutdown_timeout``, run plugin shutdown hooks, release leases, close.
 """
@@ -38,6 +42,8 @@ from gridbot.storecheck import StoreCheck
 from gridbot.supervisor import Supervisor
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team
+from gridbot.transport.http import EventsReceiver
+from gridbot.transport.http_metrics import EventsCollector
 
 log = get_logger("gridbot.runtime")
 
@@ -98,6 +104,7 @@ class Runtime:
         # Operations (health, metrics, status): read-only views of the parts above.
         self.metrics = Metrics()
         self.http: OpsServer | None = None
+        self.events: EventsReceiver | None = None  # the Events API listener ([events])
         self.started_at: float | None = None
         self.stopping = False
 
@@ -122,6 +129,9 @@ class Runtime:
         # directly (it counts deliveries for the metrics): this runs once per delivery, and a
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
+        if cfg.events.port is not None:
+            self.events = EventsReceiver(cfg.events, intake)
+            self.metrics.registry.register(EventsCollector(self.events.counts))
         # The supervisor (connections and their links) comes next: the elector asks it which
         # teams exist, and the contexts ask it for a team and its client.
         self.supervisor = Supervisor(
@@ -131,6 +141,7 @@ class Runtime:
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
+            events=self.events,
         )
         self.elector = Elector(
             self.store,
@@ -169,6 +180,8 @@ class Runtime:
             room=self.dispatcher.room,
         )
         self._tasks.append(asyncio.create_task(self.dedup.run(), name="dedup:worker"))
+        if self.events is not None:  # answers 503 (Slack retries) until the store decides
+            await self.events.start()
         # Redis at start-up: leases, heartbeats and the status document need it, so the teams
         # start once it answers; until then store.unreachable says why, at a calm interval.
         check = None
@@ -245,6 +258,8 @@ class Runtime:
         )
         # No team starts now that was waiting for the store, and no new scheduled runs.
         await cancel_and_wait([t for t in (self._store_wait, self._scheduler) if t is not None])
+        if self.events is not None:  # stop accepting, answer the requests in flight
+            await self.events.stop()
         await self.supervisor.stop()  # stop reading first: nothing new comes in
         if not await self.dedup.wait_idle(timeout):
             # e.g. Redis unreachable for the whole drain: say how much is left undecided

@@ -13,6 +13,11 @@ When the store is shared by several processes (Redis), every process reads the s
 connections and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
 announcing itself in the process registry (:mod:`gridbot.registry`). With the in-memory store the
 one process serves everything.
+
+Events API (``transport = "http"``) connections are the exception: a load balancer sends any
+request to any replica, so every process serves every one of them (no ownership lease), and
+their teams' heartbeats are held in common (:data:`EVENTS_HOLDER`): alive while any replica's
+listener is up, not lapsing when one of them stops.
 """
 
 from __future__ import annotations
@@ -33,11 +38,15 @@ from gridbot.slack import Action, Backoff, SlackClients, classify
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team, TeamState
+from gridbot.transport.http import EventsReceiver
+from gridbot.transport.http_apps import EventsApp
 from gridbot.transport.link import FrameIntake, Link
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
 
 log = get_logger("gridbot.supervisor")
+
+EVENTS_HOLDER = "events-api"  # the heartbeat holder every replica renews for its HTTP teams
 
 # A team's state is its best link's: any connected socket serves it.
 _BEST = [
@@ -57,7 +66,7 @@ class Connection:
 
     key: str  # connection_key() of its teams
     teams: list[Team]
-    links: list[Link] = field(default_factory=list)
+    links: list[Link | EventsApp] = field(default_factory=list)
     by_id: dict[str, Team] = field(default_factory=dict)  # authenticated teams
     # Its runner first, then the auth.test of each team added to it later; ended on removal.
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -73,6 +82,7 @@ class Supervisor:
         *,
         instance_id: str,
         on_team_ready: Callable[[Team], Awaitable[None]] | None = None,
+        events: EventsReceiver | None = None,
     ) -> None:
         self.clients = clients
         self.store = store
@@ -81,6 +91,7 @@ class Supervisor:
         self.connections: dict[str, Connection] = {}
         self._intake = intake  # where links hand deliveries: the dedup stage's intake
         self._on_team_ready = on_team_ready
+        self._events = events  # the Events API listener, for http connections
         self._web: dict[str, AsyncWebClient] = {}
         self._tasks: list[asyncio.Task[None]] = []  # the supervisor's own loops, in start order
         # connection key -> its teams' (index, config): what this process *may* serve
@@ -136,11 +147,14 @@ class Supervisor:
     def start(self, teams: tuple[TeamConfig, ...]) -> None:
         for index, config in enumerate(teams):
             self._configured.setdefault(connection_key(config), []).append((index, config))
+        for key in self._configured:
+            if _everywhere(key):
+                self._serve(key)
         if self.store.shared:
             self._ownership = Ownership(
                 self.store,
                 Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl),
-                list(self._configured),
+                [key for key in self._configured if not _everywhere(key)],
                 ttl=self.runtime.lease_ttl,
                 serve=self._serve,
                 drop=self.remove,
@@ -150,7 +164,7 @@ class Supervisor:
             self._spawn(self._ownership.run(), "supervisor:ownership")
         else:
             for key in self._configured:
-                self._serve(key)
+                self._serve(key)  # (served already: a no-op)
         self._spawn(self._heartbeats(), "supervisor:heartbeats")
         self._spawn(self._poll_auth(), "supervisor:auth-poll")
 
@@ -168,8 +182,8 @@ class Supervisor:
         """A team was added to the config (reload): served now, or once ownership gives us its connection."""
         key = connection_key(config)
         self._configured.setdefault(key, []).append((index, config))
-        if self._ownership is None or key in self.connections:
-            self.add(config, index)  # one process, or another team on an app token we serve
+        if self._ownership is None or key in self.connections or _everywhere(key):
+            self.add(config, index)  # one process, another team on an app token we serve, or HTTP
         else:
             self._ownership.adopt(key)
 
@@ -186,7 +200,7 @@ class Supervisor:
 
     def _fenced(self, key: str) -> bool:
         """Lost (or never had) the ownership of ``key``: its teams must not claim a heartbeat."""
-        return self._ownership is not None and not self._ownership.serving(key)
+        return self._ownership is not None and not _everywhere(key) and not self._ownership.serving(key)
 
     def add(self, config: TeamConfig, index: int) -> Team:
         """Start serving one more team (on Socket Mode, with its app token's connection)."""
@@ -240,6 +254,9 @@ class Supervisor:
     async def _run_connection(self, conn: Connection) -> None:
         first = conn.teams[0]
         config = first.config
+        if config.transport == "http":
+            await self._run_http(conn)
+            return
         if not await self._authenticate(first):
             return
         conn.by_id[first.team_id] = first
@@ -269,8 +286,31 @@ class Supervisor:
                 for n in range(config.connections)
             ]
         async with asyncio.TaskGroup() as group:
-            for link in conn.links:
+            for link in [lk for lk in conn.links if isinstance(lk, Link)]:
                 group.create_task(link.run(), name=f"link:{link.name}")
+
+    async def _run_http(self, conn: Connection) -> None:
+        """An Events API app: its requests are verified from now on; its teams are served once
+        authenticated (until then their requests are answered 503, so Slack retries them)."""
+        first = conn.teams[0]
+        if self._events is None or first.config.signing_secret is None:  # (config requires both)
+            first.state, first.error = TeamState.STOPPED, "no_events_listener"
+            log.error("team.stopped", team=first.label, team_id=None, state=first.state, error=first.error)
+            return
+        app = self._events.open_app(
+            conn.key,
+            first.config.signing_secret,
+            conn.teams,
+            conn.by_id,
+            on_state=lambda _: self._link_state(conn),
+        )
+        conn.links = [app]
+        try:  # (its other teams are authenticated by add(), each in a task of its own)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._authenticate_into(conn, first), name=f"auth:{conn.key}:{first.index}")
+                group.create_task(self._events.serve_app(app), name=f"link:{conn.key}")
+        finally:
+            self._events.close_app(app)
 
     async def _authenticate_into(self, conn: Connection, team: Team) -> None:
         if await self._authenticate(team):
@@ -360,16 +400,17 @@ class Supervisor:
             self._beat_wake.clear()
             every = loop.time() >= due
             keys, self._beat_now = (set(self.connections) if every else self._beat_now), set()
-            teams = [
-                t.team_id
-                for key in keys
-                if (conn := self.connections.get(key)) is not None and not self._fenced(key)
-                for t in conn.by_id.values()
-                if t.state == TeamState.CONNECTED
-            ]
+            beats: dict[str, list[str]] = {}
+            for key in keys:
+                conn = self.connections.get(key)
+                if conn is not None and not self._fenced(key):
+                    holder = EVENTS_HOLDER if _everywhere(key) else self.instance_id
+                    up = [t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED]
+                    beats.setdefault(holder, []).extend(up)
             try:
-                if teams:
-                    await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
+                for holder, teams in beats.items():
+                    if teams:
+                        await self.store.renew_alive(teams, holder, int(self.runtime.lease_ttl * 1000))
             except StoreUnavailable as exc:
                 log.warning("heartbeat.renew_failed", error=str(exc))
             if every:
@@ -389,3 +430,8 @@ class Supervisor:
                     log.warning("team.auth_poll_failed", team_id=team.team_id, error=classify(exc).error)
                     continue
                 self._record_auth(team, response.data if isinstance(response.data, dict) else {})
+
+
+def _everywhere(key: str) -> bool:
+    """A connection every process serves: an Events API app (any replica gets its requests)."""
+    return key.startswith("http:")

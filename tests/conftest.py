@@ -66,6 +66,12 @@ def require_redis() -> None:
 
 
 @pytest.fixture
+def redis_available() -> None:
+    """For a test that needs the shared Redis but none of its keys (a subprocess uses it)."""
+    require_redis()
+
+
+@pytest.fixture
 def redis_prefix() -> str:
     return f"gbtest:{uuid.uuid4().hex[:10]}"
 

@@ -46,12 +46,14 @@ class Decider:
     ) -> None:
         self.counters = intake.counters
         self._intake = intake
+        self._outcomes = intake.outcomes  # a waiting transport learns its delivery's fate here
         self._standby = Standby(
             store,
             intake.claimed,
             elector,
             dispatch,
             intake.counters,
+            outcomes=intake.outcomes,
             grace=standby_grace,
             batch_size=batch_size,
             clock=clock,
@@ -223,6 +225,8 @@ class Decider:
             for copy, _ in items:
                 if copy.wrote_by(bots) if isinstance(copy, Copy) else bots.wrote(copy):
                     self.counters.own_message += len(items)
+                    if self._outcomes:
+                        self._outcomes.settle(items, "own_message")
                     return
         local = ask.local
         if local is None:
@@ -233,6 +237,8 @@ class Decider:
             local = local_key(event.channel or "", key)
         if local in self._claimed:  # claimed while this question waited
             self.counters.duplicate += len(items)
+            if self._outcomes:
+                self._outcomes.settle(items, "duplicate")
             if self._trace:
                 for copy, _ in items:
                     log_decision(self._log, self._materialise(copy, UNREADABLE), "duplicate")
@@ -278,6 +284,11 @@ class Decider:
         """Act on the store's answer for every copy of one event."""
         try:
             items = ask.items
+            if self._outcomes:  # before the handler is dispatched: the ack leaves first
+                if decision.outcome is Outcome.STANDBY:
+                    self._outcomes.hold(ask.local or local_key(ask.channel or "", ask.key), items)
+                else:
+                    self._outcomes.settle(items, decision.outcome.value)
             if decision.outcome is Outcome.HANDLED:
                 self._claimed_now(ask.local)
                 team = decision.team or ask.first.team_id

@@ -25,6 +25,7 @@ from typing import Any
 from gridbot.bots import Bots
 from gridbot.dedup.claimed import ClaimedKeys, ResponsibleHints
 from gridbot.dedup.counters import Counters
+from gridbot.dedup.outcomes import Outcomes
 from gridbot.dedup.questions import JOIN_TYPES, Ask, Copy, Item, local_key, log_decision
 from gridbot.events import Event, event_key, normalise
 from gridbot.logs import get_logger
@@ -50,6 +51,8 @@ class Intake:
         self.counters = Counters()
         self.claimed = ClaimedKeys(memory)
         self.responsible = ResponsibleHints(memory)
+        # Transports that answer only after the decision (the Events API over HTTP) wait here.
+        self.outcomes = Outcomes()
         # Deliveries taken in, per (receiving team, event type): the metrics' dict, counted here
         # because every delivery passes through offer() once.
         self.received: dict[tuple[str, str], int] = {} if received is None else received
@@ -146,6 +149,8 @@ class Intake:
         received[tally] = received.get(tally, 0) + 1
         if ask is None:  # claimed already
             self.counters.duplicate += 1
+            if event_id is not None and self.outcomes:
+                self.outcomes.settle_one(event_id, "duplicate")
             return True
         if (
             self.responsible.get(channel, team_id) != team_id
@@ -153,6 +158,7 @@ class Intake:
             and bot_id is None  # (a known bot: it may be ours)
             and user not in bots.user_ids
             and not (get("user_id_mapping_old_to_new") and bots.wrote_frame(frame))
+            and (event_id is None or event_id not in self.outcomes)  # a waiter needs its id
         ):
             ask.items.append(self._frameless_copy(team_id, enterprise_id, covers))
         else:
@@ -188,6 +194,8 @@ class Intake:
                 local = local_key(channel, event_key(kind, event.subtype, ts))
                 if local in self.claimed:  # claimed already: no question to ask
                     self.counters.duplicate += 1
+                    if self.outcomes:
+                        self.outcomes.settle_one(event.event_id, "duplicate")
                     if self._trace:
                         log_decision(log, event, "duplicate")
                     return
@@ -230,9 +238,11 @@ class Intake:
         """The store is unreachable: keep reading (pings, acks) and buffer, not backpressure."""
         self._store_ok = False
         self.open.set()
+        self.outcomes.unavailable()
 
     def store_up(self) -> None:
         self._store_ok = True
+        self.outcomes.available()
 
     def _drop_one(self) -> None:
         channel = max(self._lanes, key=lambda c: len(self._lanes[c]))
@@ -243,6 +253,8 @@ class Intake:
         self._stop_merging(ask)
         self._queued -= len(ask.items)
         self.counters.dropped_overflow += 1
+        if self.outcomes:
+            self.outcomes.settle(ask.items, "dropped")
         lost = ask.first
         log.error(
             "event.dropped",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from gridbot.dedup.claimed import ClaimedKeys
 from gridbot.dedup.counters import Counters
+from gridbot.dedup.outcomes import Outcomes
 from gridbot.dedup.questions import log_decision
 from gridbot.election import Elector
 from gridbot.events import Event
@@ -50,6 +51,7 @@ class Standby:
         dispatch: Dispatch,
         counters: Counters,
         *,
+        outcomes: Outcomes | None = None,
         grace: float = 2.0,
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
@@ -61,6 +63,7 @@ class Standby:
         self._elector = elector
         self._dispatch = dispatch
         self._counters = counters
+        self._outcomes = outcomes if outcomes is not None else Outcomes()
         self._grace = grace
         self._batch_size = batch_size
         self._clock = clock
@@ -101,6 +104,7 @@ class Standby:
 
     def _duplicate(self, held: Held) -> None:
         self._counters.duplicate += held.copies
+        self._outcomes.settle_key(held.key, "duplicate")
         if self._trace:
             log_decision(self._log, held.event, "duplicate")
 
@@ -169,6 +173,7 @@ class Standby:
                 continue
             self._counters.duplicate += held.copies - 1  # the other copies it stood for
             self._counters.rescued += 1
+            self._outcomes.settle_key(held.key, "rescued")
             if self._trace:
                 log_decision(self._log, event, "rescued", handled_by=event.team_id)
             self._dispatch(event, event.team_id, "rescued")

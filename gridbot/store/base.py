@@ -140,6 +140,11 @@ class Store(abc.ABC):
     async def close(self) -> None:
         return None
 
+    async def wipe(self) -> None:
+        """Delete everything this store holds (under its key prefix, for Redis): a demo or a
+        playground sharing a Redis leaves nothing behind. Never called by the daemon."""
+        raise NotImplementedError
+
     # -- scale-out: connection ownership and process membership (gridbot/ownership.py) ----------
     # Concrete, so a single-process test fake need not implement them. ``connection`` is a
     # connection key (``rtm:<digest>``, ``socket_mode:<digest>``): one lease per connection.

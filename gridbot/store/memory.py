@@ -33,6 +33,9 @@ class MemoryStore(Store):
         # dataclass costs about a microsecond to build, and a flood asks tens of thousands/s).
         self._answers: dict[tuple[Outcome, str], Decision] = {}
 
+    async def wipe(self) -> None:
+        self.__init__(self.claim_ttl, self._clock)  # type: ignore[misc]
+
     def _evict(self) -> float:
         """Forget expired claims; returns the time it did so at (one clock read per call)."""
         now = self._clock()

@@ -365,5 +365,15 @@ class RedisStore(Store):
         calls = [methodcaller("zrem", members, instance), methodcaller("hdel", info, instance)]
         await self._call(lambda: self._plain(calls))
 
+    async def wipe(self) -> None:
+        async def op() -> None:
+            keys = [k async for k in self._r.scan_iter(match=f"{self.keys.prefix}:*", count=1000)]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key in keys:  # one DEL each: under Cluster the keys live in many slots
+                    pipe.delete(key)
+                await pipe.execute()
+
+        await self._call(op)
+
     async def close(self) -> None:
         await self._r.aclose()

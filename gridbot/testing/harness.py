@@ -92,6 +92,8 @@ def to_toml(config: Config) -> str:
         ]
         if team.app_token is not None:
             lines += [f"app_token = {_toml_value(team.app_token.get())}", f"connections = {team.connections}"]
+        if team.signing_secret is not None:
+            lines.append(f"signing_secret = {_toml_value(team.signing_secret.get())}")
         if team.name:
             lines.append(f"name = {_toml_value(team.name)}")
         lines.append("")
@@ -111,4 +113,7 @@ def to_toml(config: Config) -> str:
     lines += [f"{key} = {_toml_value(value)}" for key, value in vars(config.runtime).items()]
     if config.http.port is not None:
         lines += ["", "[http]", f"host = {_toml_value(config.http.host)}", f"port = {config.http.port}"]
+    if config.events.port is not None:
+        lines += ["", "[events]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in vars(config.events).items()]
     return "\n".join(lines) + "\n"

@@ -56,7 +56,7 @@ def test_env_interpolation_and_defaults() -> None:
         ),
         (
             {"teams": [{"transport": "carrier-pigeon", "bot_token": "xoxb-a"}]},
-            'teams[0].transport: expected "rtm" or "socket_mode"',
+            'teams[0].transport: expected "rtm", "socket_mode" or "http"',
         ),
         ({"teams": [{"transport": "rtm"}]}, "teams[0].bot_token: required"),
         (

@@ -1,7 +1,6 @@
-"""Typed, frozen, validated configuration read from TOML with ``${ENV}`` interpolation.
-
-Every mistake is reported with its key path (``teams[1].app_token: required when transport =
-"socket_mode"``), all at once, and never with a secret's value.
+"""Reading a configuration: TOML with ``${ENV}`` interpolation into the sections of
+:mod:`gridbot.config.model`, every mistake reported with its key path (``teams[1].app_token:
+required when transport = "socket_mode"``), all at once, and never with a secret's value.
 """
 
 from __future__ import annotations
@@ -11,117 +10,26 @@ import re
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
+from gridbot.config.model import (
+    Config,
+    ConfigError,
+    EventsConfig,
+    HttpConfig,
+    LoggingConfig,
+    PluginsConfig,
+    RedisConfig,
+    RuntimeConfig,
+    SlackConfig,
+    TeamConfig,
+)
 from gridbot.secrets import Secret
 
-Transport = Literal["rtm", "socket_mode"]
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token"})
+_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token", "signing_secret"})
 T = TypeVar("T")
-
-
-class ConfigError(Exception):
-    """One or more configuration mistakes, each as ``key.path: what was expected``.
-
-    ``partial`` is the config as far as it could be read (None if the file itself could not be):
-    ``check-config`` still loads its plugins, to report every problem in one run."""
-
-    def __init__(self, problems: list[str], partial: Config | None = None) -> None:
-        self.problems = problems
-        self.partial = partial
-        super().__init__("\n".join(problems))
-
-
-def error_report(path: str | Path, exc: ConfigError) -> str:
-    """A rejected config as every command prints it: ``<path>: invalid``, then one indented line
-    per problem (a daemon reloading logs the same problems as ``config.reload_rejected``)."""
-    return "\n".join([f"{path}: invalid", *(f"  {problem}" for problem in exc.problems)])
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    api_url: str = "https://slack.com/api/"
-
-
-@dataclass(frozen=True)
-class RedisConfig:
-    url: Secret | None = None  # None: the embedded in-memory store (one process only)
-    key_prefix: str = "gridbot"
-
-
-@dataclass(frozen=True)
-class TeamConfig:
-    transport: Transport
-    bot_token: Secret
-    app_token: Secret | None = None
-    connections: int = 1  # Socket Mode sockets for this app token (1..10)
-    name: str = ""  # an operator's label; the team id itself comes from auth.test
-
-
-def connection_key(team: TeamConfig) -> str:
-    """The key of the connection that serves ``team``: ``rtm:<digest>`` for an RTM team (its bot
-    token), ``socket_mode:<digest>`` for a Socket Mode team (its app token, which every team
-    installed through that app shares). Secret-free; part of Redis keys, so its format is fixed."""
-    token = team.app_token if team.transport == "socket_mode" and team.app_token else team.bot_token
-    return f"{team.transport}:{token.digest()}"
-
-
-@dataclass(frozen=True)
-class PluginsConfig:
-    enabled: tuple[str, ...] = ("echo",)
-    strict: bool = False
-    command_prefix: str = "!"
-    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RuntimeConfig:
-    handler_timeout: float = 30.0
-    max_concurrent_handlers: int = 256
-    shutdown_timeout: float = 10.0
-    # A standby team holds a delivery this long before handling it itself, so the responsible
-    # team's own copy (normally milliseconds behind) gets there first.
-    standby_grace: float = 2.0
-    # The TTL of a connected team's heartbeat (an election moves within this after its socket
-    # dies) and of each connection's ownership lease (several processes); both renewed every third.
-    lease_ttl: float = 6.0
-    claim_ttl: int = 900  # seconds a handled event is remembered (>= 15 min)
-    ping_interval: float = 6.0
-    pong_timeout: float = 4.0
-    hello_timeout: float = 10.0
-    auth_poll_interval: float = 3600.0  # re-run auth.test to notice a team moved into an enterprise
-    paused_probe_interval: float = 180.0  # re-probe a team paused by a Grid migration
-    # The daemon's youngest-generation garbage collection threshold (Python's default is 700):
-    # with the default, collections took a quarter of the hot path under a flood (bench/).
-    gc_threshold: int = 10_000
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    host: str = "127.0.0.1"
-    port: int | None = None  # None: the health/metrics endpoint is off
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    # One ``event.handled`` info line per handled event (receiving team, handling team, decision).
-    # Off for floods: the line costs a few microseconds per event (README, "Performance").
-    handled_events: bool = True
-
-
-@dataclass(frozen=True)
-class Config:
-    slack: SlackConfig = field(default_factory=SlackConfig)
-    redis: RedisConfig = field(default_factory=RedisConfig)
-    teams: tuple[TeamConfig, ...] = ()
-    plugins: PluginsConfig = field(default_factory=PluginsConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    http: HttpConfig = field(default_factory=HttpConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    warnings: tuple[str, ...] = ()
 
 
 class _Reader:
@@ -219,10 +127,12 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
     app_connections: dict[str, tuple[int, int]] = {}
     for i, item in enumerate(raw):
         path = f"teams[{i}]"
-        tbl = r.table(item, path, {"transport", "bot_token", "app_token", "connections", "name"})
+        tbl = r.table(
+            item, path, {"transport", "bot_token", "app_token", "connections", "name", "signing_secret"}
+        )
         transport = r.get(tbl, "transport", path, str, "")
-        if transport not in ("rtm", "socket_mode"):
-            r.problems.append(f'{path}.transport: expected "rtm" or "socket_mode"')
+        if transport not in ("rtm", "socket_mode", "http"):
+            r.problems.append(f'{path}.transport: expected "rtm", "socket_mode" or "http"')
             continue
         bot = r.get(tbl, "bot_token", path, str, "")
         if not bot:
@@ -250,6 +160,14 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
             )
         else:
             r.check(not app, f"{path}.app_token", 'only used when transport = "socket_mode"')
+        signing = r.get(tbl, "signing_secret", path, str, "")
+        if transport == "http":
+            r.check(bool(signing), f"{path}.signing_secret", 'required when transport = "http"')
+            r.check(
+                "connections" not in tbl, f"{path}.connections", 'only used when transport = "socket_mode"'
+            )
+        else:
+            r.check(not signing, f"{path}.signing_secret", 'only used when transport = "http"')
         teams.append(
             TeamConfig(
                 transport=transport,  # type: ignore[arg-type]  # checked above
@@ -257,6 +175,7 @@ def _teams(r: _Reader, raw: Any) -> tuple[TeamConfig, ...]:
                 app_token=Secret(app) if app else None,
                 connections=connections,
                 name=r.get(tbl, "name", path, str, ""),
+                signing_secret=Secret(signing) if signing else None,
             )
         )
     return tuple(teams)
@@ -323,10 +242,35 @@ def _logging(r: _Reader, raw: Any) -> LoggingConfig:
     return LoggingConfig(handled_events=r.get(tbl, "handled_events", "logging", bool, True))
 
 
+def _events(r: _Reader, raw: Any, teams: tuple[TeamConfig, ...]) -> EventsConfig:
+    d = EventsConfig()
+    tbl = r.table(raw, "events", set(EventsConfig.__dataclass_fields__))
+    port = r.get(tbl, "port", "events", int, -1)
+    r.check(port == -1 or 0 <= port <= 65535, "events.port", "must be between 0 and 65535")
+    if port == -1 and any(t.transport == "http" for t in teams):
+        r.problems.append('events.port: required when a team uses transport = "http"')
+    path = r.get(tbl, "path", "events", str, d.path)
+    r.check(
+        path.startswith("/") and path != "/healthz", "events.path", "a path starting with / (not /healthz)"
+    )
+    values: dict[str, Any] = {}
+    for key in ("ack_timeout", "read_timeout", "idle_timeout", "max_body_bytes", "max_connections"):
+        default = getattr(d, key)
+        values[key] = r.get(tbl, key, "events", type(default), default)
+        r.check(values[key] > 0, f"events.{key}", "must be greater than 0")
+    values["batch_window"] = r.get(tbl, "batch_window", "events", float, d.batch_window)
+    r.check(0 <= values["batch_window"] <= 0.1, "events.batch_window", "must be between 0 and 0.1 seconds")
+    r.check(values["ack_timeout"] < 3, "events.ack_timeout", "must be below 3 seconds (Slack's ack deadline)")
+    return EventsConfig(
+        host=r.get(tbl, "host", "events", str, d.host), port=None if port == -1 else port, path=path, **values
+    )
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from a parsed TOML mapping, or raise :class:`ConfigError`."""
     r = _Reader(os.environ if env is None else env)
-    top = r.table(dict(raw), "", {"slack", "redis", "teams", "plugins", "runtime", "http", "logging"})
+    sections = {"slack", "redis", "teams", "plugins", "runtime", "http", "logging", "events"}
+    top = r.table(dict(raw), "", sections)
     slack = r.table(top.get("slack"), "slack", {"api_url"})
     api_url = r.get(slack, "api_url", "slack", str, SlackConfig.api_url)
     r.check(api_url.startswith(("http://", "https://")), "slack.api_url", "expected an http(s) URL")
@@ -342,14 +286,16 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
     )
     prefix = r.get(redis, "key_prefix", "redis", str, "gridbot")
     r.check(bool(re.fullmatch(r"[A-Za-z0-9_.:-]+", prefix)), "redis.key_prefix", "letters, digits, _.:- only")
+    teams = _teams(r, top.get("teams"))
     config = Config(
         slack=SlackConfig(api_url=api_url),
         redis=RedisConfig(url=Secret(url) if url else None, key_prefix=prefix),
-        teams=_teams(r, top.get("teams")),
+        teams=teams,
         plugins=_plugins(r, top.get("plugins")),
         runtime=_runtime(r, top.get("runtime")),
         http=_http(r, top.get("http")),
         logging=_logging(r, top.get("logging")),
+        events=_events(r, top.get("events"), teams),
     )
     problems = r.report()
     if problems:
@@ -399,7 +345,3 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
         )
     return Config(**{**config.__dict__, "warnings": tuple(warnings)})
 
-
-def replace(config: Config, **changes: Any) -> Config:
-    """A copy of ``config`` with top-level sections replaced (config reload, tests, the grid fixture)."""
-    return Config(**{**config.__dict__, **changes})

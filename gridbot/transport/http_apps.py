@@ -1,0 +1,185 @@
+"""What a verified Events API request means, and which of our teams it is for.
+
+One :class:`EventsApp` per app (per signing secret): every team installed through that app shares
+it, as every team of a Socket Mode app shares its sockets. It is the HTTP transport's "link" in
+the supervisor's eyes (a state, counts), and it holds the app's :class:`SignatureVerifier`.
+
+:func:`read_payload` turns a body already verified into one :class:`Payload`. The team is
+resolved from ``authorizations[0]``, then ``team_id``, ``context_team_id``, and last the
+enterprise (an org-wide install names no team), as the Socket Mode transport resolves it.
+Interactive payloads and slash commands become the frame the Socket Mode transport hands over
+today (the issue "Interactivity" decides what happens to them next).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from slack_sdk.signature import SignatureVerifier
+
+from gridbot.events import FrameError, id_of
+from gridbot.secrets import Secret
+from gridbot.team import Team, TeamState
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(slots=True)
+class Payload:
+    """A verified request, read: ``kind`` is ``event``, ``interaction``, ``challenge``,
+    ``rate_limited`` or ``ssl_check``; ``body`` the JSON object (or form fields)."""
+
+    kind: str
+    body: dict[str, Any]
+    frame: dict[str, Any] | None = None  # what the intake gets (event / interaction)
+    event_id: str | None = None
+
+
+def read_payload(content_type: str, body: bytes) -> Payload:
+    """Read a verified body; raises :class:`FrameError` (with a stable reason) if it is unusable."""
+    if content_type == JSON:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise FrameError("not_json") from None
+        if not isinstance(data, dict):
+            raise FrameError("not_an_object")
+        kind = data.get("type")
+        if kind == "event_callback":
+            event, event_id = data.get("event"), data.get("event_id")
+            if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
+                raise FrameError("event_callback_without_event")
+            return Payload("event", data, event, event_id)
+        if kind == "url_verification":
+            if not isinstance(data.get("challenge"), str):
+                raise FrameError("bad_challenge")
+            return Payload("challenge", data)
+        if kind == "app_rate_limited":
+            return Payload("rate_limited", data)
+        raise FrameError("unknown_payload_type")
+    try:
+        fields = dict(
+            urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise FrameError("bad_form") from None
+    if fields.get("ssl_check") == "1":
+        return Payload("ssl_check", fields)
+    if "payload" in fields:  # block_actions, shortcuts, view_submission ...
+        try:
+            data = orjson.loads(fields["payload"])
+        except orjson.JSONDecodeError:
+            raise FrameError("not_json") from None
+        if not isinstance(data, dict):
+            raise FrameError("not_an_object")
+        return Payload("interaction", data, _interaction_frame("interactive", data))
+    if "command" in fields:
+        return Payload("interaction", fields, _interaction_frame("slash_commands", fields))
+    raise FrameError("unknown_form")
+
+
+def _interaction_frame(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The frame the Socket Mode transport builds for its ``slash_commands`` / ``interactive``
+    envelopes, so both transports hand the intake the same thing."""
+    return {
+        "type": "slash_command" if kind == "slash_commands" else "interactive",
+        "channel": payload.get("channel_id") or id_of(payload.get("channel")),
+        "user": payload.get("user_id") or id_of(payload.get("user")),
+        "text": payload.get("text", ""),
+        "payload": payload,
+    }
+
+
+class Pending(Exception):
+    """The request names a team of this app whose ``auth.test`` has not answered yet."""
+
+
+class EventsApp:
+    """One app's teams on the HTTP transport: the supervisor's link for an ``http:`` connection."""
+
+    kind = "http"
+
+    def __init__(
+        self,
+        name: str,
+        signing_secret: Secret,
+        teams: Sequence[Team],
+        by_id: Mapping[str, Team],
+        *,
+        on_state: Callable[[EventsApp], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.verifier = SignatureVerifier(signing_secret.get())
+        self.teams = teams  # every configured team of the app (the connection's, kept current)
+        self.by_id = by_id  # those authenticated, by team id
+        self.state = TeamState.STARTING
+        self.error: str | None = None
+        self.reconnects = 0  # (nothing reconnects: the status views read it from every link)
+        self.frames_dropped = 0
+        self._on_state = on_state
+        self._covers: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # never the verifier's secret
+        return f"EventsApp({self.name}, state={self.state})"
+
+    def set_state(self, state: TeamState, error: str | None = None) -> None:
+        if (state, error) != (self.state, self.error):
+            self.state, self.error = state, error
+            if self._on_state is not None:
+                self._on_state(self)
+
+    def verify(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
+        """slack_sdk's check: v0 HMAC-SHA256 of ``v0:timestamp:body``, compared in constant time,
+        the timestamp within 5 minutes of now."""
+        try:
+            return self.verifier.is_valid(body, timestamp, signature)
+        except (ValueError, TypeError):  # a timestamp that is no integer, a body that is no UTF-8
+            return False
+
+    @property
+    def covers(self) -> tuple[str, ...]:
+        """Every authenticated team of the app: Slack sends one copy per app, not per team."""
+        if len(self._covers) != len(self.by_id):
+            self._covers = tuple(self.by_id)
+        return self._covers
+
+    def route(self, body: Mapping[str, Any]) -> tuple[Team, str | None]:
+        """The installation a payload is for, and its enterprise id.
+
+        Raises :class:`Pending` while a team of the app is still authenticating (it may be that
+        one), :class:`FrameError` ``unknown_installation`` when none of ours matches.
+        """
+        auths = body.get("authorizations")
+        auth = auths[0] if isinstance(auths, list) and auths and isinstance(auths[0], dict) else {}
+        by_id = self.by_id
+        for candidate in (
+            auth.get("team_id"),
+            body.get("team_id"),
+            id_of(body.get("team")),
+            body.get("context_team_id"),
+            _installed_team(body),
+        ):
+            team = by_id.get(candidate) if isinstance(candidate, str) else None
+            if team is not None:
+                return team, auth.get("enterprise_id") or team.enterprise_id
+        enterprise = (
+            auth.get("enterprise_id") or body.get("enterprise_id") or body.get("context_enterprise_id")
+        )
+        enterprise = enterprise or id_of(body.get("enterprise"))
+        if isinstance(enterprise, str) and enterprise:  # an org-wide install: no team named
+            for team in self.teams:
+                if team.team_id in by_id and team.enterprise_id == enterprise:
+                    return team, enterprise
+        if any(not t.team_id and not t.state.final for t in self.teams):
+            raise Pending
+        raise FrameError("unknown_installation")
+
+
+def _installed_team(body: Mapping[str, Any]) -> Any:
+    view = body.get("view")
+    return view.get("app_installed_team_id") if isinstance(view, dict) else None
