@@ -73,13 +73,16 @@ class FakeSlack:
         answer = self.codes.pop(str(form.get("code")), None)
         if answer is None:
             return self._refuse("invalid_code")
+        self.valid_tokens.add(answer["access_token"])
+        if answer.get("refresh_token"):
+            self.refresh_tokens.add(answer["refresh_token"])
         return web.json_response(answer)
 
     async def _auth_test(self, request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.valid_tokens:
             return web.json_response({"ok": False, "error": "token_expired"})
-        return web.json_response({"ok": True, "team_id": "T1", "user_id": "UB1"})
+        return web.json_response({"ok": True, "team_id": "T1", "user_id": "UB1", "bot_id": "B1"})
 
     def expire(self, token: str) -> None:
         self.valid_tokens.discard(token)
