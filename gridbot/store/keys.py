@@ -75,3 +75,26 @@ class Keys:
     def members_info(self) -> str:
         """Hash: process id -> JSON status document (what it owns, its teams, since when)."""
         return f"{self.prefix}:{{r}}:members:info"
+
+    def install(self, install: str) -> str:
+        """Hash: one installation's bot (token, refresh token, expiry, identity, ``failed``).
+
+        ``install`` is ``team:<id>`` or ``org:<enterprise id>`` (gridbot.installs.model.install_id);
+        every key of one installation shares its ``{i:...}`` tag, so a rotation is one script."""
+        return f"{self.prefix}:{{i:{install}}}:bot"
+
+    def installers(self, install: str) -> str:
+        """Hash: installer user id -> JSON of that installer's part of the install (user token...)."""
+        return f"{self.prefix}:{{i:{install}}}:users"
+
+    def refresh_claim(self, install: str, refresh_digest: str) -> str:
+        """String with PX: the process spending that (single-use) refresh token, named by its digest."""
+        return f"{self.prefix}:{{i:{install}}}:spend:{refresh_digest}"
+
+    def installs(self) -> str:
+        """Set: the id of every stored installation (an index; the ``:bot`` hash is the truth)."""
+        return f"{self.prefix}:{{ix}}:installs"
+
+    def oauth_state(self, state_digest: str) -> str:
+        """String with EX: one pending OAuth install, named by the SHA-256 of its ``state``."""
+        return f"{self.prefix}:{{os:{state_digest}}}:state"
