@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import REDIS_URL, delete_prefix, require_redis
+from rediskit import REDIS_URL, delete_prefix, require_redis
 
 from gridbot.installs import InstallStore, MemoryInstallStore, RedisInstallStore
 

@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import REDIS_URL, require_redis
 from gridtest import log_lines, serving
 from installs.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
+from rediskit import REDIS_URL, require_redis
 
 from gridbot.installs import InstallStore, MemoryInstallStore, RedisInstallStore
 from gridbot.installs.oauth import InstallFlow, MemoryStates, OAuthSettings, RedisStates, States
@@ -54,7 +54,7 @@ async def site(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterat
         async with serving(app) as url:
             yield Site(fake, url, store, states)
     if request.param == "redis":
-        from conftest import delete_prefix
+        from rediskit import delete_prefix
 
         await delete_prefix(redis_prefix)
         await store.close()
