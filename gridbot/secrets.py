@@ -41,16 +41,21 @@ def _pattern() -> re.Pattern[str] | None:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every Slack token, URL password and registered secret masked."""
-    known = _pattern()
-    if known is not None:
-        text = known.sub("[secret]", text)
+    """Return ``text`` with every Slack token, URL password and registered secret masked.
+
+    Tokens first: a registered secret that is the prefix of another token (``xoxb-1`` and
+    ``xoxb-1234-...``) would otherwise mask only that prefix and leave the rest for the token
+    pattern to miss.
+    """
     # Every token holds "xox" or "xapp", every URL password "://": a substring test skips a regex
     # that costs microseconds on every log line (most lines hold neither).
     if "xox" in text or "xapp" in text:
         text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}-[redacted]", text)
     if "://" in text:
         text = _URL_PASSWORD_RE.sub(lambda m: f"{m['scheme']}{m['user']}:[redacted]@", text)
+    known = _pattern()
+    if known is not None:
+        text = known.sub("[secret]", text)
     return text
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from gridbot import logs
 from gridbot.config import parse
-from gridbot.secrets import Secret
+from gridbot.secrets import Secret, redact
 
 # Realistic token shapes, assembled here so that no file holds a token-shaped literal.
 TOKEN = "-".join(["xoxb", "1234567890", "0987654321", "AbCdEfGhIjKlMnOp"])
@@ -90,3 +90,8 @@ def test_config_reprs_hide_tokens() -> None:
     )
     text = repr(config)
     assert TOKEN not in text and APP not in text and "s3cr3t-pw" not in text
+
+
+def test_a_registered_secret_that_prefixes_another_token_does_not_unmask_its_rest() -> None:
+    Secret("xoxb-1")  # a short secret somewhere in the process (a test's, a sloppy config's)
+    assert redact("token xoxb-1234-abcdef leaked") == "token xoxb-[redacted] leaked"
