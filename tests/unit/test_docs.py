@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import json
+import os
 import re
+import signal
+import socket
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parents[2]
 LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}
@@ -78,3 +86,47 @@ def test_the_plugin_guide_example_is_the_code_the_suite_runs() -> None:
     ran = [ln for ln in _body(suite) if not ln.startswith(("pytestmark", "    plugins=", ")"))]
     shown = [ln for ln in _body(test_code) if not ln.startswith("pytestmark")]
     assert [ln for ln in shown if ln.strip()] == [ln for ln in ran if ln.strip()]
+
+
+def _sh_blocks(text: str, heading: str) -> list[str]:
+    """The ``sh`` blocks of one README section (up to the next heading of its level)."""
+    start = text.index(heading)
+    end = text.find("\n### ", start + len(heading))
+    return re.findall(r"```sh\n(.*?)```", text[start : end if end > 0 else None], flags=re.S)
+
+
+async def test_the_simulator_section_runs_as_written() -> None:
+    """The README's ``gridbot simulate`` block serves, and its curl block, run as written against
+    it, posts as a user and reads the conversation back (issue 16)."""
+    serve, talk = _sh_blocks(ROOT.joinpath("README.md").read_text(), "### The simulator by hand")
+    port = int(re.findall(r"--port (\d+)", serve)[0])
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.fail(f"port {port} is in use: the README's commands cannot run as written")
+    # the `gridbot` command of this environment, running this source tree
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    server = await asyncio.create_subprocess_shell(
+        serve, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True
+    )
+    assert server.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while not (line := await server.stdout.readline()).startswith(b"serving"):
+                assert line, f"gridbot simulate exited: {(await server.communicate())[1].decode()}"
+        client = await asyncio.create_subprocess_exec(
+            "bash", "-euo", "pipefail", "-c", talk, stdout=asyncio.subprocess.PIPE, env=env
+        )
+        out, _ = await asyncio.wait_for(client.communicate(), 20)
+        assert client.returncode == 0
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        await asyncio.wait_for(server.wait(), 10)
+    decoder, text, answers = json.JSONDecoder(), out.decode(), []
+    while text.strip():
+        answer, end = decoder.raw_decode(text.strip())
+        answers.append(answer)
+        text = text.strip()[end:]
+    posted, history = answers
+    assert posted["ok"] and posted["message"]["text"] == "hello <@W0BOB0001>, from curl"
+    [message] = history["messages"]
+    assert (message["user"], message["text"]) == ("W0ALICE01", "hello <@U0BOB0001>, from curl")
