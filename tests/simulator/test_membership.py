@@ -239,6 +239,21 @@ async def test_a_grid_migration_pauses_the_teams_calls(
     assert (await web(BOT2).auth_test())["ok"]
 
 
+async def test_a_new_public_channel_is_announced(sim: GridSimulator, rtm: Connect) -> None:
+    one, two = await rtm(BOT1), await rtm(BOT2)
+    new = Conversation(id="C0NEW0001", name="new", kind="channel", teams=(T2,), host_team=T2, members=(BOB,))
+    await sim.org.create_channel(new, creator=BOB)
+    created = await two.expect(of("channel_created"))
+    assert (created["channel"]["id"], created["channel"]["creator"]) == ("C0NEW0001", "U0BOB0001")
+    await sim.org.join("C0NEW0001", user=ERIN)
+    assert sim.topology.conversation_by_id["C0NEW0001"].members == (BOB, ERIN)
+    marker = await sim.post_message(user=ALICE, channel="C0ONE0001", text="marker")
+    await one.expect(message_from(marker))
+    assert not one.of_type("channel_created")  # not Team 1's channel
+    with pytest.raises(ValueError, match="exists"):
+        await sim.org.create_channel(new)
+
+
 async def test_invalid_changes_are_refused(sim: GridSimulator) -> None:
     with pytest.raises(ValueError, match="already"):
         await sim.org.join(SHARED, user=ALICE)

@@ -239,10 +239,28 @@ class OrgChanges:
         self._state.topology = topo
         return topo
 
-    async def create_channel(self, conv: Conversation) -> None:
-        """A new conversation (its bot_teams' bots and members in it from the start)."""
+    async def create_channel(self, conv: Conversation, *, creator: str | None = None) -> None:
+        """A new conversation (its bot_teams' bots and members in it from the start); a public
+        channel is announced to its teams' apps with ``channel_created``
+        (docs.slack.dev/reference/events/channel_created)."""
         topo = self._state.topology
+        if conv.id in topo.conversation_by_id:
+            raise ValueError(f"conversation {conv.id!r} exists")
         self._replace(conversations=(*topo.conversations, conv))
+        if conv.kind != "channel":
+            return
+        author = self._user(creator) if creator else None
+        created = int(float(self._state.clock.next()))
+        for team in conv.teams:
+            for bot in [b for b in self._state.topology.bots_on(team) if self._state.is_live(b)]:
+
+                def view(v: Viewer) -> dict[str, Any]:
+                    channel = {"id": conv.id, "name": conv.name, "created": created}
+                    if author is not None:
+                        channel["creator"] = v.user_id(author)
+                    return {"type": "channel_created", "channel": channel}
+
+                await self._fanout.to_bots([bot], view, team, None)
 
     async def add_user(self, user: User) -> None:
         """A new person in the org: ``team_join`` on each of their teams."""

@@ -91,6 +91,11 @@ class WebApi:
             migrating = self._state.migrating.get(info.team_id or "")
             if migrating is not None:
                 raise ApiError(migrating)
+            # an injected connect failure stands for Slack's answer: it spends no budget
+            if info.bot is not None and method == "rtm.connect":
+                self._connect_fault(info.bot.team, info.bot.app.id)
+            elif info.app is not None and method == "apps.connections.open":
+                self._connect_fault(info.app.id)
             self._rate_limit(method, info, args)
             body = await handler(Call(method, args, info, request.host))
             status, headers, error = 200, {}, None
@@ -209,7 +214,6 @@ class WebApi:
     async def rtm_connect(self, call: Call) -> dict[str, Any]:
         bot = call.token.bot
         assert bot is not None
-        self._connect_fault(bot.team, bot.app.id)
         if not self._state.is_installed(bot):
             raise ApiError("invalid_auth")
         team = self._state.topology.team_by_id[bot.team]
@@ -223,7 +227,6 @@ class WebApi:
     async def connections_open(self, call: Call) -> dict[str, Any]:
         app = call.token.app
         assert app is not None
-        self._connect_fault(app.id)
         if app.id in self._faults.link_disabled:
             raise ApiError("link_disabled")
         ticket = self._state.make_ticket("socket_mode", call.token.token, app=app)
