@@ -119,6 +119,9 @@ async def test_history_is_newest_first_with_threads_folded_and_pages(sim: GridSi
     assert [m["ts"] for m in window["messages"]] == [stamps[3], stamps[2], stamps[1]]
     window = await web(BOT1).conversations_history(channel=SHARED, oldest=stamps[1], latest=stamps[3])
     assert [m["ts"] for m in window["messages"]] == [stamps[2]]
+    with pytest.raises(SlackApiError) as e:
+        await web(BOT1).conversations_history(channel=SHARED, oldest="yesterday")
+    assert e.value.response["error"] == "invalid_ts_oldest"
 
 
 async def test_replies_are_the_thread_oldest_first(sim: GridSimulator, web: Web) -> None:

@@ -42,6 +42,15 @@ async def test_a_lagging_team_gets_its_copies_after_the_others(sim: GridSimulato
     assert all(i.team == T1 for i in sim.injected)
 
 
+async def test_times_counts_only_messages_the_rule_could_disturb(sim: GridSimulator, rtm: Connect) -> None:
+    two = await rtm(BOT2)
+    sim.lag(0.1, team=T2, times=1)
+    not_on_two = await sim.post_message(user=ALICE, channel="C0ONE0001", text="Team One only")
+    late = await sim.post_message(user=ALICE, channel=SHARED, text="the one")
+    await two.expect(message_from(late))
+    assert {i.ts for i in sim.injected} == {late} and not_on_two != late
+
+
 async def test_a_per_message_lag_disturbs_only_the_messages_it_matches(
     sim: GridSimulator, rtm: Connect
 ) -> None:

@@ -99,7 +99,7 @@ class Fanout:
         rtm: bool = True,
         socket_mode: bool = True,
     ) -> None:
-        rules = self._timing.for_event(channel, text)
+        rules = self._timing.for_event(channel, text, {b.team for b in bots}, {b.app.id for b in bots})
         if rtm:
             await self._to_rtm(bots, view, rules)
         if socket_mode:

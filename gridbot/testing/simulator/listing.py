@@ -203,7 +203,10 @@ def _window(call: Call, messages: list[Message]) -> list[Message]:
     if oldest is None and latest is None:
         return messages
     inclusive = (call.opt("inclusive") or "").lower() in ("1", "true")
-    lo, hi = float(oldest or 0), float(latest) if latest else float("inf")
+    try:
+        lo, hi = float(oldest or 0), float(latest) if latest else float("inf")
+    except ValueError:
+        raise ApiError("invalid_ts_oldest" if latest is None else "invalid_ts_latest") from None
 
     def inside(m: Message) -> bool:
         ts = float(m.ts)

@@ -50,8 +50,13 @@ class TimingRule:
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1")
 
-    def covers_event(self, channel: str | None, text: str | None) -> bool:
+    def covers_event(self, channel: str | None, text: str | None, teams: set[str], apps: set[str]) -> bool:
+        """Does this event reach a copy this rule disturbs (so that it counts against ``times``)?"""
         if self.channel is not None and channel != self.channel:
+            return False
+        if (self.team is not None and self.team not in teams) or (
+            self.app is not None and self.app not in apps
+        ):
             return False
         return self.match is None or (text is not None and self.match in text)
 
@@ -98,11 +103,14 @@ class Timing:
     def rules(self) -> list[TimingRule]:
         return list(self._rules)
 
-    def for_event(self, channel: str | None, text: str | None) -> list[TimingRule]:
-        """The rules that disturb this event, each counting it once against its ``times``."""
+    def for_event(
+        self, channel: str | None, text: str | None, teams: set[str], apps: set[str]
+    ) -> list[TimingRule]:
+        """The rules that disturb this event (delivered to ``teams`` through ``apps``), each
+        counting it once against its ``times``."""
         if not self._rules:
             return []
-        active = [r for r in self._rules if r.covers_event(channel, text)]
+        active = [r for r in self._rules if r.covers_event(channel, text, teams, apps)]
         for rule in active:
             if rule.times is not None:
                 rule.times -= 1
