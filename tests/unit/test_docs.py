@@ -88,17 +88,17 @@ def test_the_plugin_guide_example_is_the_code_the_suite_runs() -> None:
     assert [ln for ln in shown if ln.strip()] == [ln for ln in ran if ln.strip()]
 
 
-def _sh_blocks(text: str, heading: str) -> list[str]:
-    """The ``sh`` blocks of one README section (up to the next heading of its level)."""
-    start = text.index(heading)
-    end = text.find("\n### ", start + len(heading))
-    return re.findall(r"```sh\n(.*?)```", text[start : end if end > 0 else None], flags=re.S)
+def _marked_block(text: str, mark: str) -> str:
+    """The fenced block right below ``<!-- test: MARK -->`` (the README is the only copy)."""
+    [body] = re.findall(rf"<!-- test: {re.escape(mark)} -->\n```\w*\n(.*?)```", text, flags=re.S)
+    return str(body)
 
 
 async def test_the_simulator_section_runs_as_written() -> None:
     """The README's ``gridbot simulate`` block serves, and its curl block, run as written against
     it, posts as a user and reads the conversation back (issue 16)."""
-    serve, talk = _sh_blocks(ROOT.joinpath("README.md").read_text(), "### The simulator by hand")
+    readme = ROOT.joinpath("README.md").read_text()
+    serve, talk = _marked_block(readme, "simulator serve"), _marked_block(readme, "simulator curl")
     port = int(re.findall(r"--port (\d+)", serve)[0])
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
