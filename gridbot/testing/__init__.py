@@ -3,7 +3,9 @@
 from .simulator import (
     ApiCall,
     GridSimulator,
+    Limit,
     PostedMessage,
+    RateLimits,
     Topology,
     default_topology,
     load_topology,
@@ -12,7 +14,9 @@ from .simulator import (
 __all__ = [
     "ApiCall",
     "GridSimulator",
+    "Limit",
     "PostedMessage",
+    "RateLimits",
     "Topology",
     "default_topology",
     "load_topology",

@@ -11,6 +11,9 @@ from pathlib import Path
 from .simulator import GridSimulator, Topology, default_topology, load_topology
 
 TRANSPORTS = ("auto", "rtm", "socket_mode")
+#: What a standalone simulator keeps: the newest records of each log and the newest messages.
+#: A day's traffic must fit in bounded memory (issue 16: 1.1 GB after 400,000 messages).
+SIMULATE_KEEP = 10_000
 
 
 def run_simulate(
@@ -38,7 +41,9 @@ async def _serve(topo: Topology, host: str, port: int, write_config: str | None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with GridSimulator(topo, host=host, port=port) as sim:
+        async with GridSimulator(
+            topo, host=host, port=port, keep=SIMULATE_KEEP, keep_messages=SIMULATE_KEEP
+        ) as sim:
             print(describe(sim), flush=True)
             if write_config:
                 _write_private(Path(write_config), config_toml(sim, transport))

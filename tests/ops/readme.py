@@ -14,7 +14,7 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w+-]*)\s*$")
 MARK = re.compile(r"^\s*<!--\s*(?P<mark>.*?)\s*-->\s*$")
-KINDS = ("file", "shell", "config", "pyproject", "python with redis", "output")
+KINDS = ("file", "shell", "config", "pyproject", "python with redis", "output", "simulator")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,9 +15,11 @@ from gridbot.testing import GridSimulator
 
 @pytest.fixture
 async def sim(request: pytest.FixtureRequest) -> AsyncIterator[GridSimulator]:
-    """The default org; parametrize ``sim`` indirectly with a Topology to use another."""
-    topology = getattr(request, "param", None)
-    async with GridSimulator(topology, seed=1, ack_timeout=0.3, close_delay=0.2) as s:
+    """The default org; parametrize ``sim`` indirectly with a Topology to use another, or with a
+    dict of GridSimulator keywords."""
+    param = getattr(request, "param", None)
+    options: dict[str, Any] = dict(param) if isinstance(param, dict) else {"topology": param}
+    async with GridSimulator(**{"seed": 1, "ack_timeout": 0.3, "close_delay": 0.2, **options}) as s:
         yield s
 
 

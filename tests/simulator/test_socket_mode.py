@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from simulator.sim_helpers import ALICE, APP, APP_TOKEN, BOB, CAROL, SHARED, T1, T2, T3, WsClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.testing import GridSimulator, default_topology
+from gridbot.testing.simulator import Conversation, RateLimits
 
 Connect = Callable[..., Awaitable[WsClient]]
 Web = Callable[[str], AsyncWebClient]
@@ -148,23 +151,103 @@ async def test_unacked_envelope_is_redelivered_with_the_same_event_id(
     assert all(f["payload"] == frames[0]["payload"] for f in frames)
 
 
-async def test_ack_of_a_retry_stops_further_retries_and_any_socket_may_ack(
+async def test_an_ack_counts_only_on_the_socket_that_carried_the_envelope(
     sim: GridSimulator, socket_mode: Connect
 ) -> None:
-    first, second = await socket_mode(), await socket_mode()
-    ts = await sim.post_message(user=ALICE, channel=SHARED, text="late ack")
-    await sim.wait_for(lambda: any(e.retry_attempt == 1 for e in sim.envelopes_sent))
-    retry = next(e for e in sim.envelopes_sent if e.retry_attempt == 1)
-    await first.send({"envelope_id": retry.envelope_id})
-    await second.send({"envelope_id": "not-a-real-envelope"})
+    """slack-protocol-notes.md C: the ack goes back "on the same socket"; otherwise the envelope
+    is redelivered."""
+    clients = [await socket_mode(), await socket_mode()]
+
+    def frames_of(ts: str, attempt: int) -> list[dict[str, Any]]:
+        return [f for c in clients for f in c.frames if envelope_for(ts)(f) and f["retry_attempt"] == attempt]
+
+    def carrier_of(envelope_id: str) -> WsClient:
+        return next(c for c in clients if any(f.get("envelope_id") == envelope_id for f in c.frames))
+
+    ts = await sim.post_message(user=ALICE, channel=SHARED, text="which socket?")
+    await sim.wait_for(lambda: frames_of(ts, 0))
+    [first] = frames_of(ts, 0)
+    other = next(c for c in clients if c is not carrier_of(first["envelope_id"]))
+    await other.send({"envelope_id": first["envelope_id"]})
+    await sim.wait_for(lambda: len(sim.acks) == 1)
+    assert sim.acks[0].counted is False
+    await sim.wait_for(lambda: frames_of(ts, 1))  # not counted: redelivered
+    [retry] = frames_of(ts, 1)
+    await carrier_of(retry["envelope_id"]).send({"envelope_id": retry["envelope_id"]})
     await sim.wait_for(lambda: len(sim.acks) == 2)
-    assert sim.acks[0].event_id == retry.event_id
-    assert sim.acks[1].event_id is None
+    assert sim.acks[1].counted is True and sim.acks[1].event_id == first["payload"]["event_id"]
+    # an unacked marker posted after it is retried after ack_timeout, by when a third try would be out
     marker = await sim.post_message(user=ALICE, channel=SHARED, text="marker")
-    await sim.wait_for(lambda: any(e.payload["event"]["ts"] == marker for e in sim.envelopes_sent))
-    assert max(e.retry_attempt for e in sim.envelopes_sent if e.payload["event"]["ts"] == ts) <= 2
+    await sim.wait_for(lambda: frames_of(marker, 1))
+    assert not frames_of(ts, 2)
 
 
+async def test_warning_is_followed_by_the_close_about_10_s_later() -> None:
+    """slack-protocol-notes.md C: ``warning``: "the socket will close in about 10 s"."""
+    async with GridSimulator(ack_timeout=0.3, time_scale=20) as fast, aiohttp.ClientSession() as session:
+        url = (
+            await AsyncWebClient(token=APP_TOKEN, base_url=fast.api_url).apps_connections_open(
+                app_token=APP_TOKEN
+            )
+        )["url"]
+        client = WsClient(await session.ws_connect(url))
+        await client.expect(lambda f: f["type"] == "hello")
+        start = time.monotonic()
+        await fast.send_disconnect(APP, "warning")
+        await client.expect(lambda f: f["type"] == "disconnect" and f["reason"] == "warning")
+        ts = await fast.post_message(user=ALICE, channel=SHARED, text="still open after the warning")
+        await client.expect(envelope_for(ts))
+        await client.wait_closed()
+        assert 0.45 <= time.monotonic() - start < 2.0  # 10 s at time_scale 20
+
+
+async def test_revoking_a_team_tells_the_app_and_ends_its_deliveries(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    client = await socket_mode()
+    await sim.revoke_token("xoxb-sim-T0TEAM001")
+    env = await client.expect(lambda f: f.get("type") == "events_api")
+    assert env["payload"]["event"] == {"type": "tokens_revoked", "tokens": {"bot": ["U0BOT0001"]}}
+    assert env["payload"]["authorizations"][0]["team_id"] == T1
+    await client.send({"envelope_id": env["envelope_id"]})
+    lost = await sim.post_message(user=ALICE, channel="C0ONE0001", text="only Team 1's bot is here")
+    shared = [await sim.post_message(user=ALICE, channel=SHARED, text=f"s{n}") for n in range(6)]
+    for ts in shared:
+        got = await client.expect(envelope_for(ts))
+        assert got["payload"]["authorizations"][0]["team_id"] == T2  # never the revoked install
+    assert not [f for f in client.frames if envelope_for(lost)(f)]
+
+
+async def test_an_envelope_for_a_revoked_installation_is_not_redelivered(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    client = await socket_mode()
+    ts = await sim.post_message(user=ALICE, channel="C0ONE0001", text="unacked")
+    await client.expect(envelope_for(ts))
+    await sim.revoke_token("xoxb-sim-T0TEAM001")
+    marker = await sim.post_message(user=BOB, channel="G0TWOPRIV", text="marker")
+    await client.expect(lambda f: envelope_for(marker)(f) and f["retry_attempt"] == 1)
+    assert [f["retry_attempt"] for f in client.frames if envelope_for(ts)(f)] == [0]
+
+
+async def test_uninstalling_sends_app_uninstalled_and_tokens_revoked(
+    sim: GridSimulator, socket_mode: Connect, web: Web
+) -> None:
+    client = await socket_mode()
+    await sim.uninstall(APP, T1)
+    await sim.wait_for(lambda: len(client.of_type("events_api")) == 2)
+    kinds = [
+        (f["payload"]["event"]["type"], f["payload"]["authorizations"][0]["team_id"])
+        for f in client.frames
+        if f.get("type") == "events_api"
+    ]
+    assert kinds == [("app_uninstalled", T1), ("tokens_revoked", T1)]
+    with pytest.raises(SlackApiError) as e:
+        await web("xoxb-sim-T0TEAM001").auth_test()
+    assert e.value.response["error"] == "token_revoked"
+
+
+@pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True)
 async def test_the_eleventh_socket_is_told_too_many_websockets(
     sim: GridSimulator, socket_mode: Connect
 ) -> None:
@@ -252,12 +335,21 @@ async def test_send_event_reaches_apps_installed_on_the_team(
     assert not [f for f in client.of_type("events_api") if f["payload"]["event"]["type"] == "team_join"]
 
 
-async def test_bot_added_arrives_as_member_joined_channel_only(
+QUIET = Conversation(
+    id="C0QUIET01", name="quiet", kind="channel", teams=(T1, T2), host_team=T1, members=(ALICE,)
+)
+WITH_QUIET = dataclasses.replace(default_topology(), conversations=(*default_topology().conversations, QUIET))
+
+
+@pytest.mark.parametrize("sim", [WITH_QUIET], indirect=True)
+async def test_bot_added_arrives_as_member_joined_channel_not_channel_joined(
     sim: GridSimulator, socket_mode: Connect
 ) -> None:
     client = await socket_mode()
-    await sim.add_bot_to_channel(T1, SHARED)
-    env = await client.expect(lambda f: f.get("type") == "events_api")
-    assert env["payload"]["event"]["type"] == "member_joined_channel"
-    assert env["payload"]["event"]["user"] == "U0BOT0001"
-    assert len(client.of_type("events_api")) == 1
+    await sim.add_bot_to_channel(T1, "C0QUIET01")
+    await sim.wait_for(lambda: len(client.of_type("events_api")) == 2)
+    events = [f["payload"]["event"] for f in client.of_type("events_api")]
+    assert [(e["type"], e.get("subtype"), e["user"]) for e in events] == [
+        ("member_joined_channel", None, "U0BOT0001"),
+        ("message", "channel_join", "U0BOT0001"),
+    ]

@@ -84,7 +84,7 @@ async def test_users_info_for_a_foreign_user_includes_enterprise_user(web: Web) 
 
 
 async def test_users_info_resolves_legacy_ids_and_bots(web: Web) -> None:
-    assert (await web(BOT2).users_info(user="U0BOB0001"))["user"]["id"] == BOB
+    assert (await web(BOT2).users_info(user="U0BOB0001"))["user"]["enterprise_user"]["id"] == BOB
     bot = (await web(BOT1).users_info(user="U0BOT0002"))["user"]
     assert (bot["is_bot"], bot["team_id"]) == (True, T2)
     with pytest.raises(SlackApiError) as e:

@@ -7,7 +7,12 @@ The plugin guide's files run in a fresh project in tests/plugins/test_guide_exam
 from __future__ import annotations
 
 import ast
+import asyncio
+import json
+import os
 import re
+import signal
+import socket
 import sys
 import tomllib
 from pathlib import Path
@@ -145,3 +150,47 @@ def test_the_python_snippets_run_as_written_against_redis(project: Project, redi
     for block in snippets:
         done = project.run(sys.executable, "-c", RUN_WITH_AWAIT, stdin=block.text)
         assert done.returncode == 0, f"{block.where}: {done.stderr}"
+
+
+def _marked_block(text: str, mark: str) -> str:
+    """The fenced block right below ``<!-- test: MARK -->`` (the README is the only copy)."""
+    [body] = re.findall(rf"<!-- test: {re.escape(mark)} -->\n```\w*\n(.*?)```", text, flags=re.S)
+    return str(body)
+
+
+async def test_the_simulator_section_runs_as_written() -> None:
+    """The README's ``gridbot simulate`` block serves, and its curl block, run as written against
+    it, posts as a user and reads the conversation back (issue 16)."""
+    readme = ROOT.joinpath("README.md").read_text()
+    serve, talk = _marked_block(readme, "simulator serve"), _marked_block(readme, "simulator curl")
+    port = int(re.findall(r"--port (\d+)", serve)[0])
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.fail(f"port {port} is in use: the README's commands cannot run as written")
+    # the `gridbot` command of this environment, running this source tree
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    server = await asyncio.create_subprocess_shell(
+        serve, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True
+    )
+    assert server.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while not (line := await server.stdout.readline()).startswith(b"serving"):
+                assert line, f"gridbot simulate exited: {(await server.communicate())[1].decode()}"
+        client = await asyncio.create_subprocess_exec(
+            "bash", "-euo", "pipefail", "-c", talk, stdout=asyncio.subprocess.PIPE, env=env
+        )
+        out, _ = await asyncio.wait_for(client.communicate(), 20)
+        assert client.returncode == 0
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        await asyncio.wait_for(server.wait(), 10)
+    decoder, text, answers = json.JSONDecoder(), out.decode(), []
+    while text.strip():
+        answer, end = decoder.raw_decode(text.strip())
+        answers.append(answer)
+        text = text.strip()[end:]
+    posted, history = answers
+    assert posted["ok"] and posted["message"]["text"] == "hello <@W0BOB0001>, from curl"
+    [message] = history["messages"]
+    assert (message["user"], message["text"]) == ("W0ALICE01", "hello <@U0BOB0001>, from curl")

@@ -1,5 +1,6 @@
 """The Enterprise Grid simulator: Web API, RTM and Socket Mode for one org, on loopback."""
 
+from .messages import Message
 from .model import (
     App,
     AppRequest,
@@ -13,8 +14,10 @@ from .model import (
     load_topology,
     topology_from_dict,
 )
-from .records import Ack, ApiCall, PostedMessage, Reaction, SentEnvelope
+from .ratelimits import Limit, RateLimits
+from .records import Ack, ApiCall, Injection, PostedMessage, Reaction, Recent, SentEnvelope
 from .server import GridSimulator
+from .timing import TimingRule
 
 __all__ = [
     "Ack",
@@ -24,11 +27,17 @@ __all__ = [
     "Conversation",
     "Enterprise",
     "GridSimulator",
+    "Injection",
     "Installation",
+    "Limit",
+    "Message",
     "PostedMessage",
+    "RateLimits",
     "Reaction",
+    "Recent",
     "SentEnvelope",
     "Team",
+    "TimingRule",
     "Topology",
     "User",
     "default_topology",

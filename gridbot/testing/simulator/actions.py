@@ -1,4 +1,4 @@
-"""Things that happen in the org (posts, edits, deletes, joins) and their delivery."""
+"""Messages written in the org (posts, edits, deletes) and their delivery."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import dataclasses
 from typing import Any
 
 from . import render
-from .delivery import Fanout, constant
+from .delivery import Fanout
+from .messages import Message
 from .model import BotRef, Conversation, User
-from .state import Message, OrgState
+from .state import OrgState
 
 
 class OrgActions:
@@ -26,6 +27,8 @@ class OrgActions:
         bot: BotRef | None = None,
         thread_ts: str | None = None,
         blocks: list[Any] | None = None,
+        subtype: str | None = None,
+        inviter: User | None = None,
     ) -> Message:
         msg = Message(
             channel=conv.id,
@@ -36,34 +39,43 @@ class OrgActions:
             bot=bot,
             thread_ts=thread_ts,
             blocks=blocks,
+            subtype=subtype,
+            inviter=inviter,
         )
-        self._state.messages[(conv.id, msg.ts)] = msg
-        await self._fanout.to_conversation(conv, lambda team: render.message_event(msg, team), source_team)
+        self._state.add_message(msg)
+        topo = self._state.topology
+        await self._fanout.to_conversation(
+            conv, lambda viewer: render.message_event(topo, msg, viewer), source_team, text=text
+        )
         return msg
 
-    async def edit(self, conv: Conversation, old: Message, text: str, editor: User) -> str:
+    async def edit(
+        self,
+        conv: Conversation,
+        old: Message,
+        text: str,
+        editor: User | BotRef,
+        blocks: list[Any] | None = None,
+    ) -> tuple[str, Message]:
         edit_ts = self._state.clock.next()
-        new = dataclasses.replace(old, text=text, edited=(editor, edit_ts))
-        self._state.messages[(conv.id, old.ts)] = new
-        await self._fanout.to_conversation(
-            conv, lambda team: render.message_changed(old, new, edit_ts, team), old.source_team
+        new = dataclasses.replace(
+            old, text=text, edited=(editor, edit_ts), blocks=blocks if blocks is not None else old.blocks
         )
-        return edit_ts
+        self._state.messages.replace(new)
+        topo = self._state.topology
+        await self._fanout.to_conversation(
+            conv,
+            lambda viewer: render.message_changed(topo, old, new, edit_ts, viewer),
+            old.source_team,
+            text=text,
+        )
+        return edit_ts, new
 
     async def delete(self, conv: Conversation, old: Message) -> str:
         delete_ts = self._state.clock.next()
-        del self._state.messages[(conv.id, old.ts)]
+        self._state.messages.remove(conv.id, old.ts)
+        topo = self._state.topology
         await self._fanout.to_conversation(
-            conv, lambda team: render.message_deleted(old, delete_ts, team), old.source_team
+            conv, lambda viewer: render.message_deleted(topo, old, delete_ts, viewer), old.source_team
         )
         return delete_ts
-
-    async def add_bot(self, conv: Conversation, team: str) -> None:
-        self._state.bot_teams[conv.id].add(team)
-        bots = [b for b in self._state.topology.bots_on(team) if self._state.is_installed(b)]
-        state = self._state
-        # channel_joined/group_joined is RTM-only; member_joined_channel goes to both transports
-        await self._fanout.to_rtm_only(bots, lambda t: render.channel_joined(state, conv, t))
-        for bot in bots:
-            event = render.member_joined(state, conv, bot)
-            await self._fanout.to_bots([bot], constant(event), team, conv.id)

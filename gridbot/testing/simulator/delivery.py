@@ -1,7 +1,12 @@
-"""The delivery rules: RTM gets one copy per connected installation, Socket Mode one per app."""
+"""The delivery rules: RTM gets one copy per connected installation, Socket Mode one per app.
+
+Copies go out in a random order per message (Slack gives no ordering between teams' sockets);
+timing faults (timing.py) can make any copy late, or write it twice.
+"""
 
 from __future__ import annotations
 
+import base64
 import random
 import secrets
 import time
@@ -15,14 +20,38 @@ from .records import Delivery, Journal
 from .rtm import RtmRegistry, RtmSocket
 from .socket_mode import SocketModeHub
 from .state import OrgState
+from .timing import Timing, TimingRule
+from .translate import Viewer
 
-#: Renders the event as seen by one receiving team.
-EventView = Callable[[str], dict[str, Any]]
+#: Renders the event as seen by one reader (receiving team, through its app).
+EventView = Callable[[Viewer], dict[str, Any]]
 
 
 def constant(event: dict[str, Any]) -> EventView:
     """The same event for every receiving team."""
-    return lambda _team: event
+    return lambda _viewer: event
+
+
+def viewer_of(bot: BotRef) -> Viewer:
+    return Viewer(bot.team, bot.app.translation_layer)
+
+
+def event_context(event_type: str, source_team: str, app_id: str, channel: str | None) -> str:
+    """Opaque to clients, like Slack's (``4-`` + base64 JSON); apps.event.authorizations.list
+    reads it back."""
+    data = orjson.dumps({"et": event_type, "tid": source_team, "aid": app_id, "cid": channel or ""})
+    return "4-" + base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def read_event_context(context: str) -> dict[str, str] | None:
+    if not context.startswith("4-"):
+        return None
+    raw = context[2:]
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class Fanout:
@@ -33,54 +62,92 @@ class Fanout:
         socket_mode: SocketModeHub,
         rng: random.Random,
         journal: Journal,
+        timing: Timing,
     ) -> None:
         self._state = state
         self._deliveries = journal.deliveries
         self._rtm = rtm
         self._sm = socket_mode
         self._rng = rng
+        self._timing = timing
 
-    async def to_conversation(self, conv: Conversation, view: EventView, source_team: str) -> None:
+    async def to_conversation(
+        self,
+        conv: Conversation,
+        view: EventView,
+        source_team: str,
+        *,
+        text: str | None = None,
+        rtm: bool = True,
+    ) -> None:
         """Deliver an event that happened in ``conv`` to every bot that is a member of it."""
-        bots = self._state.bots_in(conv)
-        await self._to_rtm(bots, view)
-        await self._to_socket_mode(bots, view, source_team, conv.id)
+        await self.to_bots(self._state.bots_in(conv), view, source_team, conv.id, text=text, rtm=rtm)
 
-    async def to_team(self, event: dict[str, Any], team: str) -> None:
-        """Deliver a team-level event to the installations on ``team``."""
-        bots = [b for b in self._state.topology.bots_on(team) if self._state.is_installed(b)]
-        await self.to_bots(bots, constant(event), team, None)
+    async def to_team(self, event: dict[str, Any], team: str, *, rtm: bool = True) -> None:
+        """Deliver a team-level event to the live installations on ``team``."""
+        bots = [b for b in self._state.topology.bots_on(team) if self._state.is_live(b)]
+        await self.to_bots(bots, constant(event), team, None, rtm=rtm)
 
     async def to_bots(
-        self, bots: Sequence[BotRef], view: EventView, source_team: str, channel: str | None
+        self,
+        bots: Sequence[BotRef],
+        view: EventView,
+        source_team: str,
+        channel: str | None,
+        *,
+        text: str | None = None,
+        rtm: bool = True,
+        socket_mode: bool = True,
     ) -> None:
-        await self._to_rtm(bots, view)
-        await self._to_socket_mode(bots, view, source_team, channel)
+        rules = self._timing.for_event(channel, text, {b.team for b in bots}, {b.app.id for b in bots})
+        if rtm:
+            await self._to_rtm(bots, view, rules)
+        if socket_mode:
+            await self._to_socket_mode(bots, view, source_team, channel, rules)
 
-    async def to_rtm_only(self, bots: Sequence[BotRef], view: EventView) -> None:
-        await self._to_rtm(bots, view)
-
-    async def _to_rtm(self, bots: Sequence[BotRef], view: EventView) -> None:
+    async def _to_rtm(self, bots: Sequence[BotRef], view: EventView, rules: list[TimingRule]) -> None:
         # Each team's copy is serialised once; the order of the copies is random per message
         # because Slack gives no ordering guarantee between teams' sockets.
         targets: list[tuple[RtmSocket, bytes, Delivery]] = []
         for bot in bots:
             socks = self._rtm.live(bot)
             if socks:
-                event = view(bot.team)
+                event = view(viewer_of(bot))
                 data = orjson.dumps(event)
-                channel, ts = event.get("channel"), event.get("ts")
+                channel, ts = event.get("channel"), event.get("ts") or event.get("event_ts")
+                channel_id = channel if isinstance(channel, str) else None
+                ts_str = ts if isinstance(ts, str) else None
                 for s in socks:
-                    channel_id = channel if isinstance(channel, str) else None
-                    targets.append((s, data, Delivery(bot.team, s.id, channel_id, ts)))
+                    targets.append((s, data, Delivery(bot.team, s.id, channel_id, ts_str)))
         if len(targets) > 1:
             self._rng.shuffle(targets)
         for sock, data, delivery in targets:
-            if await sock.send(data):
-                self._deliveries.append(delivery)
+            plan = self._timing.plan(
+                rules, team=delivery.team, app=None, channel=delivery.channel, ts=delivery.ts
+            )
+            if plan.delay:
+                self._timing.later(plan.delay, self._writer(sock, data, delivery), f"sim.rtm.lag.{sock.id}")
+            else:
+                await self._write(sock, data, delivery)
+            if plan.again is not None:
+                self._timing.later(
+                    plan.delay + plan.again, self._writer(sock, data, delivery), f"sim.rtm.dup.{sock.id}"
+                )
+
+    def _writer(self, sock: RtmSocket, data: bytes, delivery: Delivery) -> Callable[[], Any]:
+        return lambda: self._write(sock, data, delivery)
+
+    async def _write(self, sock: RtmSocket, data: bytes, delivery: Delivery) -> None:
+        if await sock.send(data):
+            self._deliveries.append(delivery)
 
     async def _to_socket_mode(
-        self, bots: Sequence[BotRef], view: EventView, source_team: str, channel: str | None
+        self,
+        bots: Sequence[BotRef],
+        view: EventView,
+        source_team: str,
+        channel: str | None,
+        rules: list[TimingRule],
     ) -> None:
         by_app: dict[str, list[BotRef]] = {}
         for bot in bots:
@@ -88,16 +155,36 @@ class Fanout:
                 by_app.setdefault(bot.app.id, []).append(bot)
         for app_id, app_bots in by_app.items():
             # Slack sends one event per app however many of its installs share the channel;
-            # authorizations names just one of them.
+            # authorizations names just one of them (slack-protocol-notes.md C, D).
             auth = self._rng.choice(app_bots)
-            await self._sm.deliver(app_id, self._payload(auth, view(auth.team), source_team, channel))
+            payload = self.payload(auth, view(viewer_of(auth)), source_team, channel)
+            event = payload["event"]
+            ts = event.get("ts") or event.get("event_ts")
+            plan = self._timing.plan(
+                rules, team=auth.team, app=app_id, channel=channel, ts=ts if isinstance(ts, str) else None
+            )
+            if plan.delay:
+                self._timing.later(plan.delay, self._envelope(app_id, payload), f"sim.sm.lag.{app_id}")
+            else:
+                await self._sm.deliver(app_id, payload)
+            if plan.again is not None:
+                # The field report: a second delivery with another installation's team id (and
+                # so its own event_id), which only the message identity can dedup.
+                other = self._rng.choice([b for b in app_bots if b != auth] or [auth])
+                twin = self.payload(other, view(viewer_of(other)), source_team, channel)
+                self._timing.later(
+                    plan.delay + plan.again, self._envelope(app_id, twin), f"sim.sm.dup.{app_id}"
+                )
 
-    def _payload(
+    def _envelope(self, app_id: str, payload: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: self._sm.deliver(app_id, payload)
+
+    def payload(
         self, auth: BotRef, event: dict[str, Any], source_team: str, channel: str | None
     ) -> dict[str, Any]:
+        """The Events API wrapper (slack-protocol-notes.md D) for ``auth``'s installation."""
         enterprise_id = self._state.topology.enterprise.id
-        now = time.time()
-        event_type = event.get("type", "event")
+        event_type = str(event.get("type", "event"))
         return {
             "token": "",
             "team_id": source_team,
@@ -105,7 +192,7 @@ class Fanout:
             "api_app_id": auth.app.id,
             "type": "event_callback",
             "event_id": "Ev" + secrets.token_hex(6).upper(),
-            "event_time": int(now),
+            "event_time": int(time.time()),
             "event": event,
             "authorizations": [
                 {
@@ -117,5 +204,5 @@ class Fanout:
                 }
             ],
             "is_ext_shared_channel": False,
-            "event_context": f"4-{event_type}-{source_team}-{channel or ''}",
+            "event_context": event_context(event_type, source_team, auth.app.id, channel),
         }

@@ -43,10 +43,19 @@ class Installation:
 
 @dataclass(frozen=True)
 class App:
+    """An app and where it is installed.
+
+    ``translation_layer``: Slack's per-app setting ("When the translation layer is turned on for
+    your app, we'll use the old user ID whenever we send you events"; enterprise-grid-developer-guide,
+    "A translation layer for the Enterprise Grid"). On, each team sees a user's legacy ``U`` id
+    where the user has one there, with ``user_id_mapping_old_to_new``; off, ``W`` ids everywhere.
+    """
+
     id: str
     name: str
     app_token: str | None = None
     installations: tuple[Installation, ...] = ()
+    translation_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,11 @@ class BotRef:
     @property
     def team(self) -> str:
         return self.installation.team
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(app id, team id): the identity of an installation across org changes."""
+        return (self.app.id, self.installation.team)
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,7 @@ def _app(a: _Reader) -> App:
         id=a.text("id"),
         name=a.text("name", ""),
         app_token=a.opt_str("app_token"),
+        translation_layer=a.flag("translation_layer"),
         installations=tuple(
             Installation(
                 team=i.text("team"),

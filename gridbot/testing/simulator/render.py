@@ -1,17 +1,17 @@
-"""How one stored object looks to one receiving team (the translation layer lives here)."""
+"""How one stored object looks to one reader (a team, through an app): messages, users, channels.
+
+The translation layer (translate.py) is applied here, to every user id a reader is shown.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
+from .messages import Message
 from .model import BotRef, Conversation, Topology, User
-from .state import Message, OrgState
-
-
-def user_id_for(user: User, team: str) -> str:
-    """The id ``team`` sees: the legacy U id where the translation layer has one, else the W id."""
-    return user.legacy_ids.get(team, user.id)
+from .state import OrgState
+from .translate import Viewer, render_text
 
 
 def user_profile(user: User) -> dict[str, Any]:
@@ -30,39 +30,55 @@ def user_profile(user: User) -> dict[str, Any]:
     }
 
 
-def message_body(msg: Message, team: str) -> dict[str, Any]:
-    """The message fields without channel/event_ts, as seen by ``team``."""
+def message_body(topo: Topology, msg: Message, viewer: Viewer) -> dict[str, Any]:
+    """The message fields without channel/event_ts, as ``viewer`` sees them."""
+    mapping: dict[str, str] = {}
     if msg.bot is not None:
         body = _bot_body(msg, msg.bot)
     else:
         assert msg.user is not None
-        body = _user_body(msg, msg.user, team)
+        body = _user_body(msg, msg.user, viewer, mapping)
+    body["text"] = render_text(topo, msg.text, viewer, mapping)
+    if msg.subtype is not None:
+        body["subtype"] = msg.subtype
+        if msg.inviter is not None:
+            body["inviter"] = _shown(msg.inviter, viewer, mapping)
     if msg.thread_ts is not None:
         body["thread_ts"] = msg.thread_ts
     if msg.blocks is not None:
         body["blocks"] = msg.blocks
     if msg.edited is not None:
         editor, edit_ts = msg.edited
-        body["edited"] = {"user": user_id_for(editor, team), "ts": edit_ts}
+        who = (
+            editor.installation.bot_user_id if isinstance(editor, BotRef) else _shown(editor, viewer, mapping)
+        )
+        body["edited"] = {"user": who, "ts": edit_ts}
+    if mapping:
+        body["user_id_mapping_old_to_new"] = mapping
     return body
 
 
-def _user_body(msg: Message, user: User, team: str) -> dict[str, Any]:
-    shown = user_id_for(user, team)
+def _shown(user: User, viewer: Viewer, mapping: dict[str, str]) -> str:
+    shown = viewer.user_id(user)
+    if shown != user.id:
+        mapping[shown] = user.id
+    return shown
+
+
+def _user_body(msg: Message, user: User, viewer: Viewer, mapping: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "message",
-        "user": shown,
+        "user": _shown(user, viewer, mapping),
         "text": msg.text,
         "ts": msg.ts,
-        "client_msg_id": msg.client_msg_id,
         "team": user.home_team,
         "user_team": user.home_team,
         "source_team": msg.source_team,
     }
-    if user.home_team != team:
+    if msg.subtype is None:
+        body["client_msg_id"] = msg.client_msg_id
+    if user.home_team != viewer.team:
         body["user_profile"] = user_profile(user)
-    if shown != user.id:
-        body["user_id_mapping_old_to_new"] = {shown: user.id}
     return body
 
 
@@ -82,14 +98,16 @@ def _bot_body(msg: Message, bot: BotRef) -> dict[str, Any]:
     }
 
 
-def message_event(msg: Message, team: str) -> dict[str, Any]:
-    event = message_body(msg, team)
+def message_event(topo: Topology, msg: Message, viewer: Viewer) -> dict[str, Any]:
+    event = message_body(topo, msg, viewer)
     event["channel"] = msg.channel
     event["event_ts"] = msg.ts
     return event
 
 
-def message_changed(old: Message, new: Message, edit_ts: str, team: str) -> dict[str, Any]:
+def message_changed(
+    topo: Topology, old: Message, new: Message, edit_ts: str, viewer: Viewer
+) -> dict[str, Any]:
     return {
         "type": "message",
         "subtype": "message_changed",
@@ -97,12 +115,12 @@ def message_changed(old: Message, new: Message, edit_ts: str, team: str) -> dict
         "hidden": True,
         "ts": edit_ts,
         "event_ts": edit_ts,
-        "message": message_body(new, team),
-        "previous_message": message_body(old, team),
+        "message": message_body(topo, new, viewer),
+        "previous_message": message_body(topo, old, viewer),
     }
 
 
-def message_deleted(old: Message, delete_ts: str, team: str) -> dict[str, Any]:
+def message_deleted(topo: Topology, old: Message, delete_ts: str, viewer: Viewer) -> dict[str, Any]:
     return {
         "type": "message",
         "subtype": "message_deleted",
@@ -111,11 +129,12 @@ def message_deleted(old: Message, delete_ts: str, team: str) -> dict[str, Any]:
         "deleted_ts": old.ts,
         "ts": delete_ts,
         "event_ts": delete_ts,
-        "previous_message": message_body(old, team),
+        "previous_message": message_body(topo, old, viewer),
     }
 
 
-def conversation(state: OrgState, conv: Conversation, team: str, *, is_member: bool) -> dict[str, Any]:
+def conversation(state: OrgState, conv: Conversation, viewer: Viewer, *, is_member: bool) -> dict[str, Any]:
+    """The conversation object (slack-protocol-notes.md, B: the shared fields)."""
     topo = state.topology
     shared = len(conv.teams) > 1
     obj: dict[str, Any] = {
@@ -134,24 +153,26 @@ def conversation(state: OrgState, conv: Conversation, team: str, *, is_member: b
         "shared_team_ids": list(conv.teams),
         "internal_team_ids": list(conv.teams),
         "conversation_host_id": conv.host_team,
-        "context_team_id": team,
+        "context_team_id": viewer.team,
         "enterprise_id": topo.enterprise.id,
         "is_member": is_member,
         "num_members": len(conv.members) + len(state.bots_in(conv)),
     }
     if conv.kind == "im":
         if conv.members:
-            obj["user"] = user_id_for(topo.user_by_id[conv.members[0]], team)
+            obj["user"] = viewer.user_id(topo.user_by_id[conv.members[0]])
     else:
         obj["name"] = conv.name
         obj["name_normalized"] = conv.name
     return obj
 
 
-def user_object(topo: Topology, user: User) -> dict[str, Any]:
+def user_object(topo: Topology, user: User, viewer: Viewer) -> dict[str, Any]:
+    """users.info / users.list: ``id`` in the reader's ids, ``enterprise_user.id`` the W id
+    (enterprise-grid-developer-guide, "User object changes")."""
     ent = topo.enterprise
     return {
-        "id": user.id,
+        "id": viewer.user_id(user),
         "team_id": user.home_team,
         "name": user.name,
         "real_name": user.real_name,
@@ -202,33 +223,8 @@ def bot_user_object(bot: BotRef) -> dict[str, Any]:
     }
 
 
-def channel_joined(state: OrgState, conv: Conversation, team: str) -> dict[str, Any]:
-    """``channel_joined``/``group_joined`` for the bot of ``team`` that was just added."""
+def member_ids(state: OrgState, conv: Conversation, viewer: Viewer) -> list[str]:
+    """Everyone in ``conv`` as ``viewer`` names them: people first, then bot users."""
     topo = state.topology
-    members = [user_id_for(topo.user_by_id[u], team) for u in conv.members]
-    members += [b.installation.bot_user_id for b in state.bots_in(conv)]
-    shared = len(conv.teams) > 1
-    return {
-        "type": "channel_joined" if conv.kind == "channel" else "group_joined",
-        "channel": {
-            "id": conv.id,
-            "name": conv.name,
-            "is_channel": conv.kind == "channel",
-            "is_group": conv.kind != "channel",
-            "is_member": True,
-            "is_shared": shared,
-            "is_org_shared": shared,
-            "members": members,
-        },
-    }
-
-
-def member_joined(state: OrgState, conv: Conversation, bot: BotRef) -> dict[str, Any]:
-    return {
-        "type": "member_joined_channel",
-        "user": bot.installation.bot_user_id,
-        "channel": conv.id,
-        "channel_type": "C" if conv.kind == "channel" else "G",
-        "team": bot.team,
-        "enterprise": state.topology.enterprise.id,
-    }
+    people = [viewer.user_id(topo.user_by_id[u]) for u in conv.members]
+    return people + [b.installation.bot_user_id for b in state.bots_in(conv)]

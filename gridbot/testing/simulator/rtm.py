@@ -35,7 +35,7 @@ class RtmRegistry:
         """Sockets of this installation that currently receive frames."""
         if bot.team in self.stalled:
             return []
-        return [s for s in self.by_team.get(bot.team, ()) if s.bot is bot and not s.closed]
+        return [s for s in self.by_team.get(bot.team, ()) if s.bot.key == bot.key and not s.closed]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -15,25 +14,45 @@ from aiohttp import web
 from . import render
 from .actions import OrgActions
 from .admin_apps import AdminApps
+from .chat import Chat
+from .controls import Controls
 from .delivery import Fanout
-from .faults import ConnectFault, Faults
+from .faults import Faults
+from .listing import Listing
+from .messages import KEEP_MESSAGES, Message
 from .model import BotRef, Conversation, Topology, User, default_topology
-from .records import Ack, ApiCall, Delivery, Journal, PostedMessage, Reaction, SentEnvelope
+from .org import OrgChanges
+from .ratelimits import RateLimits
+from .records import (
+    KEEP,
+    Ack,
+    ApiCall,
+    Delivery,
+    Injection,
+    Journal,
+    PostedMessage,
+    Reaction,
+    Recent,
+    SentEnvelope,
+)
 from .rtm import RtmRegistry
 from .socket_mode import SocketModeHub
-from .sockets import SimSocket
-from .state import Message, OrgState
+from .state import OrgState
+from .timing import Timing
+from .translate import Viewer
 from .webapi import WebApi
 
-SOCKET_MODE_REASONS = ("warning", "refresh_requested", "link_disabled", "too_many_websockets")
 
-
-class GridSimulator:
+class GridSimulator(Controls):
     """One Enterprise Grid org behind a real HTTP + websocket server on loopback.
 
     Use as ``async with GridSimulator() as sim:``; point ``AsyncWebClient(base_url=sim.api_url)``
     at it. Delivery order between teams' sockets is random per message, from ``seed``.
     ``close_delay`` is how long a socket stays open after ``goodbye`` or ``refresh_requested``.
+    ``time_scale`` speeds up Slack's own clocks (the ``warning`` close, rate-limit windows):
+    ``time_scale=10`` closes a warned socket after 1 s. ``rate_limits`` replaces the default
+    limits (Slack's documented floors at ``time_scale``). ``keep`` bounds every observation log
+    and ``keep_messages`` the stored history: counts are never bounded, memory is.
     """
 
     def __init__(
@@ -45,20 +64,40 @@ class GridSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         close_delay: float = 1.0,
+        time_scale: float = 1.0,
+        rate_limits: RateLimits | None = None,
+        keep: int = KEEP,
+        keep_messages: int = KEEP_MESSAGES,
     ) -> None:
-        self.topology = topology if topology is not None else default_topology()
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
         self.host = host
         self.close_delay = close_delay
+        self.time_scale = time_scale
         self._port = port
-        self._state = OrgState(self.topology)
+        self._state = OrgState(
+            topology if topology is not None else default_topology(), keep_messages=keep_messages
+        )
         self._faults = Faults()
-        self._journal = Journal()
+        self._journal = Journal(keep)
         rng = random.Random(seed)
+        self._timing = Timing(random.Random(f"timing-{seed}"), self._journal.injected)
         self._rtm = RtmRegistry(self._state)
-        self._sm = SocketModeHub(self._state, rng, ack_timeout)
-        self._fanout = Fanout(self._state, self._rtm, self._sm, rng, self._journal)
+        self._sm = SocketModeHub(
+            self._state,
+            rng,
+            ack_timeout,
+            self._journal.sent,
+            self._journal.acks,
+            wanted=self._authorized_live,
+        )
+        self._fanout = Fanout(self._state, self._rtm, self._sm, rng, self._journal, self._timing)
         self._actions = OrgActions(self._state, self._fanout)
-        self._api = WebApi(self._state, self._actions, self._faults, self._journal)
+        self.org = OrgChanges(self._state, self._fanout, self._actions)
+        self.rate_limits = rate_limits if rate_limits is not None else RateLimits(scale=time_scale)
+        self._api = WebApi(self._state, self._faults, self._journal, self.rate_limits)
+        Chat(self._state, self._actions, self._journal, self._api)
+        Listing(self._state, self._api)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self._runner: web.AppRunner | None = None
@@ -84,6 +123,7 @@ class GridSimulator:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._timing.stop()
         await self._sm.stop()
         for sock in self._all_sockets():
             await sock.close()
@@ -109,6 +149,16 @@ class GridSimulator:
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.port}/api/"
+
+    @property
+    def methods(self) -> list[str]:
+        """The Web API methods this simulator answers."""
+        return sorted(self._api.methods)
+
+    @property
+    def topology(self) -> Topology:
+        """The org as it is now (it changes through :attr:`org`)."""
+        return self._state.topology
 
     # driving the org
     async def post_message(
@@ -138,23 +188,22 @@ class GridSimulator:
         """Edit a stored message (delivers ``message_changed``); returns the edit's own ts."""
         conv = self._conversation(channel)
         old = self._message(channel, ts)
-        editor = self._user(user) if user else old.user
-        if editor is None:
-            raise ValueError("pass user= to edit a bot message")
-        return await self._actions.edit(conv, old, text, editor)
+        editor: User | BotRef | None = self._user(user) if user else (old.user or old.bot)
+        assert editor is not None
+        edit_ts, _ = await self._actions.edit(conv, old, text, editor)
+        return edit_ts
 
     async def delete_message(self, channel: str, ts: str) -> str:
         """Delete a stored message (delivers ``message_deleted``); returns the deletion's ts."""
         return await self._actions.delete(self._conversation(channel), self._message(channel, ts))
 
-    async def add_bot_to_channel(self, team: str, channel: str) -> None:
-        """Invite ``team``'s bot: channel_joined/group_joined + member_joined_channel."""
-        conv = self._conversation(channel)
-        if team not in conv.teams:
-            raise ValueError(f"team {team!r} is not connected to {conv.id}")
-        if not self.topology.bots_on(team):
-            raise ValueError(f"no app is installed on team {team!r}")
-        await self._actions.add_bot(conv, team)
+    async def add_bot_to_channel(self, team: str, channel: str, *, inviter: str | None = None) -> None:
+        """Invite ``team``'s bot (``sim.org.join(channel, team=team)``)."""
+        await self.org.join(channel, team=team, inviter=inviter)
+
+    async def remove_bot_from_channel(self, team: str, channel: str, *, by: str | None = None) -> None:
+        """``team``'s bot leaves, or is removed ``by`` a user (``sim.org.leave``)."""
+        await self.org.leave(channel, team=team, by=by)
 
     async def send_event(self, event: dict[str, Any], *, team: str) -> None:
         """Deliver any event to ``team``'s RTM sockets and, once per app, to Socket Mode."""
@@ -162,108 +211,55 @@ class GridSimulator:
             raise ValueError(f"unknown team {team!r}")
         await self._fanout.to_team(event, team)
 
-    # faults
-    async def drop_sockets(self, team: str | None = None, app: str | None = None) -> int:
-        """Cut sockets with no close frame (all when neither is given); returns how many."""
-        socks = self._select(team, app)
-        for sock in socks:
-            sock.abort()
-        return len(socks)
-
-    async def send_goodbye(self, team: str) -> None:
-        """RTM ``goodbye`` to the team's sockets, which the server closes ``close_delay`` later."""
-        for sock in self._rtm.sockets(team):
-            await sock.send_json({"type": "goodbye"})
-            self._spawn(sock.close(self.close_delay), f"sim.rtm.goodbye.{sock.id}")
-
-    async def send_disconnect(self, app: str, reason: str = "refresh_requested") -> None:
-        """Socket Mode ``disconnect`` to every socket of the app.
-
-        ``warning`` leaves the socket open; ``refresh_requested`` closes it ``close_delay`` later
-        so the client can open a replacement first; ``link_disabled`` closes it and makes
-        apps.connections.open fail with ``link_disabled`` until clear_faults();
-        ``too_many_websockets`` closes it at once.
-        """
-        if reason not in SOCKET_MODE_REASONS:
-            raise ValueError(f"reason must be one of {', '.join(SOCKET_MODE_REASONS)}")
-        if reason == "link_disabled":
-            self._faults.link_disabled.add(app)
-        for sock in self._sm.sockets(app):
-            await self._sm.disconnect(sock, reason)
-            if reason == "refresh_requested":
-                self._spawn(sock.close(self.close_delay), f"sim.socket_mode.refresh.{sock.id}")
-            elif reason != "warning":
-                await sock.close()
-
-    def fail_connect(
-        self,
-        team_or_app_id: str,
-        error: str = "ratelimited",
-        status: int = 429,
-        retry_after: float | None = 1,
-        times: int | None = None,
-    ) -> None:
-        """Make rtm.connect (team or app id) / apps.connections.open (app id) fail."""
-        self._faults.connect[team_or_app_id] = ConnectFault(error, status, retry_after, times)
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
-        self._rtm.stalled.clear()
-
-    async def revoke_token(self, token: str) -> None:
-        """Calls with the token now get ``token_revoked``; its sockets are closed."""
-        if token not in self._state.tokens:
-            raise ValueError("unknown token")
-        self._state.revoked.add(token)
-        for sock in self._all_sockets():
-            if sock.token == token:
-                await sock.close()
-
-    async def send_raw(self, data: str | bytes, *, team: str | None = None, app: str | None = None) -> int:
-        """Write an arbitrary frame (str: text, bytes: binary) to the selected sockets."""
-        socks = self._select(team, app)
-        for sock in socks:
-            await sock.send_raw(data)
-        return len(socks)
-
-    def set_latency(self, seconds: float, methods: list[str] | None = None) -> None:
-        """Delay Web API responses: all methods, or only the listed ones."""
-        self._faults.latency = seconds
-        self._faults.latency_methods = frozenset(methods) if methods is not None else None
-
-    def stall(self, team: str) -> None:
-        """The team's RTM sockets stop answering pings and receive nothing (until clear_faults)."""
-        self._rtm.stalled.add(team)
-
     # observation
     @property
-    def calls(self) -> list[ApiCall]:
+    def calls(self) -> Recent[ApiCall]:
         return self._journal.calls
 
     @property
-    def posted(self) -> list[PostedMessage]:
+    def posted(self) -> Recent[PostedMessage]:
         return self._journal.posted
 
     @property
-    def ephemeral(self) -> list[PostedMessage]:
+    def ephemeral(self) -> Recent[PostedMessage]:
         return self._journal.ephemeral
 
     @property
-    def reactions(self) -> list[Reaction]:
+    def reactions(self) -> Recent[Reaction]:
         return self._journal.reactions
 
     @property
-    def deliveries(self) -> deque[Delivery]:
-        """RTM copies in the order they were written (the last 10,000)."""
+    def deliveries(self) -> Recent[Delivery]:
+        """RTM copies in the order they were written (``len`` counts all; the newest are kept)."""
         return self._journal.deliveries
 
     @property
-    def envelopes_sent(self) -> list[SentEnvelope]:
-        return self._sm.sent
+    def envelopes_sent(self) -> Recent[SentEnvelope]:
+        return self._journal.sent
 
     @property
-    def acks(self) -> list[Ack]:
-        return self._sm.acks
+    def acks(self) -> Recent[Ack]:
+        return self._journal.acks
+
+    @property
+    def injected(self) -> Recent[Injection]:
+        """Every timing fault applied to a copy: lags and duplicates, with their delays."""
+        return self._journal.injected
+
+    @property
+    def in_flight(self) -> int:
+        """Copies a timing fault holds back, not written yet."""
+        return self._timing.in_flight
+
+    @property
+    def unacked(self) -> int:
+        """Socket Mode envelopes awaiting their ack or their next redelivery."""
+        return self._sm.unacked
+
+    @property
+    def stored_messages(self) -> int:
+        """Messages kept in history (at most ``keep_messages``)."""
+        return len(self._state.messages)
 
     @property
     def admin(self) -> AdminApps:
@@ -282,8 +278,8 @@ class GridSimulator:
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """A stored message as its author's team sees it (None once deleted)."""
-        msg = self._state.messages.get((channel, ts))
-        return render.message_event(msg, msg.source_team) if msg else None
+        msg = self._state.messages.get(channel, ts)
+        return render.message_event(self.topology, msg, Viewer(msg.source_team)) if msg else None
 
     async def wait_for(
         self,
@@ -301,25 +297,6 @@ class GridSimulator:
             await asyncio.sleep(0.01)
 
     # helpers
-    def _select(self, team: str | None, app: str | None) -> list[SimSocket]:
-        """team: its RTM sockets; app: its Socket Mode and RTM sockets; both: the intersection."""
-        rtm = [s for s in self._rtm.sockets(team) if app is None or s.bot.app.id == app]
-        socket_mode = self._sm.sockets(app) if team is None else []
-        return [*rtm, *socket_mode]
-
-    def _all_sockets(self) -> list[SimSocket]:
-        return [*self._rtm.sockets(), *self._sm.sockets()]
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _uninstall(self, bots: list[BotRef]) -> None:
-        for bot in bots:
-            self._state.uninstalled.add((bot.app.id, bot.team))
-            await self.revoke_token(bot.installation.bot_token)
-
     def _user(self, user_id: str) -> User:
         user = self.topology.user_by_id.get(user_id)
         if user is None:
@@ -333,7 +310,7 @@ class GridSimulator:
         return conv
 
     def _message(self, channel: str, ts: str) -> Message:
-        msg = self._state.messages.get((channel, ts))
+        msg = self._state.messages.get(channel, ts)
         if msg is None:
             raise ValueError(f"no message {ts} in {channel}")
         return msg

@@ -1,4 +1,10 @@
-"""Socket Mode: up to 10 sockets per app, one socket per envelope, acks and redelivery."""
+"""Socket Mode: up to 10 sockets per app, one socket per envelope, acks and redelivery.
+
+slack-protocol-notes.md C: an envelope is acked with ``{"envelope_id"}`` "on the same socket,
+within 3 s"; an ack on any other socket does not count, and the envelope is redelivered
+(``retry_attempt`` + 1, about 3 tries, "possibly on another socket"). ``disconnect`` ``warning``:
+"the socket will close in about 10 s".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +21,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from .model import App
-from .records import Ack, SentEnvelope
+from .records import Ack, Recent, SentEnvelope
 from .sockets import SimSocket, parse_frame
 from .state import OrgState
 
@@ -36,19 +43,33 @@ class _Pending:
     event_id: str
     payload: dict[str, Any]
     attempt: int
+    socket_id: int | None = None  # the socket that carried it: the only one whose ack counts
     timer: asyncio.TimerHandle | None = None
 
 
 class SocketModeHub:
-    """Open Socket Mode sockets by app, and every envelope awaiting its ack."""
+    """Open Socket Mode sockets by app, and every envelope awaiting its ack.
 
-    def __init__(self, state: OrgState, rng: random.Random, ack_timeout: float) -> None:
+    ``wanted(payload)`` says whether an envelope may still be (re)delivered: not once the
+    installation it is authorized for was revoked or uninstalled.
+    """
+
+    def __init__(
+        self,
+        state: OrgState,
+        rng: random.Random,
+        ack_timeout: float,
+        sent: Recent[SentEnvelope],
+        acks: Recent[Ack],
+        wanted: Callable[[dict[str, Any]], bool] = lambda _payload: True,
+    ) -> None:
         self._state = state
         self._rng = rng
         self.ack_timeout = ack_timeout
         self.by_app: dict[str, list[SmSocket]] = defaultdict(list)
-        self.sent: list[SentEnvelope] = []
-        self.acks: list[Ack] = []
+        self.sent = sent
+        self.acks = acks
+        self._wanted = wanted
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -56,6 +77,11 @@ class SocketModeHub:
         if app is not None:
             return list(self.by_app.get(app, ()))
         return [s for socks in self.by_app.values() for s in socks]
+
+    @property
+    def unacked(self) -> int:
+        """Envelopes waiting for their ack (or their next redelivery)."""
+        return len(self._pending)
 
     async def deliver(self, app_id: str, payload: dict[str, Any]) -> str:
         """Send a new events_api envelope to one open socket of the app; returns its event_id."""
@@ -79,6 +105,7 @@ class SocketModeHub:
         if open_socks:
             sock = self._rng.choice(open_socks)
             if await sock.send(data):
+                pending.socket_id = sock.id
                 self.sent.append(
                     SentEnvelope(
                         pending.app_id,
@@ -95,7 +122,7 @@ class SocketModeHub:
 
     def _expire(self, envelope_id: str) -> None:
         pending = self._pending.pop(envelope_id, None)
-        if pending is None or pending.attempt >= MAX_RETRIES:
+        if pending is None or pending.attempt >= MAX_RETRIES or not self._wanted(pending.payload):
             return
         retry = _Pending(
             pending.app_id,
@@ -111,11 +138,14 @@ class SocketModeHub:
         task.add_done_callback(self._tasks.discard)
 
     def _ack(self, sock: SmSocket, envelope_id: str) -> None:
-        pending = self._pending.pop(envelope_id, None)
-        if pending is not None and pending.timer is not None:
-            pending.timer.cancel()
+        pending = self._pending.get(envelope_id)
+        counted = pending is not None and pending.socket_id == sock.id
+        if pending is not None and counted:
+            del self._pending[envelope_id]
+            if pending.timer is not None:
+                pending.timer.cancel()
         event_id = pending.event_id if pending is not None else None
-        self.acks.append(Ack(sock.app.id, envelope_id, event_id, sock.id, time.time()))
+        self.acks.append(Ack(sock.app.id, envelope_id, event_id, sock.id, time.time(), counted))
 
     async def stop(self) -> None:
         for pending in self._pending.values():
@@ -163,4 +193,6 @@ class SocketModeHub:
         finally:
             sock.closed = True
             socks.remove(sock)
+            if not socks:
+                del self.by_app[app.id]
         return ws

@@ -1,17 +1,26 @@
-"""Mutable state of the simulated org: tokens, live membership, messages, tickets, installs."""
+"""Mutable state of the simulated org: the live topology, tokens, messages, tickets, installs.
+
+The org changes while the simulator runs (members join and leave, channels are shared, teams
+join): ``topology`` is replaced by a new validated snapshot on each change, so everything that
+reads it sees one consistent org, and an installation is known by its key (app id, team id).
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
+from .messages import KEEP_MESSAGES, Message, MessageStore
 from .model import App, BotRef, Conversation, Topology, User
+from .translate import Viewer
 
 TokenKind = Literal["bot", "user", "app"]
 TICKET_TTL = 30.0
+
+__all__ = ["Message", "OrgState", "Ticket", "TokenInfo", "TokenKind", "TsClock"]
 
 
 @dataclass(frozen=True)
@@ -24,21 +33,12 @@ class TokenInfo:
     user: User | None = None
     app: App | None = None
 
-
-@dataclass(frozen=True)
-class Message:
-    """A message as stored once; each receiving team gets its own rendering of it."""
-
-    channel: str
-    ts: str
-    text: str
-    source_team: str
-    user: User | None = None
-    bot: BotRef | None = None
-    thread_ts: str | None = None
-    blocks: list[Any] | None = None
-    client_msg_id: str = field(default_factory=lambda: secrets.token_hex(16))
-    edited: tuple[User, str] | None = None  # (editor, edit ts)
+    @property
+    def viewer(self) -> Viewer:
+        """How answers to this token name users (user tokens belong to no app: no translation)."""
+        assert self.team_id is not None
+        translate = self.bot is not None and self.bot.app.translation_layer
+        return Viewer(self.team_id, translate)
 
 
 @dataclass(frozen=True)
@@ -64,32 +64,52 @@ class TsClock:
 
 
 class OrgState:
-    def __init__(self, topology: Topology, now: Callable[[], float] = time.monotonic) -> None:
-        self.topology = topology
+    def __init__(
+        self,
+        topology: Topology,
+        now: Callable[[], float] = time.monotonic,
+        *,
+        keep_messages: int = KEEP_MESSAGES,
+    ) -> None:
         self.clock = TsClock()
         self._now = now
-        self.tokens = _index_tokens(topology)
         self.revoked: set[str] = set()
         self.uninstalled: set[tuple[str, str]] = set()  # (app id, team id)
-        self.bot_teams = {c.id: set(c.bot_teams) for c in topology.conversations}
-        self.messages: dict[tuple[str, str], Message] = {}
+        self.migrating: dict[str, str] = {}  # team -> the error its calls answer (Grid migration)
+        self.messages = MessageStore(keep_messages)
         self._tickets: dict[str, Ticket] = {}
+        self.topology = topology
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
+    @topology.setter
+    def topology(self, topology: Topology) -> None:
+        self._topology = topology
+        self.tokens = _index_tokens(topology)
 
     # installations and membership
     def is_installed(self, bot: BotRef) -> bool:
-        return (bot.app.id, bot.team) not in self.uninstalled
+        return bot.key not in self.uninstalled
+
+    def is_live(self, bot: BotRef) -> bool:
+        """Installed and its token not revoked: Slack delivers events for it."""
+        return bot.key not in self.uninstalled and bot.installation.bot_token not in self.revoked
 
     def bots_in(self, conv: Conversation) -> list[BotRef]:
         """Live installations whose bot is a member of ``conv`` (by team)."""
-        members = self.bot_teams[conv.id]
         return [
             b
             for b in self.topology.bots
-            if b.team in members and b.team in conv.teams and self.is_installed(b)
+            if b.team in conv.bot_teams and b.team in conv.teams and self.is_live(b)
         ]
 
     def is_member(self, bot: BotRef, conv: Conversation) -> bool:
-        return bot.team in self.bot_teams[conv.id] and self.is_installed(bot)
+        return bot.team in conv.bot_teams and self.is_installed(bot)
+
+    def conversation(self, channel: str) -> Conversation | None:
+        return self.topology.conversation_by_id.get(channel)
 
     def conversation_for(self, channel: str, team: str | None) -> Conversation | None:
         """The conversation as visible from ``team`` (None: any team)."""
@@ -107,8 +127,15 @@ class OrgState:
                 return team
         return conv.host_team
 
+    def add_message(self, msg: Message) -> None:
+        self.messages.add(msg)
+
     # tickets for websocket URLs: single use, expire after 30 s like rtm.connect's URL
     def new_ticket(self, ticket: Ticket) -> str:
+        if len(self._tickets) > 64:  # URLs asked for and never used must not pile up
+            now = self._now()
+            for key in [k for k, t in self._tickets.items() if t.expires < now]:
+                del self._tickets[key]
         key = secrets.token_urlsafe(16)
         self._tickets[key] = ticket
         return key
@@ -130,6 +157,10 @@ class OrgState:
         if ticket.token in self.revoked:
             return None
         return ticket
+
+    @property
+    def open_tickets(self) -> int:
+        return len(self._tickets)
 
 
 def _index_tokens(topo: Topology) -> dict[str, TokenInfo]:

@@ -1,4 +1,5 @@
-"""The Web API: request parsing, token checks, fault injection, recording, core methods."""
+"""The Web API: request parsing, token checks, rate limits, fault injection, recording, and the
+methods about identity and connections. chat.py and listing.py register the rest."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import orjson
 from aiohttp import web
 
 from . import render
-from .actions import OrgActions
 from .faults import Faults
 from .model import Conversation
-from .records import ApiCall, Journal, PostedMessage, Reaction
+from .ratelimits import RateLimits, retry_after_header
+from .records import ApiCall, Journal
 from .state import OrgState, TokenInfo, TokenKind
+from .translate import resolve_user
 
 
 class ApiError(Exception):
@@ -55,21 +57,18 @@ BOT_OR_USER: frozenset[TokenKind] = frozenset({"bot", "user"})
 
 
 class WebApi:
-    def __init__(self, state: OrgState, actions: OrgActions, faults: Faults, journal: Journal) -> None:
+    def __init__(self, state: OrgState, faults: Faults, journal: Journal, limits: RateLimits) -> None:
         self._state = state
-        self._actions = actions
         self._faults = faults
         self._journal = journal
+        self.limits = limits
         self.methods: dict[str, Method] = {
-            "auth.test": (self.auth_test, frozenset({"bot", "user"})),
+            "auth.test": (self.auth_test, BOT_OR_USER),
             "team.info": (self.team_info, BOT_OR_USER),
             "rtm.connect": (self.rtm_connect, frozenset({"bot"})),
             "apps.connections.open": (self.connections_open, frozenset({"app"})),
             "conversations.info": (self.conversations_info, BOT_OR_USER),
             "users.info": (self.users_info, BOT_OR_USER),
-            "chat.postMessage": (self.post_message, BOT_OR_USER),
-            "chat.postEphemeral": (self.post_ephemeral, BOT_OR_USER),
-            "reactions.add": (self.reactions_add, BOT_OR_USER),
         }
 
     def add(self, name: str, handler: Handler, kinds: frozenset[TokenKind]) -> None:
@@ -89,6 +88,15 @@ class WebApi:
             info = self._authenticate(token)
             if info.kind not in kinds:
                 raise ApiError("not_allowed_token_type")
+            migrating = self._state.migrating.get(info.team_id or "")
+            if migrating is not None:
+                raise ApiError(migrating)
+            # an injected connect failure stands for Slack's answer: it spends no budget
+            if info.bot is not None and method == "rtm.connect":
+                self._connect_fault(info.bot.team, info.bot.app.id)
+            elif info.app is not None and method == "apps.connections.open":
+                self._connect_fault(info.app.id)
+            self._rate_limit(method, info, args)
             body = await handler(Call(method, args, info, request.host))
             status, headers, error = 200, {}, None
             body = {"ok": True, **body}
@@ -123,6 +131,14 @@ class WebApi:
             raise ApiError("token_revoked")
         return info
 
+    def _rate_limit(self, method: str, info: TokenInfo, args: dict[str, Any]) -> None:
+        # per method x workspace x app (slack-protocol-notes.md E); a user token stands for its user
+        caller = info.app.id if info.app is not None else f"user:{info.user_id}"
+        channel = args.get("channel")
+        wait = self.limits.check(method, info.team_id, caller, channel if isinstance(channel, str) else None)
+        if wait is not None:
+            raise ApiError("ratelimited", status=429, headers={"Retry-After": retry_after_header(wait)})
+
     def _connect_fault(self, *ids: str | None) -> None:
         fault = self._faults.take_connect_fault(ids)
         if fault is not None:
@@ -132,19 +148,28 @@ class WebApi:
                 headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
             raise ApiError(fault.error, status=fault.status, headers=headers)
 
-    def _visible(self, call: Call) -> Conversation:
-        """The ``channel`` argument's conversation if the caller's team (or user) can see it."""
-        channel = call.arg("channel")
-        user = call.token.user
-        if user is not None:
-            conv = self._state.conversation_for(channel, None)
-            if conv is not None and set(user.teams) & set(conv.teams):
-                return conv
-        else:
-            conv = self._state.conversation_for(channel, call.token.team_id)
-            if conv is not None:
+    def visible(self, call: Call, channel: str | None = None) -> Conversation:
+        """The conversation if the caller may see it: connected to the caller's team, and for a
+        private channel, MPDM or DM, the caller a member. Anything else is ``channel_not_found``,
+        as Slack answers for a private channel to a non-member (it does not say it exists)."""
+        conv = self._state.conversation(channel or call.arg("channel"))
+        tok = call.token
+        if conv is not None:
+            if tok.user is not None:
+                connected = bool(set(tok.user.teams) & set(conv.teams))
+                member = tok.user.id in conv.members
+            else:
+                connected = tok.team_id in conv.teams
+                member = tok.bot is not None and self._state.is_member(tok.bot, conv)
+            if connected and (conv.kind == "channel" or member):
                 return conv
         raise ApiError("channel_not_found")
+
+    def is_member(self, call: Call, conv: Conversation) -> bool:
+        tok = call.token
+        if tok.bot is not None:
+            return self._state.is_member(tok.bot, conv)
+        return tok.user_id in conv.members
 
     # methods
     async def auth_test(self, call: Call) -> dict[str, Any]:
@@ -189,7 +214,6 @@ class WebApi:
     async def rtm_connect(self, call: Call) -> dict[str, Any]:
         bot = call.token.bot
         assert bot is not None
-        self._connect_fault(bot.team, bot.app.id)
         if not self._state.is_installed(bot):
             raise ApiError("invalid_auth")
         team = self._state.topology.team_by_id[bot.team]
@@ -203,111 +227,26 @@ class WebApi:
     async def connections_open(self, call: Call) -> dict[str, Any]:
         app = call.token.app
         assert app is not None
-        self._connect_fault(app.id)
         if app.id in self._faults.link_disabled:
             raise ApiError("link_disabled")
         ticket = self._state.make_ticket("socket_mode", call.token.token, app=app)
         return {"url": f"ws://{call.host}/link/?ticket={ticket}&app_id={app.id}"}
 
     async def conversations_info(self, call: Call) -> dict[str, Any]:
-        conv = self._visible(call)
-        tok = call.token
-        if tok.bot is not None:
-            member = self._state.is_member(tok.bot, conv)
-        else:
-            member = tok.user_id in conv.members
-        assert tok.team_id is not None
-        return {"channel": render.conversation(self._state, conv, tok.team_id, is_member=member)}
+        conv = self.visible(call)
+        member = self.is_member(call, conv)
+        return {"channel": render.conversation(self._state, conv, call.token.viewer, is_member=member)}
 
     async def users_info(self, call: Call) -> dict[str, Any]:
         topo = self._state.topology
         user_id = call.arg("user")
-        user = topo.user_by_id.get(user_id)
+        user = resolve_user(topo, user_id, call.token.team_id)
         if user is not None:
-            return {"user": render.user_object(topo, user)}
+            return {"user": render.user_object(topo, user, call.token.viewer)}
         bot = topo.bot_by_user_id(user_id)
         if bot is not None:
             return {"user": render.bot_user_object(bot)}
         raise ApiError("user_not_found")
-
-    async def post_message(self, call: Call) -> dict[str, Any]:
-        conv = self._visible(call)
-        tok = call.token
-        assert tok.team_id is not None
-        if tok.bot is not None and not self._state.is_member(tok.bot, conv):
-            raise ApiError("not_in_channel")
-        if tok.user is not None and tok.user.id not in conv.members:
-            raise ApiError("not_in_channel")
-        text = call.opt("text") or ""
-        blocks = _blocks(call.args.get("blocks"))
-        if not text and not blocks:
-            raise ApiError("no_text")
-        thread_ts = call.opt("thread_ts")
-        source = tok.team_id if tok.user is None else self._state.source_team(tok.user, conv)
-        msg = await self._actions.post(
-            conv,
-            text,
-            source_team=source,
-            user=tok.user,
-            bot=tok.bot,
-            thread_ts=thread_ts,
-            blocks=blocks,
-        )
-        self._journal.posted.append(
-            PostedMessage(
-                team_id=tok.team_id,
-                channel=conv.id,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread_ts,
-                ts=msg.ts,
-                bot_user_id=tok.user_id if tok.bot else None,
-                time=time.time(),
-            )
-        )
-        return {"channel": conv.id, "ts": msg.ts, "message": render.message_body(msg, tok.team_id)}
-
-    async def post_ephemeral(self, call: Call) -> dict[str, Any]:
-        conv = self._visible(call)
-        tok = call.token
-        if tok.bot is not None and not self._state.is_member(tok.bot, conv):
-            raise ApiError("not_in_channel")
-        user = self._state.topology.user_by_id.get(call.arg("user"))
-        if user is None or user.id not in conv.members:
-            raise ApiError("user_not_in_channel")
-        text = call.opt("text") or ""
-        blocks = _blocks(call.args.get("blocks"))
-        if not text and not blocks:
-            raise ApiError("no_text")
-        ts = self._state.clock.next()
-        self._journal.ephemeral.append(
-            PostedMessage(
-                team_id=tok.team_id,
-                channel=conv.id,
-                text=text,
-                blocks=blocks,
-                thread_ts=call.opt("thread_ts"),
-                ts=ts,
-                bot_user_id=tok.user_id if tok.bot else None,
-                time=time.time(),
-                user=user.id,
-            )
-        )
-        return {"message_ts": ts}
-
-    async def reactions_add(self, call: Call) -> dict[str, Any]:
-        conv = self._visible(call)
-        timestamp, name = call.arg("timestamp"), call.arg("name").strip(":")
-        if (conv.id, timestamp) not in self._state.messages:
-            raise ApiError("message_not_found")
-        tok = call.token
-        for r in self._journal.reactions:
-            if (r.channel, r.timestamp, r.name, r.user_id) == (conv.id, timestamp, name, tok.user_id):
-                raise ApiError("already_reacted")
-        self._journal.reactions.append(
-            Reaction(tok.team_id, conv.id, timestamp, name, tok.user_id, time.time())
-        )
-        return {}
 
 
 async def _read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
@@ -328,16 +267,3 @@ async def _read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
     if auth.startswith("Bearer "):
         token = auth[len("Bearer ") :].strip()
     return args, token if isinstance(token, str) else None
-
-
-def _blocks(value: Any) -> list[Any] | None:
-    if isinstance(value, str) and value:
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise ApiError("invalid_blocks") from None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, list):
-        raise ApiError("invalid_blocks")
-    return value
