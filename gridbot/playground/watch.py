@@ -4,7 +4,7 @@ of teams, heartbeats and elections, and hands the changes to the stories and the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gridbot.runtime import Runtime
@@ -21,20 +21,6 @@ T = TypeVar("T")
 RECORDS_EVERY = 0.05  # seconds between reads of the simulator's records
 STATE_EVERY = 0.25  # seconds between reads of teams, heartbeats and elections
 STORE_TIMEOUT = 0.5  # a store call that takes longer counts as "unreachable" for the page
-
-
-def new_items(records: Sequence[T], last: T | None) -> list[T]:
-    """The records after ``last`` (by identity), oldest first; all of them if ``last`` is gone.
-
-    Works on the simulator's lists and on its bounded deques, which drop their oldest records.
-    """
-    fresh: list[T] = []
-    for item in reversed(records):
-        if item is last:
-            break
-        fresh.append(item)
-    fresh.reverse()
-    return fresh
 
 
 class Watcher:
@@ -56,8 +42,10 @@ class Watcher:
         self._faults = faults
         self._names = names
         self._store_kind = store_kind
-        self._last_delivery = sim.deliveries[-1] if sim.deliveries else None
-        self._last_post = sim.posted[-1] if sim.posted else None
+        # Positions in the simulator's logs, which count every record ever written (``log[n:]`` is
+        # everything since, as far as it is still kept).
+        self._deliveries_seen = len(sim.deliveries)
+        self._posts_seen = len(sim.posted)
         self._state: dict[str, Any] = {}
         self._heartbeats: dict[str, bool] = {}
         self._lapsed: set[str] = set()
@@ -79,14 +67,12 @@ class Watcher:
 
     def read_records(self) -> None:
         """Hand new copies and bot posts to the stories."""
-        deliveries = new_items(self._sim.deliveries, self._last_delivery)
-        if deliveries:
-            self._last_delivery = deliveries[-1]
+        log = self._sim.deliveries
+        deliveries, self._deliveries_seen = log[self._deliveries_seen :], len(log)
         for d in deliveries:
             self._stories.delivered(d.team, d.socket_id, d.channel, d.ts)
-        posts = new_items(self._sim.posted, self._last_post)
-        if posts:
-            self._last_post = posts[-1]
+        posted = self._sim.posted
+        posts, self._posts_seen = posted[self._posts_seen :], len(posted)
         for p in posts:
             if p.bot_user_id is not None:
                 self._stories.replied(

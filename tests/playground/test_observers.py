@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 import uuid
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from gridbot.playground.command import plugin_names
 from gridbot.playground.redis_switch import relayable, through
 from gridbot.playground.stories import Stories
 from gridbot.playground.tap import LogTap
-from gridbot.playground.watch import new_items
 
 SHOUT = """
 from gridbot import Context, Plugin
@@ -90,18 +88,6 @@ def test_the_tap_copies_decisions_redacted_and_the_terminal_keeps_its_level() ->
     assert printed == ["election.decided"]  # the debug lines the tap turned on never reach the terminal
     assert not logs.get_logger("x").bind().is_enabled_for(logging.DEBUG)
 
-
-def test_new_records_are_found_after_the_last_one_seen_even_when_the_oldest_are_dropped() -> None:
-    records: deque[object] = deque(maxlen=3)
-    first, second = object(), object()
-    records.extend([first, second])
-    assert new_items(records, None) == [first, second]
-    assert new_items(records, second) == []
-    later = [object(), object()]
-    records.extend(later)  # first is dropped
-    assert new_items(records, second) == later
-    records.extend([object()] * 3)
-    assert len(new_items(records, later[-1])) == 3  # the last seen is gone: everything is new
 
 
 def test_stories_keep_memory_bounded_and_match_a_reply_to_the_message_it_answers() -> None:
