@@ -49,7 +49,9 @@ class Profile:
         ent = user.get("enterprise_user") or {}
         profile = user.get("profile") or {}
         return cls(
-            id=str(user.get("id", "")),
+            # With the translation layer on, ``id`` is the reader's legacy U id and
+            # ``enterprise_user.id`` the stable W id (enterprise-grid-developer-guide, "User object changes").
+            id=str(ent.get("id") or user.get("id", "")),
             name=str(user.get("name", "")),
             real_name=str(user.get("real_name") or profile.get("real_name") or user.get("name", "")),
             home_team=user.get("team_id"),
