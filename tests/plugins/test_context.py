@@ -54,8 +54,10 @@ class FakeClient:
     async def users_info(self, *, user: str) -> dict[str, Any]:
         self.calls.append(user)
         await self.gate.wait()
-        stable = {"U0BOB0001": "W0BOB0001"}.get(user, user)
-        return {"user": {"id": stable, "name": "bob", "team_id": "T2", "enterprise_user": {"teams": ["T2"]}}}
+        # As the translation layer answers: ``id`` as asked, the W id in ``enterprise_user.id``
+        # (enterprise-grid-developer-guide, "User object changes").
+        ent = {"id": "W0BOB0001", "teams": ["T2"]}
+        return {"user": {"id": user, "name": "bob", "team_id": "T2", "enterprise_user": ent}}
 
 
 async def test_users_are_cached_for_a_ttl_under_both_ids_and_concurrent_misses_share_a_call() -> None:
