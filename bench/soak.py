@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 APP = "A0GRIDBOT1"
 APP_TOKEN = "xapp-sim-A0GRIDBOT1"
@@ -323,8 +323,18 @@ def _wall(item: dict[str, Any]) -> float:
 
 
 class Soak:
-    def __init__(self, seconds: float, seed: int, workdir: Path, *, rate: float, fault_every: float) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        seed: int,
+        workdir: Path,
+        *,
+        rate: float,
+        fault_every: float,
+        rate_limits: RateLimits | None = None,
+    ) -> None:
         self.seconds = seconds
+        self.rate_limits = rate_limits
         self.seed = seed
         self.workdir = workdir
         self.rate = rate
@@ -433,7 +443,7 @@ class Soak:
     async def run(self) -> SoakReport:
         self.redis.start()
         try:
-            async with GridSimulator(seed=self.seed) as sim:
+            async with GridSimulator(seed=self.seed, rate_limits=self.rate_limits) as sim:
                 await self._serve(sim)
         finally:
             for proc in self.procs.values():
@@ -553,10 +563,18 @@ class Soak:
 
 
 async def run_soak(
-    seconds: float, seed: int, workdir: Path, *, rate: float = 8.0, fault_every: float = 2.5
+    seconds: float,
+    seed: int,
+    workdir: Path,
+    *,
+    rate: float = 8.0,
+    fault_every: float = 2.5,
+    rate_limits: RateLimits | None = None,
 ) -> SoakReport:
-    """Run one soak; ``workdir`` receives the configs, the Redis AOF and every process log."""
-    return await Soak(seconds, seed, workdir, rate=rate, fault_every=fault_every).run()
+    """Run one soak; ``workdir`` receives the configs, the Redis AOF and every process log.
+    ``rate_limits`` is the simulator's (None: Slack's, by tier)."""
+    soak = Soak(seconds, seed, workdir, rate=rate, fault_every=fault_every, rate_limits=rate_limits)
+    return await soak.run()
 
 
 def main(argv: list[str] | None = None) -> int:
