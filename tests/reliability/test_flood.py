@@ -17,14 +17,15 @@ from gridbot.election import Elector
 from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime
 from gridbot.store import Decision, MemoryStore
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 FLOODED, QUIET = "C0ONE0001", "D0CAROLDM"  # both answered by Team 1's bot, over one socket
 FLOOD = 300
 
 
 async def test_a_flooded_channel_does_not_starve_a_quiet_one() -> None:
-    async with GridSimulator(seed=8) as sim:
+    # About fairness between channels under a backlog, not Slack's posting limit.
+    async with GridSimulator(seed=8, rate_limits=RateLimits(enabled=False)) as sim:
         # Slow replies and few handler slots: the flood builds a real backlog.
         config = grid_config(sim, {T1: "rtm"}, max_concurrent_handlers=8)
         async with Runtime(config) as rt:
@@ -107,7 +108,8 @@ async def test_the_profile_cache_holds_at_most_its_capacity() -> None:
 
 async def test_a_flood_of_copies_from_two_teams_is_answered_once_each() -> None:
     """Volume does not loosen exactly-once: 300 shared-channel messages, two sockets, one answer each."""
-    async with GridSimulator(seed=9) as sim:
+    # About exactly-once at volume, not Slack's posting limit (300 answers in one channel).
+    async with GridSimulator(seed=9, rate_limits=RateLimits(enabled=False)) as sim:
         async with Runtime(grid_config(sim, {T1: "rtm", T2: "rtm"})) as rt:
             await connected(rt, sim, [T1, T2])
             for n in range(FLOOD):

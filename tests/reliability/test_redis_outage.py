@@ -24,9 +24,10 @@ from gridbot.election import Elector
 from gridbot.events import normalise
 from gridbot.runtime import Runtime
 from gridbot.store import RedisStore
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 ONE = "C0ONE0001"  # Team 1 only: one copy per message
+UNLIMITED = pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True, ids=["unlimited"])
 
 
 @pytest.fixture(params=[True, False], ids=["with-its-data", "empty"])
@@ -36,8 +37,10 @@ def redis(request: pytest.FixtureRequest, redis_servers: RedisServers) -> RedisS
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[GridSimulator]:
-    async with GridSimulator(seed=21) as simulator:
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[GridSimulator]:
+    """Slack's rate limits, unless parametrized indirectly with GridSimulator keywords."""
+    options = getattr(request, "param", {})
+    async with GridSimulator(seed=21, **options) as simulator:
         yield simulator
 
 
@@ -52,6 +55,7 @@ async def say(sim: GridSimulator, label: str, count: int) -> list[str]:
     return [*sent, f"{label}-one"]
 
 
+@UNLIMITED  # about the dedup buffer draining, not Slack's posting limit (the drain posts in a burst)
 async def test_an_outage_buffers_every_delivery_and_the_drain_answers_each_once(
     redis: RedisServer, sim: GridSimulator
 ) -> None:
@@ -88,6 +92,7 @@ async def test_an_outage_buffers_every_delivery_and_the_drain_answers_each_once(
     assert named(logs, "event.dropped") == []
 
 
+@UNLIMITED  # about two buffers draining to one answer each, not Slack's posting limit
 async def test_two_processes_one_outage_still_one_answer_each(redis: RedisServer, sim: GridSimulator) -> None:
     """One reads both teams over RTM, the other over Socket Mode: every message reaches both.
 
