@@ -8,7 +8,7 @@ import pytest
 from gridtest import SHARED, T1, T2, T3, USERS, connected, eventually, grid_config, replies, wait_until
 
 from gridbot.runtime import Runtime
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 
 async def converse(sim: GridSimulator, channel: str, count: int, authors: list[str]) -> list[str]:
@@ -29,7 +29,8 @@ async def converse(sim: GridSimulator, channel: str, count: int, authors: list[s
 async def test_hundred_messages_from_three_teams_get_hundred_replies_from_one_team(
     transports: dict[str, str], redis_url: str, redis_prefix: str
 ) -> None:
-    async with GridSimulator(seed=7) as sim:
+    # About exactly-once and the election, not Slack's posting limit (100 answers in one channel).
+    async with GridSimulator(seed=7, rate_limits=RateLimits(enabled=False)) as sim:
         config = grid_config(sim, transports, redis_url=redis_url, key_prefix=redis_prefix)
         async with Runtime(config) as rt:
             await connected(rt, sim, [T1, T2])
@@ -72,7 +73,8 @@ async def test_echo_echo_gives_exactly_one_reply() -> None:
 
 @pytest.mark.parametrize("channel,author", [("D0CAROLDM", "W0CAROL01"), ("G0MPIM001", "W0BOB0001")])
 async def test_cross_team_dm_and_mpdm_are_answered_once(channel: str, author: str) -> None:
-    async with GridSimulator(seed=11) as sim:
+    # About exactly-once across teams, not Slack's posting limit (10 answers in one conversation).
+    async with GridSimulator(seed=11, rate_limits=RateLimits(enabled=False)) as sim:
         async with Runtime(grid_config(sim, {T1: "rtm", T2: "rtm"})) as rt:
             await connected(rt, sim, [T1, T2])
             for n in range(10):

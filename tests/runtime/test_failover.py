@@ -27,7 +27,7 @@ from structlog.testing import capture_logs
 from gridbot.runtime import Runtime
 from gridbot.store import Election
 from gridbot.team import TeamState
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 
 async def _none_if(alive: Awaitable[set[str]]) -> bool | None:
@@ -44,7 +44,8 @@ async def say(sim: GridSimulator, prefix: str, count: int) -> list[str]:
 
 
 async def test_responsible_socket_down_and_refused_then_back(redis_url: str, redis_prefix: str) -> None:
-    async with GridSimulator(seed=5) as sim:
+    # About failover and rescue, not Slack's posting limit (25 answers in one channel).
+    async with GridSimulator(seed=5, rate_limits=RateLimits(enabled=False)) as sim:
         config = grid_config(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=redis_prefix)
         async with Runtime(config) as rt:
             assert rt.supervisor is not None
@@ -132,7 +133,8 @@ async def test_garbage_frames_and_a_revoked_team_leave_the_others_serving() -> N
 
 
 async def _garbage_and_revoked(events: list[dict[str, Any]]) -> None:
-    async with GridSimulator(seed=2) as sim:
+    # About hostile frames and a revoked token, not Slack's posting limit.
+    async with GridSimulator(seed=2, rate_limits=RateLimits(enabled=False)) as sim:
         async with Runtime(grid_config(sim, {T1: "rtm", T2: "rtm"})) as rt:
             assert rt.supervisor is not None
             await connected(rt, sim, [T1, T2])
@@ -197,7 +199,8 @@ async def test_socket_mode_redelivery_is_not_handled_again() -> None:
 async def test_separate_apps_and_mixed_transports_answer_once(
     transports: dict[str, str], redis_url: str, redis_prefix: str
 ) -> None:
-    async with GridSimulator(separate_apps_topology(), seed=9) as sim:
+    # About one answer across apps and transports, not Slack's posting limit (30 answers in one channel).
+    async with GridSimulator(separate_apps_topology(), seed=9, rate_limits=RateLimits(enabled=False)) as sim:
         config = grid_config(sim, transports, redis_url=redis_url, key_prefix=redis_prefix)
         async with Runtime(config) as rt:
             await connected(rt, sim, [T1, T2])

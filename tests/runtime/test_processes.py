@@ -11,12 +11,13 @@ import pytest
 from gridtest import SHARED, T1, T2, USERS, GridbotProcess, eventually, grid_config, wait_until
 
 from gridbot.store import RedisStore
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[GridSimulator]:
-    async with GridSimulator(seed=13) as simulator:
+    # These tests are about processes (exactly-once, kill -9, restart), not Slack's posting limit.
+    async with GridSimulator(seed=13, rate_limits=RateLimits(enabled=False)) as simulator:
         yield simulator
 
 

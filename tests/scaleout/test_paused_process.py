@@ -11,7 +11,7 @@ from scaleout.six import ALL, AUTHOR, SIX, six_team_topology
 
 from gridbot.registry import Registry
 from gridbot.store import RedisStore
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 from gridbot.testing.harness import config_for
 
 
@@ -22,7 +22,8 @@ async def test_a_process_paused_past_its_lease_stops_serving_when_it_wakes(
     registry = Registry(store)
     procs: list[GridbotProcess] = []
     try:
-        async with GridSimulator(six_team_topology(), seed=4) as sim:
+        # About a lease lapsing while paused, not Slack's posting limit.
+        async with GridSimulator(six_team_topology(), seed=4, rate_limits=RateLimits(enabled=False)) as sim:
             config = config_for(sim, redis_url=redis_url, key_prefix=redis_prefix, lease_ttl=1.5)
             procs = [await GridbotProcess(config, tmp_path, f"p{n}").start() for n in range(2)]
             pids = [p.proc.pid for p in procs if p.proc is not None]

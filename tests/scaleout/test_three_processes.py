@@ -15,7 +15,7 @@ from scaleout.six import ALL, AUTHOR, SIX, SOLO, six_team_topology
 
 from gridbot.registry import ProcessInfo, Registry
 from gridbot.store import RedisStore
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 from gridbot.testing.harness import config_for
 
 
@@ -78,7 +78,8 @@ async def test_three_processes_six_teams_kill_9_and_rejoin(
 ) -> None:
     store = RedisStore.from_url(redis_url, key_prefix=redis_prefix)
     registry = Registry(store)
-    async with GridSimulator(six_team_topology(), seed=21) as sim:
+    # About scale-out, kill -9 and rejoin, not Slack's posting limit.
+    async with GridSimulator(six_team_topology(), seed=21, rate_limits=RateLimits(enabled=False)) as sim:
         config = config_for(sim, {t: "rtm" for t in SIX}, redis_url=redis_url, key_prefix=redis_prefix)
         procs = [GridbotProcess(config, tmp_path, f"proc{n}") for n in range(3)]
         traffic = Traffic(sim)
