@@ -7,7 +7,12 @@ running, which config reload and ownership build on. Every task the supervisor s
 with the connection it serves, or with the supervisor, and is cancelled and awaited when that ends.
 
 A connected team's **heartbeat** (``renew_alive`` in the store, renewed every ``lease_ttl / 3``)
-tells every process that its socket is up; the election's takeover waits for it to lapse.
+tells every process that its socket is up; the election's takeover waits for it to lapse. A team
+that stops for good (a dead token, Socket Mode disabled, removed from the config, or uninstalled
+as Slack's ``app_uninstalled`` / ``tokens_revoked`` say: :meth:`Supervisor.retire`) gives its
+heartbeat up at once, so no process waits out the TTL, and is announced to the dedup stage as a
+:data:`~gridbot.dedup.facts.TEAM_STOPPED` event through the intake, the one path every fact takes:
+the elections it answers in move at once.
 
 When the store is shared by several processes (Redis), every process reads the same list of
 connections and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
@@ -26,6 +31,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig, TeamConfig, connection_key
+from gridbot.dedup.facts import TEAM_STOPPED
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
@@ -92,6 +98,8 @@ class Supervisor:
         # Connections that just came up: their teams' heartbeats are renewed at once, not on the
         # next round, so standby teams stop holding and rescuing their events sooner.
         self._beat_now: set[str] = set()
+        self._release_now: set[str] = set()  # teams that stopped: their heartbeats go at once
+        self._beat_failing = False
         self._beat_wake = asyncio.Event()
         self._ownership: Ownership | None = None
 
@@ -177,7 +185,7 @@ class Supervisor:
         self._configured.pop(key, None)
         if self._ownership is not None:
             await self._ownership.abandon(key)
-        await self.remove(key)
+        await self.remove(key, gone=True)
 
     def _is_up(self, key: str) -> bool:
         conn = self.connections.get(key)
@@ -202,8 +210,12 @@ class Supervisor:
         conn.tasks.append(asyncio.create_task(self._run_connection(conn), name=f"connection:{key}"))
         return team
 
-    async def remove(self, key: str) -> None:
-        """Stop serving a connection: close its sockets, end its tasks, release its heartbeats."""
+    async def remove(self, key: str, *, gone: bool = False) -> None:
+        """Stop serving a connection: close its sockets, end its tasks, release its heartbeats.
+
+        ``gone``: no process will serve it (it left the config), so its teams are announced as
+        stopped; without it (the connection moved to another process) they are not.
+        """
         conn = self.connections.pop(key, None)
         if conn is None:
             return
@@ -213,12 +225,45 @@ class Supervisor:
             if team.team_id:
                 self._retired[team.team_id] = team
         await cancel_and_wait(reversed(conn.tasks))
-        gone = [t.team_id for t in conn.teams if t.team_id]
+        ids = [t.team_id for t in conn.teams if t.team_id]
         with contextlib.suppress(StoreUnavailable):
-            await self.store.release_alive(gone, self.instance_id)
+            await self.store.release_alive(ids, self.instance_id)
         for team in conn.teams:
             team.state = TeamState.REMOVED
-        log.info("connection.removed", connection=key, teams=gone)
+            if gone and team.team_id:
+                self._announce(team, "removed")
+        log.info("connection.removed", connection=key, teams=ids)
+
+    async def retire(self, team_id: str, reason: str) -> None:
+        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``):
+        stop the team for good and give up its heartbeat now (the dedup stage, which read the
+        event, is moving its elections already: no announcement)."""
+        hit = self._by_id.get(team_id) or next(
+            ((c, t) for c in self.connections.values() for t in c.teams if t.team_id == team_id), None
+        )
+        if hit is None or hit[1].state.final:
+            return
+        conn, team = hit
+        conn.by_id.pop(team_id, None)  # its links stop taking events for it, and its state is its own
+        team.state, team.error = TeamState.STOPPED, reason
+        log.error("team.stopped", team=team.label, team_id=team_id, state=team.state, error=reason)
+        if not conn.by_id and conn.tasks:  # RTM, or the app's last team: nothing left to read
+            await cancel_and_wait([conn.tasks[0]])
+        self._release_now.add(team_id)
+        self._beat_wake.set()
+
+    def _ended(self, team: Team) -> None:
+        """``team`` just stopped for good: its heartbeat goes now, and the dedup stage hears it."""
+        if not team.team_id:
+            return
+        self._release_now.add(team.team_id)
+        self._beat_wake.set()
+        self._announce(team, team.error or str(team.state))
+
+    def _announce(self, team: Team, reason: str) -> None:
+        """Tell the dedup stage, through the intake like any event, that ``team`` stopped."""
+        frame = {"type": TEAM_STOPPED, "reason": reason}
+        self._intake.offer(frame, team.team_id, team.enterprise_id, (team.team_id,))
 
     async def stop(self) -> None:
         """Hand our connections over (several processes), close every socket, release the teams'
@@ -293,6 +338,7 @@ class Supervisor:
                         state=team.state,
                         error=verdict.error,
                     )
+                    self._ended(team)
                     return False
                 if verdict.action is Action.PAUSE:
                     team.state, team.error = TeamState.PAUSED, verdict.error
@@ -338,6 +384,8 @@ class Supervisor:
             team.error = None if best == TeamState.CONNECTED else error
             if previous != team.state:
                 log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
+                if best.final and not previous.final:
+                    self._ended(team)
         if best == TeamState.CONNECTED:
             self._beat_now.add(conn.key)
             self._beat_wake.set()
@@ -346,7 +394,11 @@ class Supervisor:
 
     async def _heartbeats(self) -> None:
         """Renew the heartbeat of every connected team every ``lease_ttl / 3`` (a dead socket's
-        lapses), and at once for a connection that just came up."""
+        lapses), at once for a connection that just came up, and release a stopped team's at once.
+
+        A renewal the store refused is retried within half a second, not a third of the TTL
+        later: a short Redis outage must not let every heartbeat lapse.
+        """
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
@@ -356,6 +408,7 @@ class Supervisor:
             self._beat_wake.clear()
             every = loop.time() >= due
             keys, self._beat_now = (set(self.connections) if every else self._beat_now), set()
+            released, self._release_now = self._release_now, set()
             teams = [
                 t.team_id
                 for key in keys
@@ -364,11 +417,23 @@ class Supervisor:
                 if t.state == TeamState.CONNECTED
             ]
             try:
+                if released:  # after any renewal in flight: this loop is the only one writing
+                    await self.store.release_alive(sorted(released), self.instance_id)
+                    released = set()
                 if teams:
                     await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
+                if self._beat_failing:
+                    log.info("heartbeat.renewed", teams=len(teams))
+                self._beat_failing = False
             except StoreUnavailable as exc:
-                log.warning("heartbeat.renew_failed", error=str(exc))
-            if every:
+                self._release_now |= released
+                if not self._beat_failing:
+                    log.warning("heartbeat.renew_failed", error=str(exc))
+                self._beat_failing = True
+            if self._beat_failing:
+                retry = loop.time() + min(0.5, self.runtime.lease_ttl / 3)
+                due = retry if every else min(due, retry)
+            elif every:
                 due = loop.time() + self.runtime.lease_ttl / 3
 
     async def _poll_auth(self) -> None:

@@ -1,5 +1,6 @@
 """Standby copies: a delivery to a team that is not responsible for its conversation, held for
-``standby_grace`` seconds in case the responsible team's copy never comes.
+``standby_grace`` seconds in case the responsible team's copy never comes (not at all when the
+responsible team is known gone: its heartbeat lapsed, or a fact said it left).
 
 A held copy is let go as soon as its event is claimed (usually the responsible team's own copy, a
 batch later: in a flood 15-45 % of all deliveries were held). One that is still held at its
@@ -13,16 +14,19 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gridbot.dedup.claimed import ClaimedKeys
 from gridbot.dedup.counters import Counters
 from gridbot.dedup.questions import log_decision
-from gridbot.election import Elector
 from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.store import Store, StoreUnavailable
+
+if TYPE_CHECKING:  # the elector imports the facts of this package
+    from gridbot.election import Elector
 
 log = get_logger("gridbot.dedup")
 
@@ -75,13 +79,41 @@ class Standby:
         """Copies held or being rescued."""
         return len(self._held) + self._rescuing
 
-    def hold(self, key: str, event: Event, responsible: str, copies: int) -> None:
-        """Hold a standby copy (asked again: one hold stands for every copy)."""
+    def hold(self, key: str, event: Event, responsible: str, copies: int, *, now: bool = False) -> None:
+        """Hold a standby copy (asked again: one hold stands for every copy).
+
+        ``now``: the responsible team is known gone (its heartbeat lapsed, it left): no grace,
+        the copy is rescued on the sweeper's next turn.
+        """
         held = self._held.get(key)
         if held is not None:
             held.copies += copies
+            if now:
+                self._push(Held(self._clock(), key, held.event, held.responsible, held.copies), first=True)
+        elif now:
+            self._push(Held(self._clock(), key, event, responsible, copies), first=True)
         else:
             self._push(Held(self._clock() + self._grace, key, event, responsible, copies))
+
+    def expedite(self, responsible: Collection[str], channel: str | None = None) -> None:
+        """Rescue now every copy held for one of ``responsible`` (in ``channel``, if given): those
+        teams are gone (a scan of what is held: a fact is rare)."""
+        if responsible and self._held:
+            self._due_now(
+                h
+                for h in self._held.values()
+                if h.responsible in responsible and (channel is None or h.event.channel == channel)
+            )
+
+    def due_now(self, keys: Iterable[str]) -> None:
+        """Rescue now the copies held under ``keys`` (their responsible team's heartbeat lapsed)."""
+        held = self._held
+        self._due_now([h for key in keys if (h := held.get(key)) is not None])
+
+    def _due_now(self, due: Iterable[Held]) -> None:
+        now = self._clock()
+        for held in list(due):
+            self._push(Held(now, held.key, held.event, held.responsible, held.copies), first=True)
 
     def _push(self, held: Held, *, first: bool = False) -> None:
         """``first``: a retry, due before the others."""

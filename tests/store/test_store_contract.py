@@ -133,7 +133,12 @@ async def test_a_team_that_left_moves_the_election_and_is_no_candidate_until_it_
     await store.elect("C1", "T1", ["T1", "T2", "T3"])
     moved, after = await store.depart("C1", ["T1"], "T2", "channel_left", left=True)
     assert moved and after is not None
-    assert (after.team, after.epoch, after.reason, after.candidates) == ("T2", 2, "channel_left", ("T2", "T3"))
+    assert (after.team, after.epoch, after.reason, after.candidates) == (
+        "T2",
+        2,
+        "channel_left",
+        ("T2", "T3"),
+    )
     assert await store.election("C1") == after
     # conversations.info still lists T1 (the conversation is shared with it): not a candidate again
     kept = await store.elect("C1", "T1", ["T1", "T2", "T3"])
