@@ -11,6 +11,7 @@ the responsible team's heartbeat has lapsed the election moves (:meth:`Elector.c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -116,13 +117,15 @@ class Standby:
             self._push(Held(now, held.key, held.event, held.responsible, held.copies), first=True)
 
     def _push(self, held: Held, *, first: bool = False) -> None:
-        """``first``: a retry, due before the others."""
+        """``first``: due before the others (a retry, or a copy to rescue now)."""
         self._held[held.key] = held
+        pending = self._pending
         if first:
-            self._pending.appendleft(held)
+            pending.appendleft(held)
         else:
-            self._pending.append(held)
-        self._wake.set()
+            pending.append(held)
+        if first or len(pending) == 1:  # the sweeper waits for an earlier deadline than before
+            self._wake.set()
 
     def release(self, key: str) -> None:
         """The event of ``key`` was claimed: a copy held for it ends as duplicates."""
@@ -149,7 +152,10 @@ class Standby:
                 continue
             delay = pending[0].deadline - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 continue
             now = self._clock()
             due: list[Held] = []
