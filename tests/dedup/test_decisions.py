@@ -230,6 +230,40 @@ async def test_store_outage_buffers_then_drains_exactly_once() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+class ClaimsDown(MemoryStore):
+    """Decides as usual, but cannot claim while ``down`` (the outage began after the hold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    async def claim_many(self, claims: Any) -> Any:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("connection refused")
+        return await super().claim_many(claims)
+
+
+async def test_a_rescue_that_meets_an_outage_is_retried_until_the_store_is_back() -> None:
+    store = ClaimsDown()
+    h = await Harness(store, {"T1", "T2"}).up()
+    await store.elect("C1", "T1", ["T1", "T2"])
+    task = asyncio.create_task(h.stage.run())
+    try:
+        h.stage.submit(msg("T2", "1.0"), ("T2",))  # T1 never delivers its copy
+        await wait_until(lambda: h.stage.counters.standby == 1)
+        store.down = True
+        await wait_until(lambda: store.refused >= 1 and not h.stage.store_ok)
+        assert h.handled == [] and h.stage.backlog == 1  # still held, not dropped
+        store.down = False
+        await wait_until(lambda: h.handled == [("1.0", "T2", "rescued")])
+        assert h.stage.store_ok and h.stage.backlog == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_full_buffer_drops_the_oldest_and_counts() -> None:
     h = Harness(MemoryStore(), {"T1"}, max_buffer=3)
     for n in range(5):

@@ -145,9 +145,11 @@ class DecisionCore(RuleBasedStateMachine):
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
-    async def _turns(self, n: int = 3) -> None:
-        for _ in range(n):
-            await asyncio.sleep(0)
+    async def _read(self) -> None:
+        """What a socket read leads to: a loop turn for the reader, and a few milliseconds for
+        the decider's round trip (so Redis is killed between decisions as often as during one)."""
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.002)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class DecisionCore(RuleBasedStateMachine):
         self.delivered[team].append(frame)
         if frame["type"] == "message":
             self.read.setdefault((frame["channel"], frame["ts"]), set()).add(proc.name)
-        self.run(self._turns())
+        self.run(self._read())
 
     @rule(team=st.sampled_from(TEAMS), up=st.booleans())
     def socket(self, team: str, up: bool) -> None:
@@ -336,7 +338,7 @@ def test_the_decision_core_handles_each_message_once_whatever_the_interleaving(
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=150,
+            max_examples=120,
             stateful_step_count=50,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
