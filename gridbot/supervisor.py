@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig, TeamConfig, connection_key
 from gridbot.dedup.facts import TEAM_STOPPED
+from gridbot.heartbeat import HeartbeatKeeper
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
@@ -95,12 +96,7 @@ class Supervisor:
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
         self._by_id: dict[str, tuple[Connection, Team]] = {}  # team() lookups, checked on use
-        # Connections that just came up: their teams' heartbeats are renewed at once, not on the
-        # next round, so standby teams stop holding and rescuing their events sooner.
-        self._beat_now: set[str] = set()
-        self._release_now: set[str] = set()  # teams that stopped: their heartbeats go at once
-        self._beat_failing = False
-        self._beat_wake = asyncio.Event()
+        self._beats = HeartbeatKeeper(store, instance_id, runtime.lease_ttl, self._connected)
         self._ownership: Ownership | None = None
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
@@ -158,7 +154,7 @@ class Supervisor:
         else:
             for key in self._configured:
                 self._serve(key)
-        self._spawn(self._heartbeats(), "supervisor:heartbeats")
+        self._spawn(self._beats.run(), "supervisor:heartbeats")
         self._spawn(self._poll_auth(), "supervisor:auth-poll")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -249,15 +245,13 @@ class Supervisor:
         log.error("team.stopped", team=team.label, team_id=team_id, state=team.state, error=reason)
         if not conn.by_id and conn.tasks:  # RTM, or the app's last team: nothing left to read
             await cancel_and_wait([conn.tasks[0]])
-        self._release_now.add(team_id)
-        self._beat_wake.set()
+        self._beats.release(team_id)
 
     def _ended(self, team: Team) -> None:
         """``team`` just stopped for good: its heartbeat goes now, and the dedup stage hears it."""
         if not team.team_id:
             return
-        self._release_now.add(team.team_id)
-        self._beat_wake.set()
+        self._beats.release(team.team_id)
         self._announce(team, team.error or str(team.state))
 
     def _announce(self, team: Team, reason: str) -> None:
@@ -387,54 +381,19 @@ class Supervisor:
                 if best.final and not previous.final:
                     self._ended(team)
         if best == TeamState.CONNECTED:
-            self._beat_now.add(conn.key)
-            self._beat_wake.set()
+            self._beats.up(conn.key)
 
     # -- heartbeats and polling ------------------------------------------------------------------
 
-    async def _heartbeats(self) -> None:
-        """Renew the heartbeat of every connected team every ``lease_ttl / 3`` (a dead socket's
-        lapses), at once for a connection that just came up, and release a stopped team's at once.
-
-        A renewal the store refused is retried within half a second, not a third of the TTL
-        later: a short Redis outage must not let every heartbeat lapse.
-        """
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(due):
-                    await self._beat_wake.wait()
-            self._beat_wake.clear()
-            every = loop.time() >= due
-            keys, self._beat_now = (set(self.connections) if every else self._beat_now), set()
-            released, self._release_now = self._release_now, set()
-            teams = [
-                t.team_id
-                for key in keys
-                if (conn := self.connections.get(key)) is not None and not self._fenced(key)
-                for t in conn.by_id.values()
-                if t.state == TeamState.CONNECTED
-            ]
-            try:
-                if released:  # after any renewal in flight: this loop is the only one writing
-                    await self.store.release_alive(sorted(released), self.instance_id)
-                    released = set()
-                if teams:
-                    await self.store.renew_alive(teams, self.instance_id, int(self.runtime.lease_ttl * 1000))
-                if self._beat_failing:
-                    log.info("heartbeat.renewed", teams=len(teams))
-                self._beat_failing = False
-            except StoreUnavailable as exc:
-                self._release_now |= released
-                if not self._beat_failing:
-                    log.warning("heartbeat.renew_failed", error=str(exc))
-                self._beat_failing = True
-            if self._beat_failing:
-                retry = loop.time() + min(0.5, self.runtime.lease_ttl / 3)
-                due = retry if every else min(due, retry)
-            elif every:
-                due = loop.time() + self.runtime.lease_ttl / 3
+    def _connected(self, keys: Collection[str] | None) -> list[str]:
+        """The connected teams of ``keys`` (None: of every connection) this process may beat for."""
+        return [
+            t.team_id
+            for key in (self.connections if keys is None else keys)
+            if (conn := self.connections.get(key)) is not None and not self._fenced(key)
+            for t in conn.by_id.values()
+            if t.state == TeamState.CONNECTED
+        ]
 
     async def _poll_auth(self) -> None:
         """auth.test every so often: a team may have been moved into an enterprise (the guide's advice)."""

@@ -10,8 +10,7 @@ store never blocks a socket reader and no task is made per delivery.
 Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in one spot,
 before the batch they came in is asked about, so the events after a fact are decided under the
 election it made. A standby copy whose responsible team is known gone is rescued at once, not
-after the grace; "known" is :class:`~gridbot.dedup.claimed.Heartbeats`, a dict lookup, and a team
-not known is asked about after the batch, one round trip for all of them.
+after the grace (:class:`~gridbot.dedup.standby.Standby` knows whose heartbeat is up).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gridbot.bots import Bots
-from gridbot.dedup.claimed import Heartbeats
 from gridbot.dedup.facts import FACT_TYPES, NAMES_A_BOT, Fact, Kind, fact_of
 from gridbot.dedup.intake import Intake
 from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision
@@ -65,6 +63,7 @@ class Decider:
             dispatch,
             intake.counters,
             grace=standby_grace,
+            heartbeat_trust=heartbeat_trust,
             batch_size=batch_size,
             clock=clock,
         )
@@ -80,10 +79,6 @@ class Decider:
         self._store_ok = True
         self._clock = clock
         self._now = 0.0  # read once per batch
-        self._heartbeats = Heartbeats(heartbeat_trust)
-        # Standby copies of this batch whose responsible team's heartbeat is not known:
-        # team -> local keys, asked about once the batch is decided.
-        self._unsure: dict[str, list[str]] = {}
         self._deciding = 0  # deliveries taken from the intake, decision not yet made
         self._settled = asyncio.Event()  # set after every batch
         self._log = log.bind()
@@ -187,8 +182,7 @@ class Decider:
         """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
         self._now = self._clock()
         retry = await self._decide_batch(batch)
-        if self._unsure:
-            await self._ask_heartbeats()
+        await self._standby.ask_heartbeats()  # of standby teams this batch did not know
         return retry
 
     async def _decide_batch(self, batch: list[Ask]) -> list[Ask]:
@@ -275,22 +269,8 @@ class Decider:
                 log.error("election.failed", reason=fact.reason, exc_info=exc)
                 continue
             # Copies held for a team that is gone are rescued now, not after the grace.
-            self._heartbeats.learn(teams if fact.kind is Kind.GONE else (), (), self._clock())
-            self._standby.expedite(teams, fact.channel)
+            self._standby.gone(teams, fact.channel, everywhere=fact.kind is Kind.GONE)
         return True
-
-    async def _ask_heartbeats(self) -> None:
-        """The heartbeat of each standby team this batch did not know: rescue at once the copies
-        held for one that is gone. The store unreachable: they wait out the grace."""
-        unsure, self._unsure = self._unsure, {}
-        try:
-            alive = await self._store.alive(list(unsure))
-        except StoreUnavailable:
-            return
-        self._heartbeats.learn(unsure, alive, self._clock())
-        for team, keys in unsure.items():
-            if team not in alive:
-                self._standby.due_now(keys)
 
     def _classify(self, ask: Ask, asks: dict[str, Ask]) -> None:
         """Settle a question without the store if possible, else add it to the batch's questions."""
@@ -383,13 +363,9 @@ class Decider:
                 responsible = decision.team or ""
                 self._responsible.note(ask.channel, responsible)
                 self.counters.standby += len(items)
-                # One held copy is enough: a rescue claims once for all of them. Held with the
-                # grace unless its team is known gone; not known: asked about after the batch.
+                # One held copy is enough: a rescue claims once for all of them.
                 local = ask.local or local_key(ask.channel or "", ask.key)
-                alive = self._heartbeats.get(responsible, self._now)
-                self._standby.hold(local, ask.first, responsible, len(items), now=alive is False)
-                if alive is None:
-                    self._unsure.setdefault(responsible, []).append(local)
+                self._standby.hold(local, ask.first, responsible, len(items), self._now)
                 if self._trace:
                     for copy, _ in items:
                         event = self._materialise(copy, UNREADABLE)

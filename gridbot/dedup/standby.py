@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gridbot.dedup.claimed import ClaimedKeys
+from gridbot.dedup.claimed import ClaimedKeys, Heartbeats
 from gridbot.dedup.counters import Counters
 from gridbot.dedup.questions import log_decision
 from gridbot.events import Event
@@ -56,6 +56,7 @@ class Standby:
         counters: Counters,
         *,
         grace: float = 2.0,
+        heartbeat_trust: float = 1.0,
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -72,6 +73,10 @@ class Standby:
         self._held: dict[str, Held] = {}  # one held copy per key
         self._pending: deque[Held] = deque()  # their deadlines, in order
         self._wake = asyncio.Event()
+        self._heartbeats = Heartbeats(heartbeat_trust)
+        # Copies held since the last ask_heartbeats() whose responsible team's heartbeat was not
+        # known: team -> keys.
+        self._unsure: dict[str, list[str]] = {}
         self._rescuing = 0
         self._log = log.bind()
         self._trace = False
@@ -80,21 +85,50 @@ class Standby:
         """Copies held or being rescued."""
         return len(self._held) + self._rescuing
 
-    def hold(self, key: str, event: Event, responsible: str, copies: int, *, now: bool = False) -> None:
-        """Hold a standby copy (asked again: one hold stands for every copy).
+    def hold(self, key: str, event: Event, responsible: str, copies: int, at: float) -> None:
+        """Hold a standby copy decided at ``at`` (asked again: one hold stands for every copy).
 
-        ``now``: the responsible team is known gone (its heartbeat lapsed, it left): no grace,
-        the copy is rescued on the sweeper's next turn.
+        For the grace, unless its responsible team is known gone: then it is rescued on the
+        sweeper's next turn. Not known: held for the grace, and asked about in
+        :meth:`ask_heartbeats` (a dict lookup here, no round trip).
         """
+        alive = self._heartbeats.get(responsible, at)
         held = self._held.get(key)
         if held is not None:
             held.copies += copies
-            if now:
-                self._push(Held(self._clock(), key, held.event, held.responsible, held.copies), first=True)
-        elif now:
-            self._push(Held(self._clock(), key, event, responsible, copies), first=True)
-        else:
-            self._push(Held(self._clock() + self._grace, key, event, responsible, copies))
+            if alive is False:
+                self._push(Held(at, key, held.event, held.responsible, held.copies), first=True)
+            return
+        if alive is False:
+            self._push(Held(at, key, event, responsible, copies), first=True)
+            return
+        self._push(Held(at + self._grace, key, event, responsible, copies))
+        if alive is None:
+            self._unsure.setdefault(responsible, []).append(key)
+
+    async def ask_heartbeats(self) -> None:
+        """Ask the store, in one round trip, about the heartbeat of every standby team held for
+        since the last call that was not known; rescue now the copies held for one that is gone.
+        The store unreachable: they wait out the grace, as before."""
+        if not self._unsure:
+            return
+        unsure, self._unsure = self._unsure, {}
+        try:
+            alive = await self._store.alive(list(unsure))
+        except StoreUnavailable:
+            return
+        self._heartbeats.learn(unsure, alive, self._clock())
+        held = self._held
+        self._due_now(
+            h for team, keys in unsure.items() if team not in alive for k in keys if (h := held.get(k))
+        )
+
+    def gone(self, teams: Collection[str], channel: str | None, *, everywhere: bool) -> None:
+        """A fact says ``teams`` no longer answer in ``channel`` (``everywhere``: at all): the
+        copies held for them there are rescued now, and, everywhere, so is every later one."""
+        if everywhere:
+            self._heartbeats.learn(teams, (), self._clock())
+        self.expedite(teams, None if everywhere else channel)
 
     def expedite(self, responsible: Collection[str], channel: str | None = None) -> None:
         """Rescue now every copy held for one of ``responsible`` (in ``channel``, if given): those
@@ -105,11 +139,6 @@ class Standby:
                 for h in self._held.values()
                 if h.responsible in responsible and (channel is None or h.event.channel == channel)
             )
-
-    def due_now(self, keys: Iterable[str]) -> None:
-        """Rescue now the copies held under ``keys`` (their responsible team's heartbeat lapsed)."""
-        held = self._held
-        self._due_now([h for key in keys if (h := held.get(key)) is not None])
 
     def _due_now(self, due: Iterable[Held]) -> None:
         now = self._clock()
