@@ -460,3 +460,28 @@ async def test_at_the_bound_a_copy_is_not_merged_and_the_oldest_question_goes() 
     h.stage.submit(normalise(frame("6.0"), team_id="T2", enterprise_id="E1"), ("T2",))
     h.stage.offer(frame("6.0"), "T1")
     assert h.stage.intake.queued == 1 and h.stage.counters.dropped_overflow == 1
+
+
+class BrokenElector(Elector):
+    async def ensure(self, channel: str, via: str, joined: Any = ()) -> Any:
+        raise RuntimeError("a bug in the election")
+
+
+async def test_a_failed_election_still_answers_the_message_once() -> None:
+    """No election could be made (logged ``election.failed``): the message is claimed for the team
+    that read it rather than dropped, and its other copy is a duplicate."""
+    store = MemoryStore()
+    handled: list[str] = []
+    elector = BrokenElector(store, installed=lambda: {"T1", "T2"}, client_for=lambda _t: None)
+    stage = Stage(store, elector, lambda e, team, d: handled.append(e.ts or ""), bots=Bots(store))
+    task = asyncio.create_task(stage.run())
+    try:
+        stage.submit(msg("T2", "1.0"), ("T2",))
+        stage.submit(msg("T1", "1.0"), ("T1",))
+        await wait_until(lambda: stage.backlog == 0 and len(handled) == 1)
+        stage.submit(msg("T1", "2.0"), ("T1",))  # a later marker: nothing else came of 1.0
+        await wait_until(lambda: len(handled) == 2 and stage.backlog == 0)
+        assert handled == ["1.0", "2.0"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
