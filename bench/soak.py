@@ -524,7 +524,7 @@ class Soak:
                     r.rescued += item.get("decision") == "rescued"
                 elif event == "link.connected":
                     links[(str(inc.log_path), str(item.get("link")))] += 1
-                elif event == "election.takeover":
+                elif event == "election.moved" and item.get("reason") == "heartbeat_lapsed":
                     r.takeovers += 1
                 elif event == "store.unavailable":
                     r.store_unavailable += 1

@@ -23,15 +23,23 @@ class Bots:
     def __init__(self, store: Store | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.user_ids: set[str] = set()
         self.bot_ids: set[str] = set()
+        # bot user id -> the teams it is the bot of (one, or every team of an org-wide install)
+        self._teams: dict[str, set[str]] = {}
         self._store = store
         self._clock = clock
         self._refreshed = float("-inf")
 
-    def add(self, bot_user_id: str, bot_id: str) -> None:
+    def add(self, bot_user_id: str, bot_id: str, team_id: str = "") -> None:
         if bot_user_id:
             self.user_ids.add(bot_user_id)
+            if team_id:
+                self._teams.setdefault(bot_user_id, set()).add(team_id)
         if bot_id:
             self.bot_ids.add(bot_id)
+
+    def teams_of(self, bot_user_id: object) -> set[str]:
+        """The teams whose bot ``bot_user_id`` is (empty for anyone else)."""
+        return set(self._teams.get(bot_user_id, ())) if isinstance(bot_user_id, str) else set()
 
     def authored(self, kind: object, bot_id: object, user: object) -> bool:
         """Did one of the bots we know write this? The one place that decides it."""
@@ -58,5 +66,5 @@ class Bots:
             teams = await self._store.roster()
         except StoreUnavailable:
             return
-        for info in teams.values():
-            self.add(str(info.get("bot_user_id") or ""), str(info.get("bot_id") or ""))
+        for team_id, info in teams.items():
+            self.add(str(info.get("bot_user_id") or ""), str(info.get("bot_id") or ""), team_id)

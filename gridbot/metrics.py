@@ -255,6 +255,12 @@ class RuntimeCollector(Collector):
             [],
             [([], view.elector.takeovers)],
         )
+        yield _counter(
+            "gridbot_election_moves",
+            "Elections this process moved or cleared, by reason (a heartbeat lapsed, a lifecycle event).",
+            ["reason"],
+            [([reason], n) for reason, n in list(view.elector.moves.items())],
+        )
         yield _gauge(
             "gridbot_handlers_running",
             "Handlers started and not yet ended.",

@@ -9,7 +9,10 @@ with the intake, started before the supervisor (requests for teams not authentic
 answered 503) and drained first on shutdown (stop accepting, answer what is in flight).
 
 Shutdown (SIGTERM): stop reading (close sockets), let the dedup stage and the running handlers
-finish within ``runtime.shutdown_timeout``, run plugin shutdown hooks, release leases, close.
+finish within ``runtime.shutdown_timeout`` (one budget for both: they run side by side), run plugin
+shutdown hooks, release leases, close. What could not finish is counted in the last log lines:
+``gridbot.backlog_abandoned`` (deliveries left undecided, say with Redis unreachable throughout)
+and ``gridbot.stopped`` (handlers that finished during the drain, and those cancelled).
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ class Runtime:
 
     async def _team_ready(self, team: Team) -> None:
         """Register the team for every process sharing the store, then let its socket connect."""
-        self.bots.add(team.bot_user_id, team.bot_id)
+        self.bots.add(team.bot_user_id, team.bot_id, team.team_id)
         info = {"bot_user_id": team.bot_user_id, "bot_id": team.bot_id, "enterprise_id": team.enterprise_id}
         try:
             await self.store.roster_add(team.team_id, info)
@@ -148,6 +151,7 @@ class Runtime:
             installed=self.supervisor.installed,
             stopped=self.supervisor.stopped,
             client_for=self.supervisor.client_for,
+            retire=self.supervisor.retire,
         )
         router = Router(
             self.plugins, command_prefix=cfg.plugins.command_prefix, bot_user_ids=self.bots.user_ids
@@ -248,23 +252,31 @@ class Runtime:
         self._started = False
         self.stopping = True  # /readyz answers 503 from here on
         assert self.supervisor and self.dedup and self.dispatcher and self.clients
-        timeout = self.config.runtime.shutdown_timeout
+        loop = asyncio.get_running_loop()
         # One line for the whole shutdown: the sockets it closes are not logged as "reconnecting".
         log.info(
             "gridbot.stopping",
             teams=len(self.supervisor.connected()),
             in_flight=self.dispatcher.running,
             backlog=self.dedup.backlog,
+            store_ok=self.dedup.store_ok,
         )
         # No team starts now that was waiting for the store, and no new scheduled runs.
         await cancel_and_wait([t for t in (self._store_wait, self._scheduler) if t is not None])
         if self.events is not None:  # stop accepting, answer the requests in flight
             await self.events.stop()
         await self.supervisor.stop()  # stop reading first: nothing new comes in
-        if not await self.dedup.wait_idle(timeout):
+        # One budget for the dedup stage and the handlers: the handlers run while it drains.
+        deadline = loop.time() + self.config.runtime.shutdown_timeout
+        started = self.dispatcher.counters.started
+        running = self.dispatcher.running
+        abandoned = 0
+        if not await self.dedup.wait_idle(deadline - loop.time()):
             # e.g. Redis unreachable for the whole drain: say how much is left undecided
-            log.error("gridbot.backlog_abandoned", backlog=self.dedup.backlog, store_ok=self.dedup.store_ok)
-        cancelled = await self.dispatcher.drain(timeout)
+            abandoned = self.dedup.backlog
+            log.error("gridbot.backlog_abandoned", backlog=abandoned, store_ok=self.dedup.store_ok)
+        cancelled = await self.dispatcher.drain(max(0.0, deadline - loop.time()))
+        begun = running + self.dispatcher.counters.started - started  # running then, or since
         await self._hooks("shutdown")
         await cancel_and_wait(reversed(self._tasks))
         if self.http is not None:
@@ -272,7 +284,12 @@ class Runtime:
         await self.clients.close()
         if self._owns_store:
             await self.store.close()
-        log.info("gridbot.stopped", handlers_cancelled=cancelled)
+        log.info(
+            "gridbot.stopped",
+            handlers_finished=max(0, begun - cancelled),
+            handlers_cancelled=cancelled,
+            backlog_abandoned=abandoned,
+        )
 
     @property
     def started(self) -> bool:

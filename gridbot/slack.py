@@ -8,21 +8,28 @@ links (the connect methods) both act on it.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from enum import Enum
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from gridbot.logs import get_logger
 from gridbot.secrets import Secret
 from gridbot.team import TeamState
+
+log = get_logger("gridbot.slack")
 
 
 class Action(Enum):
@@ -38,6 +45,7 @@ _PAUSE = {"team_added_to_org", "org_login_required"}
 _RATE = {"ratelimited", "rate_limited"}
 _BACKOFF_CAP = 300.0
 _RATE_LIMIT_RETRIES = 3  # a Web API call waits out this many 429s before the error surfaces
+_RATE_LIMIT_MAX_WAIT = 60.0  # a longer Retry-After surfaces at once: the caller decides what to do
 
 
 # The errors after which no retry helps, and the state they leave a team in.
@@ -82,6 +90,72 @@ def classify_error(error: str) -> Verdict:
     return Verdict(Action.BACKOFF, error)
 
 
+def retry_after(headers: dict[str, list[str]] | object) -> float:
+    """Seconds a 429's ``Retry-After`` header asks for (1 when it is missing or unreadable).
+
+    Slack sends whole seconds; anything else (a fraction, garbage, a negative) must not turn a
+    rate limit into a crash or a tight loop.
+    """
+    if isinstance(headers, dict):
+        for name, value in headers.items():
+            if str(name).lower() == "retry-after":
+                text = value[0] if isinstance(value, list) and value else value
+                try:
+                    return max(float(str(text)), 0.0)
+                except ValueError:
+                    break
+    return 1.0
+
+
+class RateLimitRetry(AsyncRetryHandler):
+    """Wait out a ``429`` for as long as its ``Retry-After`` says, a bounded number of times.
+
+    slack_sdk's own ``AsyncRateLimitErrorRetryHandler`` counts its retries but waits whatever the
+    header says (an hour, if asked), fails with a ValueError on a fractional ``Retry-After``, and
+    logs nothing at gridbot's levels. Here a wait above ``max_wait`` is not waited: the 429 goes
+    back to the caller as a ``ratelimited`` error (:func:`classify` says ``RETRY_AFTER``). Every
+    429 is one ``slack.ratelimited`` warning.
+    """
+
+    def __init__(self, max_retry_count: int = _RATE_LIMIT_RETRIES, max_wait: float = _RATE_LIMIT_MAX_WAIT):
+        super().__init__(max_retry_count)
+        self.max_wait = max_wait
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after(response.headers)
+        retrying = state.current_attempt < self.max_retry_count and wait <= self.max_wait
+        log.warning(
+            "slack.ratelimited",
+            method=request.url.rsplit("/", 1)[-1].split("?", 1)[0],
+            retry_after=wait,
+            attempt=state.current_attempt + 1,
+            retrying=retrying,
+        )
+        return retrying
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        wait = retry_after(response.headers if response is not None else None)
+        await asyncio.sleep(wait + random.uniform(0, 0.25))  # a little jitter: not all at once
+        state.increment_current_attempt()
+
+
 @dataclass
 class Backoff:
     """Capped, jittered exponential backoff: 1 s, 2 s, 4 s ... up to 5 minutes, each drawn from
@@ -122,7 +196,7 @@ class SlackClients:
             session=self.session,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES),
+                RateLimitRetry(),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
             ],
         )

@@ -7,7 +7,12 @@ running, which config reload and ownership build on. Every task the supervisor s
 with the connection it serves, or with the supervisor, and is cancelled and awaited when that ends.
 
 A connected team's **heartbeat** (``renew_alive`` in the store, renewed every ``lease_ttl / 3``)
-tells every process that its socket is up; the election's takeover waits for it to lapse.
+tells every process that its socket is up; the election's takeover waits for it to lapse. A team
+that stops for good (a dead token, Socket Mode disabled, removed from the config, or uninstalled
+as Slack's ``app_uninstalled`` / ``tokens_revoked`` say: :meth:`Supervisor.retire`) gives its
+heartbeat up at once, so no process waits out the TTL, and is announced to the dedup stage as a
+:data:`~gridbot.dedup.facts.TEAM_STOPPED` event through the intake, the one path every fact takes:
+the elections it answers in move at once.
 
 When the store is shared by several processes (Redis), every process reads the same list of
 connections and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
@@ -24,13 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig, TeamConfig, connection_key
+from gridbot.dedup.facts import TEAM_STOPPED
+from gridbot.heartbeat import HeartbeatKeeper
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
@@ -100,10 +107,7 @@ class Supervisor:
         # closed still get a context (their handlers answer through the same token)
         self._retired: dict[str, Team] = {}
         self._by_id: dict[str, tuple[Connection, Team]] = {}  # team() lookups, checked on use
-        # Connections that just came up: their teams' heartbeats are renewed at once, not on the
-        # next round, so standby teams stop holding and rescuing their events sooner.
-        self._beat_now: set[str] = set()
-        self._beat_wake = asyncio.Event()
+        self._beats = HeartbeatKeeper(store, (instance_id, EVENTS_HOLDER), runtime.lease_ttl, self._connected)
         self._ownership: Ownership | None = None
         self._stopping = False  # shutting down: sockets close on purpose, not to reconnect
 
@@ -165,7 +169,7 @@ class Supervisor:
         else:
             for key in self._configured:
                 self._serve(key)  # (served already: a no-op)
-        self._spawn(self._heartbeats(), "supervisor:heartbeats")
+        self._spawn(self._beats.run(), "supervisor:heartbeats")
         self._spawn(self._poll_auth(), "supervisor:auth-poll")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -192,7 +196,7 @@ class Supervisor:
         self._configured.pop(key, None)
         if self._ownership is not None:
             await self._ownership.abandon(key)
-        await self.remove(key)
+        await self.remove(key, gone=True)
 
     def _is_up(self, key: str) -> bool:
         conn = self.connections.get(key)
@@ -217,8 +221,12 @@ class Supervisor:
         conn.tasks.append(asyncio.create_task(self._run_connection(conn), name=f"connection:{key}"))
         return team
 
-    async def remove(self, key: str) -> None:
-        """Stop serving a connection: close its sockets, end its tasks, release its heartbeats."""
+    async def remove(self, key: str, *, gone: bool = False) -> None:
+        """Stop serving a connection: close its sockets, end its tasks, release its heartbeats.
+
+        ``gone``: no process will serve it (it left the config), so its teams are announced as
+        stopped; without it (the connection moved to another process) they are not.
+        """
         conn = self.connections.pop(key, None)
         if conn is None:
             return
@@ -228,12 +236,43 @@ class Supervisor:
             if team.team_id:
                 self._retired[team.team_id] = team
         await cancel_and_wait(reversed(conn.tasks))
-        gone = [t.team_id for t in conn.teams if t.team_id]
+        ids = [t.team_id for t in conn.teams if t.team_id]
         with contextlib.suppress(StoreUnavailable):
-            await self.store.release_alive(gone, self.instance_id)
+            await self.store.release_alive(ids, self.instance_id)
         for team in conn.teams:
             team.state = TeamState.REMOVED
-        log.info("connection.removed", connection=key, teams=gone)
+            if gone and team.team_id:
+                self._announce(team, "removed")
+        log.info("connection.removed", connection=key, teams=ids)
+
+    async def retire(self, team_id: str, reason: str) -> None:
+        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``):
+        stop the team for good and give up its heartbeat now (the dedup stage, which read the
+        event, is moving its elections already: no announcement)."""
+        hit = self._by_id.get(team_id) or next(
+            ((c, t) for c in self.connections.values() for t in c.teams if t.team_id == team_id), None
+        )
+        if hit is None or hit[1].state.final:
+            return
+        conn, team = hit
+        conn.by_id.pop(team_id, None)  # its links stop taking events for it, and its state is its own
+        team.state, team.error = TeamState.STOPPED, reason
+        log.error("team.stopped", team=team.label, team_id=team_id, state=team.state, error=reason)
+        if not conn.by_id and conn.tasks:  # RTM, or the app's last team: nothing left to read
+            await cancel_and_wait([conn.tasks[0]])
+        self._beats.release(team_id)
+
+    def _ended(self, team: Team) -> None:
+        """``team`` just stopped for good: its heartbeat goes now, and the dedup stage hears it."""
+        if not team.team_id:
+            return
+        self._beats.release(team.team_id)
+        self._announce(team, team.error or str(team.state))
+
+    def _announce(self, team: Team, reason: str) -> None:
+        """Tell the dedup stage, through the intake like any event, that ``team`` stopped."""
+        frame = {"type": TEAM_STOPPED, "reason": reason}
+        self._intake.offer(frame, team.team_id, team.enterprise_id, (team.team_id,))
 
     async def stop(self) -> None:
         """Hand our connections over (several processes), close every socket, release the teams'
@@ -335,6 +374,7 @@ class Supervisor:
                         state=team.state,
                         error=verdict.error,
                     )
+                    self._ended(team)
                     return False
                 if verdict.action is Action.PAUSE:
                     team.state, team.error = TeamState.PAUSED, verdict.error
@@ -382,39 +422,26 @@ class Supervisor:
             team.error = None if best == TeamState.CONNECTED else error
             if previous != team.state:
                 log.info("team.state", team_id=team.team_id, state=team.state, error=team.error)
+                if best.final and not previous.final:
+                    self._ended(team)
         if best == TeamState.CONNECTED:
-            self._beat_now.add(conn.key)
-            self._beat_wake.set()
+            self._beats.up(conn.key)
 
     # -- heartbeats and polling ------------------------------------------------------------------
 
-    async def _heartbeats(self) -> None:
-        """Renew the heartbeat of every connected team every ``lease_ttl / 3`` (a dead socket's
-        lapses), and at once for a connection that just came up."""
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(due):
-                    await self._beat_wake.wait()
-            self._beat_wake.clear()
-            every = loop.time() >= due
-            keys, self._beat_now = (set(self.connections) if every else self._beat_now), set()
-            beats: dict[str, list[str]] = {}
-            for key in keys:
-                conn = self.connections.get(key)
-                if conn is not None and not self._fenced(key):
-                    holder = EVENTS_HOLDER if _everywhere(key) else self.instance_id
-                    up = [t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED]
-                    beats.setdefault(holder, []).extend(up)
-            try:
-                for holder, teams in beats.items():
-                    if teams:
-                        await self.store.renew_alive(teams, holder, int(self.runtime.lease_ttl * 1000))
-            except StoreUnavailable as exc:
-                log.warning("heartbeat.renew_failed", error=str(exc))
-            if every:
-                due = loop.time() + self.runtime.lease_ttl / 3
+    def _connected(self, keys: Collection[str] | None) -> dict[str, list[str]]:
+        """The connected teams of ``keys`` (None: of every connection) this process may beat for,
+        by holder: its own instance id, or :data:`EVENTS_HOLDER` for the Events API's teams."""
+        beats: dict[str, list[str]] = {}
+        for key in self.connections if keys is None else keys:
+            conn = self.connections.get(key)
+            if conn is None or self._fenced(key):
+                continue
+            holder = EVENTS_HOLDER if _everywhere(key) else self.instance_id
+            beats.setdefault(holder, []).extend(
+                t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED
+            )
+        return beats
 
     async def _poll_auth(self) -> None:
         """auth.test every so often: a team may have been moved into an enterprise (the guide's advice)."""

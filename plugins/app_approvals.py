@@ -306,7 +306,12 @@ async def _act(ctx: Context, verb: str, words: list[str]) -> None:
         await ctx.reply("App decisions aren't set up: `[plugins.app_approvals] user_token` is missing.")
         return
     app = await _app_label(ctx, action)
-    admin = AsyncWebClient(token=token, base_url=ctx.client.base_url, session=ctx.client.session)
+    admin = AsyncWebClient(  # the team client's retry policy: 429s are waited out, within bounds
+        token=token,
+        base_url=ctx.client.base_url,
+        session=ctx.client.session,
+        retry_handlers=ctx.client.retry_handlers,
+    )
     call = {
         "approve": admin.admin_apps_approve,
         "restrict": admin.admin_apps_restrict,

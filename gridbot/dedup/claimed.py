@@ -1,10 +1,13 @@
-"""What the dedup stage remembers between decisions: claimed keys, and who answers where.
+"""What the dedup stage remembers between decisions: claimed keys, who answers where, and whose
+heartbeat is up.
 
 Both are bounded hints that spare work, never decisions: forgetting a claimed key costs one round
 trip (the store still answers "duplicate"), forgetting a responsible team costs one kept frame.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Iterable
 
 
 class ClaimedKeys:
@@ -48,9 +51,43 @@ class ResponsibleHints:
     def get(self, channel: str, default: str) -> str:
         return self._teams.get(channel, default)
 
+    def channels_of(self, teams: Collection[str]) -> list[str]:
+        """Conversations the last decision there said one of ``teams`` answers in (a scan: for
+        the rare team that is gone)."""
+        return [channel for channel, team in self._teams.items() if team in teams]
+
     def note(self, channel: str | None, team: str | None) -> None:
         if channel is None or team is None or self._teams.get(channel) == team:
             return
         if len(self._teams) >= self._cap:  # a hint: forgetting costs one kept frame
             self._teams.clear()
         self._teams[channel] = team
+
+
+class Heartbeats:
+    """What the decider last learnt of responsible teams' heartbeats, trusted for ``trust`` seconds.
+
+    A hint that spares round trips: a standby copy for a team known alive waits out the grace
+    (its own copy is normally a batch behind); one for a team known gone is rescued at once; for
+    a team not known, the decider asks the store after the batch (one round trip for all such
+    teams of a batch, so at most one per team every ``trust`` seconds, and none for a batch whose
+    standby teams are all known).
+    """
+
+    __slots__ = ("_known", "_trust")
+
+    def __init__(self, trust: float = 1.0) -> None:
+        self._trust = trust
+        self._known: dict[str, tuple[bool, float]] = {}  # team -> (alive, trusted until)
+
+    def get(self, team: str, now: float) -> bool | None:
+        """True alive, False gone, None not known (never asked, or asked too long ago)."""
+        known = self._known.get(team)
+        if known is None or known[1] <= now:
+            return None
+        return known[0]
+
+    def learn(self, teams: Iterable[str], alive: Collection[str], now: float) -> None:
+        until = now + self._trust
+        for team in teams:
+            self._known[team] = (team in alive, until)

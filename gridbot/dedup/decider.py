@@ -6,6 +6,11 @@ bots' messages, keys known claimed), asks the store about the rest in one round 
 (:meth:`Store.decide_many`), and acts on each answer: handled (the chosen copy goes to the
 dispatcher), duplicate, or standby (held by :class:`~gridbot.dedup.standby.Standby`). A slow
 store never blocks a socket reader and no task is made per delivery.
+
+Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in one spot,
+before the batch they came in is asked about, so the events after a fact are decided under the
+election it made. A standby copy whose responsible team is known gone is rescued at once, not
+after the grace (:class:`~gridbot.dedup.standby.Standby` knows whose heartbeat is up).
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from gridbot.bots import Bots
+from gridbot.dedup.facts import FACT_TYPES, NAMES_A_BOT, Fact, Kind, fact_of
 from gridbot.dedup.intake import Intake
-from gridbot.dedup.questions import JOIN_TYPES, UNREADABLE, Ask, Copy, local_key, log_decision
+from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision
 from gridbot.dedup.standby import Dispatch, Standby
-from gridbot.election import Elector
 from gridbot.events import Event, FrameError
 from gridbot.logs import get_logger
 from gridbot.store import Decision, Outcome, Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
+
+if TYPE_CHECKING:  # the elector imports this package's facts
+    from gridbot.election import Elector
 
 log = get_logger("gridbot.dedup")
 
@@ -42,6 +51,7 @@ class Decider:
         batch_size: int = 2048,
         capacity: Callable[[], int] | None = None,
         room: Callable[[], Awaitable[None]] | None = None,
+        heartbeat_trust: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counters = intake.counters
@@ -55,6 +65,7 @@ class Decider:
             intake.counters,
             outcomes=intake.outcomes,
             grace=standby_grace,
+            heartbeat_trust=heartbeat_trust,
             batch_size=batch_size,
             clock=clock,
         )
@@ -68,6 +79,8 @@ class Decider:
         self._capacity = capacity  # how many more handlers the dispatcher can take now
         self._room = room  # waits until the dispatcher has room
         self._store_ok = True
+        self._clock = clock
+        self._now = 0.0  # read once per batch
         self._deciding = 0  # deliveries taken from the intake, decision not yet made
         self._settled = asyncio.Event()  # set after every batch
         self._log = log.bind()
@@ -169,32 +182,31 @@ class Decider:
 
     async def _decide(self, batch: list[Ask]) -> list[Ask]:
         """Decide every question of ``batch``; returns those to retry (the store was unreachable)."""
+        self._now = self._clock()
+        retry = await self._decide_batch(batch)
+        await self._standby.ask_heartbeats()  # of standby teams this batch did not know
+        return retry
+
+    async def _decide_batch(self, batch: list[Ask]) -> list[Ask]:
         bots = self._bots
         asks: dict[str, Ask] = {}
-        first: list[Ask] = []  # needing a roster refresh or an election before their decision
+        first: list[Ask] = []  # facts and unknown bots: looked at before the others are asked
         for ask in batch:
             if ask.local is None:
                 event = ask.first
-                if event.type in JOIN_TYPES or bots.unknown_bot(event):
+                if event.type in FACT_TYPES or bots.unknown_bot(event):
                     first.append(ask)
                     continue
             self._classify(ask, asks)
         if first:
-            joins: dict[str | None, str] = {}
-            for ask in first:
-                event = ask.first
-                if bots.unknown_bot(event):
-                    await bots.refresh()
-                if event.channel and event.type in JOIN_TYPES and self._is_our_join(event):
-                    joins.setdefault(event.channel, event.team_id)
-            if joins and not await self._ensure(joins):
+            if not await self._facts(first):
                 return [*first, *asks.values()]
             for ask in first:
                 self._classify(ask, asks)
         if not asks:
             return []
         loose = [a for a in asks.values() if a.channel is None]
-        failed = await self._claim_loose(loose) if loose else []
+        failed = await self._claim(loose) if loose else []
         pending = [a for a in asks.values() if a.channel is not None]
         for attempt in range(2):
             if not pending:
@@ -207,14 +219,60 @@ class Decider:
                 return failed + pending
             unelected = []
             for ask, decision in zip(pending, decisions, strict=True):
-                if decision.outcome is Outcome.UNELECTED and attempt == 0:
+                if decision.outcome is Outcome.UNELECTED:
                     unelected.append(ask)
                 else:
                     self._settle(ask, decision)
-            if unelected and not await self._ensure({a.channel: a.first.team_id for a in unelected}):
+            if not unelected:
+                break
+            if attempt == 1:  # the election failed (and was logged): answered all the same
+                return failed + await self._claim(unelected)
+            if not await self._ensure({a.channel: a.first.team_id for a in unelected}):
                 return failed + unelected
             pending = unelected
         return failed
+
+    async def _facts(self, first: list[Ask]) -> bool:
+        """Refresh the roster for bots we do not know; apply the facts among ``first``, in order.
+
+        False: the store was unreachable (the whole batch is retried; applying a fact twice
+        changes nothing the first time did not).
+        """
+        bots = self._bots
+        facts: list[Fact] = []
+        for ask in first:
+            event = ask.first
+            if bots.unknown_bot(event):
+                await bots.refresh()
+            if event.type in FACT_TYPES:
+                fact = fact_of(event, bots)
+                if fact is None and event.type in NAMES_A_BOT:
+                    await bots.refresh()  # a bot of a team another process serves
+                    fact = fact_of(event, bots)
+                if fact is not None:
+                    facts.append(fact)
+        joins: dict[str | None, str] = {}
+        joined: dict[str, frozenset[str]] = {}
+        for fact in facts:
+            if fact.kind is Kind.JOIN and fact.channel:
+                joins.setdefault(fact.channel, fact.via)
+                joined[fact.channel] = joined.get(fact.channel, frozenset()) | fact.teams
+        if joins and not await self._ensure(joins, joined):
+            return False
+        for fact in facts:
+            if fact.kind is Kind.JOIN:
+                continue
+            channels = self._responsible.channels_of(fact.teams) if fact.kind is Kind.GONE else ()
+            try:
+                teams = await self._elector.apply(fact, channels)
+            except StoreUnavailable:
+                return False
+            except Exception as exc:  # a fact that cannot be applied must not stop the stage
+                log.error("election.failed", reason=fact.reason, exc_info=exc)
+                continue
+            # Copies held for a team that is gone are rescued now, not after the grace.
+            self._standby.gone(teams, fact.channel, everywhere=fact.kind is Kind.GONE)
+        return True
 
     def _classify(self, ask: Ask, asks: dict[str, Ask]) -> None:
         """Settle a question without the store if possible, else add it to the batch's questions."""
@@ -252,10 +310,15 @@ class Decider:
             merged.items.extend(items)
             merged.add_covers(ask.covers)
 
-    async def _ensure(self, channels: dict[str | None, str]) -> bool:
-        """Elect a responsible team where none is; False if the store was unreachable."""
+    async def _ensure(
+        self, channels: dict[str | None, str], joined: dict[str, frozenset[str]] | None = None
+    ) -> bool:
+        """Elect a responsible team where none is (``joined``: teams whose bot just joined each
+        conversation); False if the store was unreachable."""
+        joined = joined or {}
         results = await asyncio.gather(
-            *(self._elector.ensure(c, team) for c, team in channels.items() if c), return_exceptions=True
+            *(self._elector.ensure(c, team, joined.get(c, ())) for c, team in channels.items() if c),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, StoreUnavailable):
@@ -264,11 +327,11 @@ class Decider:
                 log.error("election.failed", exc_info=result)
         return True
 
-    async def _claim_loose(self, asks: list[Ask]) -> list[Ask]:
-        """Events with no conversation (keyed on an Events API event_id): one claim each, all in
-        one round trip."""
+    async def _claim(self, asks: list[Ask]) -> list[Ask]:
+        """Claim each event for the team that received it, all in one round trip: events with no
+        conversation (keyed on an Events API event_id), and those whose election failed."""
         try:
-            owners = await self._store.claim_many([(None, a.key, a.first.team_id) for a in asks])
+            owners = await self._store.claim_many([(a.channel, a.key, a.first.team_id) for a in asks])
         except StoreUnavailable:
             return asks
         for ask, owner in zip(asks, owners, strict=True):
@@ -308,11 +371,12 @@ class Decider:
                         if copy is not chosen:
                             log_decision(self._log, self._materialise(copy, UNREADABLE), "duplicate")
             elif decision.outcome is Outcome.STANDBY:
-                self._responsible.note(ask.channel, decision.team)
+                responsible = decision.team or ""
+                self._responsible.note(ask.channel, responsible)
                 self.counters.standby += len(items)
                 # One held copy is enough: a rescue claims once for all of them.
                 local = ask.local or local_key(ask.channel or "", ask.key)
-                self._standby.hold(local, ask.first, decision.team or "", len(items))
+                self._standby.hold(local, ask.first, responsible, len(items), self._now)
                 if self._trace:
                     for copy, _ in items:
                         event = self._materialise(copy, UNREADABLE)
@@ -339,11 +403,6 @@ class Decider:
         except FrameError as exc:
             log.warning("frame.dropped", reason=exc.reason, team_id=copy.team_id, stage="dedup")
             return fallback
-
-    def _is_our_join(self, event: Event) -> bool:
-        if event.type == "member_joined_channel":
-            return event.user in self._bots.user_ids
-        return True  # channel_joined / group_joined go only to the bot that joined
 
     def _handled(self, event: Event, team: str) -> None:
         self.counters.handled += 1

@@ -25,8 +25,9 @@ from typing import Any
 from gridbot.bots import Bots
 from gridbot.dedup.claimed import ClaimedKeys, ResponsibleHints
 from gridbot.dedup.counters import Counters
+from gridbot.dedup.facts import FACT_TYPES
 from gridbot.dedup.outcomes import Outcomes
-from gridbot.dedup.questions import JOIN_TYPES, Ask, Copy, Item, local_key, log_decision
+from gridbot.dedup.questions import Ask, Copy, Item, local_key, log_decision
 from gridbot.events import Event, event_key, normalise
 from gridbot.logs import get_logger
 
@@ -96,7 +97,7 @@ class Intake:
         A copy of an event already waiting or claimed is merged as its raw frame; any other
         delivery is normalised (raising :class:`~gridbot.events.FrameError` for a frame that is not
         an event) and opens a question. Only the plainest shape is merged unparsed: a string
-        ``channel``, ``ts``, ``type`` (not a join) and ``subtype``, and no unknown bot: its key is
+        ``channel``, ``ts``, ``type`` (not a fact) and ``subtype``, and no unknown bot: its key is
         then exactly the one the normalised event would have.
         """
         # The key's parts are checked before the key is built (str() of a hostile value, say a
@@ -140,11 +141,11 @@ class Intake:
         bot_id, user = get("bot_id"), get("user")
         if (
             not (channel and ts and kind)
-            or kind in JOIN_TYPES
+            or kind in FACT_TYPES
             or (user is not None and type(user) is not str)
             or (bot_id is not None and (type(bot_id) is not str or bot_id not in bots.bot_ids))
         ):
-            return False  # malformed, a bot we do not know yet, or a join: the full path
+            return False  # malformed, a bot we do not know yet, or a fact: the full path
         received, tally = self.received, (team_id, kind)
         received[tally] = received.get(tally, 0) + 1
         if ask is None:  # claimed already
@@ -187,7 +188,7 @@ class Intake:
         if (
             channel
             and ts
-            and kind not in JOIN_TYPES
+            and kind not in FACT_TYPES
             and (event.bot_id is None or event.bot_id in self._bots.bot_ids)  # else: unknown bot
         ):
             if local is None:

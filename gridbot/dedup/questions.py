@@ -11,9 +11,6 @@ from structlog.typing import FilteringBoundLogger
 from gridbot.bots import Bots
 from gridbot.events import Event, FrameError, normalise
 
-# Joins go to the store only after an election is ensured: they are never merged on arrival.
-JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
-
 
 def local_key(channel: str, key: str) -> str:
     """An event's key within this process: its conversation and :func:`gridbot.events.event_key`."""
@@ -60,8 +57,9 @@ Item = tuple[Event | Copy, tuple[str, ...]]  # a delivery and the teams it speak
 class Ask:
     """One question for the store: the copies of one event that arrived before it was asked.
 
-    ``local`` is None for a delivery that must be looked at alone before its question (a join,
-    a bot we do not know yet, an event with nothing to dedup on): it is never merged on arrival.
+    ``local`` is None for a delivery that must be looked at alone before its question (a fact
+    such as a join, see :mod:`gridbot.dedup.facts`; a bot we do not know yet; an event with
+    nothing to dedup on): it is never merged on arrival.
     """
 
     channel: str | None

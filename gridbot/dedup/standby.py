@@ -1,5 +1,6 @@
 """Standby copies: a delivery to a team that is not responsible for its conversation, held for
-``standby_grace`` seconds in case the responsible team's copy never comes.
+``standby_grace`` seconds in case the responsible team's copy never comes (not at all when the
+responsible team is known gone: its heartbeat lapsed, or a fact said it left).
 
 A held copy is let go as soon as its event is claimed (usually the responsible team's own copy, a
 batch later: in a flood 15-45 % of all deliveries were held). One that is still held at its
@@ -10,20 +11,24 @@ the responsible team's heartbeat has lapsed the election moves (:meth:`Elector.c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gridbot.dedup.claimed import ClaimedKeys
+from gridbot.dedup.claimed import ClaimedKeys, Heartbeats
 from gridbot.dedup.counters import Counters
 from gridbot.dedup.outcomes import Outcomes
 from gridbot.dedup.questions import log_decision
-from gridbot.election import Elector
 from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.store import Store, StoreUnavailable
+
+if TYPE_CHECKING:  # the elector imports the facts of this package
+    from gridbot.election import Elector
 
 log = get_logger("gridbot.dedup")
 
@@ -53,6 +58,7 @@ class Standby:
         *,
         outcomes: Outcomes | None = None,
         grace: float = 2.0,
+        heartbeat_trust: float = 1.0,
         batch_size: int = 2048,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -70,6 +76,10 @@ class Standby:
         self._held: dict[str, Held] = {}  # one held copy per key
         self._pending: deque[Held] = deque()  # their deadlines, in order
         self._wake = asyncio.Event()
+        self._heartbeats = Heartbeats(heartbeat_trust)
+        # Copies held since the last ask_heartbeats() whose responsible team's heartbeat was not
+        # known: team -> keys.
+        self._unsure: dict[str, list[str]] = {}
         self._rescuing = 0
         self._log = log.bind()
         self._trace = False
@@ -78,22 +88,76 @@ class Standby:
         """Copies held or being rescued."""
         return len(self._held) + self._rescuing
 
-    def hold(self, key: str, event: Event, responsible: str, copies: int) -> None:
-        """Hold a standby copy (asked again: one hold stands for every copy)."""
+    def hold(self, key: str, event: Event, responsible: str, copies: int, at: float) -> None:
+        """Hold a standby copy decided at ``at`` (asked again: one hold stands for every copy).
+
+        For the grace, unless its responsible team is known gone: then it is rescued on the
+        sweeper's next turn. Not known: held for the grace, and asked about in
+        :meth:`ask_heartbeats` (a dict lookup here, no round trip).
+        """
+        alive = self._heartbeats.get(responsible, at)
         held = self._held.get(key)
         if held is not None:
             held.copies += copies
-        else:
-            self._push(Held(self._clock() + self._grace, key, event, responsible, copies))
+            if alive is False:
+                self._push(Held(at, key, held.event, held.responsible, held.copies), first=True)
+            return
+        if alive is False:
+            self._push(Held(at, key, event, responsible, copies), first=True)
+            return
+        self._push(Held(at + self._grace, key, event, responsible, copies))
+        if alive is None:
+            self._unsure.setdefault(responsible, []).append(key)
+
+    async def ask_heartbeats(self) -> None:
+        """Ask the store, in one round trip, about the heartbeat of every standby team held for
+        since the last call that was not known; rescue now the copies held for one that is gone.
+        The store unreachable: they wait out the grace, as before."""
+        if not self._unsure:
+            return
+        unsure, self._unsure = self._unsure, {}
+        try:
+            alive = await self._store.alive(list(unsure))
+        except StoreUnavailable:
+            return
+        self._heartbeats.learn(unsure, alive, self._clock())
+        held = self._held
+        self._due_now(
+            h for team, keys in unsure.items() if team not in alive for k in keys if (h := held.get(k))
+        )
+
+    def gone(self, teams: Collection[str], channel: str | None, *, everywhere: bool) -> None:
+        """A fact says ``teams`` no longer answer in ``channel`` (``everywhere``: at all): the
+        copies held for them there are rescued now, and, everywhere, so is every later one."""
+        if everywhere:
+            self._heartbeats.learn(teams, (), self._clock())
+        self.expedite(teams, None if everywhere else channel)
+
+    def expedite(self, responsible: Collection[str], channel: str | None = None) -> None:
+        """Rescue now every copy held for one of ``responsible`` (in ``channel``, if given): those
+        teams are gone (a scan of what is held: a fact is rare)."""
+        if responsible and self._held:
+            self._due_now(
+                h
+                for h in self._held.values()
+                if h.responsible in responsible and (channel is None or h.event.channel == channel)
+            )
+
+    def _due_now(self, due: Iterable[Held]) -> None:
+        now = self._clock()
+        for held in list(due):
+            self._push(Held(now, held.key, held.event, held.responsible, held.copies), first=True)
 
     def _push(self, held: Held, *, first: bool = False) -> None:
-        """``first``: a retry, due before the others."""
+        """``first``: due before the others (a retry, or a copy to rescue now)."""
         self._held[held.key] = held
+        pending = self._pending
         if first:
-            self._pending.appendleft(held)
+            pending.appendleft(held)
         else:
-            self._pending.append(held)
-        self._wake.set()
+            pending.append(held)
+        if first or len(pending) == 1:  # the sweeper waits for an earlier deadline than before
+            self._wake.set()
 
     def release(self, key: str) -> None:
         """The event of ``key`` was claimed: a copy held for it ends as duplicates."""
@@ -121,7 +185,10 @@ class Standby:
                 continue
             delay = pending[0].deadline - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 continue
             now = self._clock()
             due: list[Held] = []

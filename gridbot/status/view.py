@@ -11,7 +11,7 @@ nothing in operations code changes the daemon.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,12 +72,15 @@ class Decisions(Protocol):
 
 
 class ElectionCounts(Protocol):
-    """The elector: elections this process made, and those it moved off a lapsed heartbeat."""
+    """The elector: elections this process made, those it moved off a lapsed heartbeat, and
+    every move it made by reason."""
 
     @property
     def elected(self) -> int: ...
     @property
     def takeovers(self) -> int: ...
+    @property
+    def moves(self) -> Mapping[str, int]: ...
 
 
 class HandlerCounts(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,10 +24,18 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Election:
+    """The responsible team of one conversation, as the store records it.
+
+    ``epoch`` grows on every change of team (a takeover, a departure, a pin, a fresh election
+    after one was cleared); ``reason`` says what made the last change (``elected``, ``pinned``,
+    ``heartbeat_lapsed``, or the lifecycle fact: ``channel_left``, ``team_stopped`` ...).
+    """
+
     team: str
     candidates: tuple[str, ...]
     epoch: int
     pinned: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +76,41 @@ class Store(abc.ABC):
         return (await self.claim_many([(channel, key, team)]))[0]
 
     @abc.abstractmethod
-    async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
-        """Record ``team`` as responsible unless a team already is; merge the candidates."""
+    async def elect(
+        self,
+        channel: str,
+        team: str,
+        candidates: Iterable[str],
+        *,
+        fallback: str | None = None,
+        joined: Collection[str] = (),
+    ) -> Election:
+        """Record ``team`` as responsible unless a team already is; merge the candidates.
+
+        A team whose bot left the conversation (:meth:`depart`) is neither a candidate nor
+        chosen until it joins again (``joined``: the teams whose bot just joined): ``fallback``
+        (the team that saw the event, so it is in the conversation) is chosen instead.
+        """
 
     @abc.abstractmethod
-    async def takeover(self, channel: str, expected: str, team: str) -> Election | None:
+    async def takeover(
+        self, channel: str, expected: str, team: str, reason: str = "heartbeat_lapsed"
+    ) -> Election | None:
         """Move the election from ``expected`` to ``team``; the current election if it had moved."""
+
+    @abc.abstractmethod
+    async def depart(
+        self, channel: str, teams: Sequence[str], successor: str | None, reason: str, *, left: bool
+    ) -> tuple[bool, Election | None]:
+        """``teams`` can no longer answer in ``channel``. If one of them is responsible the
+        election moves to ``successor``, or (None) loses its team so that the next event elects
+        afresh; the record keeps ``reason`` and the next epoch either way.
+
+        ``left``: their bots left the conversation: they also leave its candidates and are not
+        elected there again until they join (a stopped team is not ``left``: it may come back).
+
+        Returns whether this call moved the election, and the election after it (None: no team).
+        """
 
     @abc.abstractmethod
     async def election(self, channel: str) -> Election | None: ...

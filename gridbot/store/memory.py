@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from gridbot.store.base import Decision, Election, Outcome, OwnerLease, Store, merge_candidates
+
+
+def _without(csv: str, left: set[str]) -> tuple[str, ...]:
+    return tuple(t for t in csv.split(",") if t and t not in left)
 
 
 class MemoryStore(Store):
@@ -19,7 +23,9 @@ class MemoryStore(Store):
         self._claims: dict[str, str] = {}
         # Claims all live claim_ttl, so insertion order is expiry order: evict from the left.
         self._claim_expiry: deque[tuple[float, str]] = deque()
+        # A conversation's election; one whose team is "" was cleared (its record kept).
         self._elections: dict[str, Election] = {}
+        self._left: dict[str, set[str]] = {}  # teams whose bot left a conversation
         self._heartbeats: dict[str, tuple[str, float]] = {}  # team -> holder, until
         self._kv: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
@@ -54,7 +60,7 @@ class MemoryStore(Store):
 
     def _decide(self, channel: str, key: str, covers: Sequence[str], now: float) -> Decision:
         election = self._elections.get(channel)
-        if election is None:
+        if election is None or not election.team:
             return Decision(Outcome.UNELECTED, None)
         full = f"{channel}:{key}"
         owner = self._claims.get(full)
@@ -82,39 +88,81 @@ class MemoryStore(Store):
         self._set_claim(full, team, now)
         return None
 
-    async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
+    async def elect(
+        self,
+        channel: str,
+        team: str,
+        candidates: Iterable[str],
+        *,
+        fallback: str | None = None,
+        joined: Collection[str] = (),
+    ) -> Election:
+        left = self._left.setdefault(channel, set())
+        left.difference_update(joined)
         current = self._elections.get(channel)
-        if current is None:
-            election = Election(team, tuple(merge_candidates("", [*candidates, team]).split(",")), 1)
+        known = ",".join(current.candidates) if current else ""
+        if current is not None and current.team:
+            merged = _without(merge_candidates(known, candidates), left)
+            election = Election(current.team, merged, current.epoch, current.pinned, current.reason)
         else:
-            merged = merge_candidates(",".join(current.candidates), candidates)
-            election = Election(current.team, tuple(merged.split(",")), current.epoch, current.pinned)
+            proposed = [team] if fallback is None else [team, fallback]
+            chosen = next((t for t in proposed if t not in left), proposed[-1])
+            left.discard(chosen)
+            merged = _without(merge_candidates(known, [*candidates, chosen]), left)
+            election = Election(chosen, merged, (current.epoch if current else 0) + 1, False, "elected")
         self._elections[channel] = election
         return election
 
-    async def takeover(self, channel: str, expected: str, team: str) -> Election | None:
+    async def takeover(
+        self, channel: str, expected: str, team: str, reason: str = "heartbeat_lapsed"
+    ) -> Election | None:
         current = self._elections.get(channel)
-        if current is None or current.team != expected:
+        if current is None or not current.team:
+            return None
+        if current.team != expected:
             return current
         candidates = tuple(merge_candidates(",".join(current.candidates), [team]).split(","))
-        self._elections[channel] = Election(team, candidates, current.epoch + 1)
+        self._elections[channel] = Election(team, candidates, current.epoch + 1, False, reason)
         return self._elections[channel]
 
+    async def depart(
+        self, channel: str, teams: Sequence[str], successor: str | None, reason: str, *, left: bool
+    ) -> tuple[bool, Election | None]:
+        gone = set(teams)
+        current = self._elections.get(channel) or Election("", (), 0)
+        moving = current.team in gone
+        cands = set(current.candidates) | ({successor} if moving and successor else set())
+        merged = tuple(sorted(cands - gone if left else cands))
+        if left:
+            self._left.setdefault(channel, set()).update(gone)
+        elif not current.team:
+            return False, None
+        if not moving:
+            after = Election(current.team, merged, current.epoch, current.pinned, current.reason)
+            self._elections[channel] = after
+            return False, after if after.team else None
+        after = Election(successor or "", merged, current.epoch + 1, False, reason)
+        self._elections[channel] = after
+        return True, after if after.team else None
+
     async def election(self, channel: str) -> Election | None:
-        return self._elections.get(channel)
+        election = self._elections.get(channel)
+        return election if election is not None and election.team else None
 
     async def pin(self, channel: str, team: str) -> Election:
         current = self._elections.get(channel)
         candidates = merge_candidates(",".join(current.candidates) if current else "", [team])
         epoch = current.epoch + 1 if current else 1
-        self._elections[channel] = Election(team, tuple(candidates.split(",")), epoch, pinned=True)
+        self._elections[channel] = Election(team, tuple(candidates.split(",")), epoch, True, "pinned")
         return self._elections[channel]
 
     async def clear(self, channel: str) -> bool:
-        return self._elections.pop(channel, None) is not None
+        self._left.pop(channel, None)
+        election = self._elections.pop(channel, None)
+        return election is not None
 
     async def elections(self) -> dict[str, Election]:
-        return dict(self._elections)
+        return {channel: e for channel, e in self._elections.items() if e.team}
 
     async def renew_alive(self, teams: Sequence[str], holder: str, ttl_ms: int) -> None:
         now = self._clock()

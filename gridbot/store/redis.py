@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import methodcaller
 from typing import Any, TypeVar
 
@@ -50,18 +50,18 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[start : start + _RENEW_CHUNK]
 
 
-_ELECTION_FIELDS = ("team", "candidates", "epoch", "pinned")
+_ELECTION_FIELDS = ("team", "candidates", "epoch", "pinned", "reason")
 
 
 def _election(reply: Sequence[Any]) -> Election:
-    team, cands, epoch, pinned = reply
-    return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1")
+    team, cands, epoch, pinned, reason = reply
+    return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1", reason)
 
 
 def _stored_election(fields: Sequence[Any]) -> Election | None:
-    """An election hash's fields (HMGET of _ELECTION_FIELDS); None if there is none."""
-    team, cands, epoch, pinned = fields
-    return _election([team, cands or "", epoch or "1", pinned or "0"]) if team else None
+    """An election hash's fields (HMGET of _ELECTION_FIELDS); None if it has no team."""
+    team, cands, epoch, pinned, reason = fields
+    return _election([team, cands or "", epoch or "1", pinned or "0", reason or ""]) if team else None
 
 
 class RedisStore(Store):
@@ -171,15 +171,35 @@ class RedisStore(Store):
         replies = await self._call(lambda: self._each(self._scripts.claim, calls))
         return [None if owner is None else str(owner) for owner in replies]
 
-    async def elect(self, channel: str, team: str, candidates: Iterable[str]) -> Election:
-        cands = merge_candidates("", [*candidates, team])
-        reply = await self._call(lambda: self._scripts.elect([self.keys.election(channel)], [team, cands]))
+    async def elect(
+        self,
+        channel: str,
+        team: str,
+        candidates: Iterable[str],
+        *,
+        fallback: str | None = None,
+        joined: Collection[str] = (),
+    ) -> Election:
+        cands = merge_candidates("", candidates)
+        proposed = team if fallback is None or fallback == team else f"{team},{fallback}"
+        args = [proposed, cands, ",".join(joined)]
+        reply = await self._call(lambda: self._scripts.elect([self.keys.election(channel)], args))
         return _election(reply)
 
-    async def takeover(self, channel: str, expected: str, team: str) -> Election | None:
+    async def takeover(
+        self, channel: str, expected: str, team: str, reason: str = "heartbeat_lapsed"
+    ) -> Election | None:
         key = self.keys.election(channel)
-        reply = await self._call(lambda: self._scripts.takeover([key], [expected, team]))
+        reply = await self._call(lambda: self._scripts.takeover([key], [expected, team, reason]))
         return _election(reply) if reply else None
+
+    async def depart(
+        self, channel: str, teams: Sequence[str], successor: str | None, reason: str, *, left: bool
+    ) -> tuple[bool, Election | None]:
+        key = self.keys.election(channel)
+        args = [",".join(teams), successor or "", reason, "1" if left else "0"]
+        moved, *fields = await self._call(lambda: self._scripts.depart([key], args))
+        return moved == "1", (_election(fields) if fields[0] else None)
 
     async def election(self, channel: str) -> Election | None:
         key = self.keys.election(channel)
@@ -192,12 +212,12 @@ class RedisStore(Store):
 
         async def op() -> int:
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={"team": team, "candidates": cands, "pinned": "1"})
+                pipe.hset(key, mapping={"team": team, "candidates": cands, "pinned": "1", "reason": "pinned"})
                 pipe.hincrby(key, "epoch", 1)
                 return int((await pipe.execute())[1])
 
         epoch = await self._call(op)
-        return Election(team, tuple(cands.split(",")), epoch, True)
+        return Election(team, tuple(cands.split(",")), epoch, True, "pinned")
 
     async def clear(self, channel: str) -> bool:
         return bool(await self._call(lambda: self._r.delete(self.keys.election(channel))))

@@ -46,32 +46,98 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
 
-# KEYS: election. ARGV: proposed team, candidates csv. Keeps a sitting team; merges candidates.
+# The election hash: team, candidates, epoch, pinned, reason (what made the last change), left
+# (teams whose bot left the conversation: never candidates there until they join again). A hash
+# without a team is a cleared election: the next event elects afresh, under the next epoch.
+
+# KEYS: election. ARGV: proposed teams csv (best first), candidates csv, the teams whose bot just
+# joined (csv, '' if none). Keeps a sitting team; merges candidates. Returns the election's fields.
 ELECT = """
-local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned')
+local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned', 'reason', 'left')
+local joined, left = {}, {}
+for t in string.gmatch(ARGV[3], '([^,]+)') do joined[t] = true end
+for t in string.gmatch(cur[6] or '', '([^,]+)') do
+  if not joined[t] then left[t] = true end
+end
+local team = cur[1]
+if not team then  -- electing: the first proposed team still in the conversation, else the last
+  local last
+  for t in string.gmatch(ARGV[1], '([^,]+)') do
+    last = t
+    if not left[t] then team = t; break end
+  end
+  if not team then team = last; left[team] = nil end
+end
+local seen, list = {}, {}
+for c in string.gmatch((cur[2] or '') .. ',' .. ARGV[2] .. ',' .. team, '([^,]+)') do
+  if not seen[c] and not left[c] then seen[c] = true; table.insert(list, c) end
+end
+table.sort(list)
+local cands = table.concat(list, ',')
+local stay = {}
+for t in pairs(left) do table.insert(stay, t) end
+table.sort(stay)
+redis.call('HSET', KEYS[1], 'candidates', cands, 'left', table.concat(stay, ','))
+if cur[1] then
+  return {cur[1], cands, cur[3], cur[4] or '0', cur[5] or ''}
+end
+local epoch = tostring(tonumber(cur[3] or '0') + 1)
+redis.call('HSET', KEYS[1], 'team', team, 'epoch', epoch, 'pinned', 0, 'reason', 'elected')
+return {team, cands, epoch, '0', 'elected'}
+"""
+
+# KEYS: election. ARGV: expected team, new team, reason. Compare-and-set: only the team that saw
+# the responsible team die moves the election, and only once.
+TAKEOVER = """
+local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned', 'reason')
+if not cur[1] then return false end
+if cur[1] ~= ARGV[1] then return {cur[1], cur[2], cur[3], cur[4] or '0', cur[5] or ''} end
 local seen, list = {}, {}
 for c in string.gmatch((cur[2] or '') .. ',' .. ARGV[2], '([^,]+)') do
   if not seen[c] then seen[c] = true; table.insert(list, c) end
 end
 table.sort(list)
 local cands = table.concat(list, ',')
-if cur[1] then
-  redis.call('HSET', KEYS[1], 'candidates', cands)
-  return {cur[1], cands, cur[3], cur[4] or '0'}
-end
-redis.call('HSET', KEYS[1], 'team', ARGV[1], 'candidates', cands, 'epoch', 1, 'pinned', 0)
-return {ARGV[1], cands, '1', '0'}
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'team', ARGV[2], 'candidates', cands, 'pinned', 0, 'reason', ARGV[3])
+return {ARGV[2], cands, tostring(epoch), '0', ARGV[3]}
 """
 
-# KEYS: election. ARGV: expected team, new team. Compare-and-set: only the team that saw the
-# responsible team die moves the election, and only once.
-TAKEOVER = """
-local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned')
-if not cur[1] then return false end
-if cur[1] ~= ARGV[1] then return {cur[1], cur[2], cur[3], cur[4] or '0'} end
-local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-redis.call('HSET', KEYS[1], 'team', ARGV[2], 'pinned', 0)
-return {ARGV[2], cur[2], tostring(epoch), '0'}
+# KEYS: election. ARGV: departing teams csv, successor ('' for none), reason, '1' if their bots
+# left the conversation ('0': stopped teams). Returns {moved by this call '1'/'0', then the
+# election's fields, team '' when it has none}.
+DEPART = """
+local cur = redis.call('HMGET', KEYS[1], 'team', 'candidates', 'epoch', 'pinned', 'reason', 'left')
+local gone, forget = {}, ARGV[4] == '1'
+for t in string.gmatch(ARGV[1], '([^,]+)') do gone[t] = true end
+local moving = cur[1] and gone[cur[1]]
+local seen, list = {}, {}
+for c in string.gmatch((cur[2] or '') .. ',' .. (moving and ARGV[2] or ''), '([^,]+)') do
+  if not seen[c] and not (forget and gone[c]) then seen[c] = true; table.insert(list, c) end
+end
+table.sort(list)
+local cands = table.concat(list, ',')
+if not cur[1] and not forget then return {'0', '', cands, cur[3] or '0', '0', cur[5] or ''} end
+redis.call('HSET', KEYS[1], 'candidates', cands)
+if forget then
+  local had, left = {}, {}
+  for t in string.gmatch((cur[6] or '') .. ',' .. ARGV[1], '([^,]+)') do
+    if not had[t] then had[t] = true; table.insert(left, t) end
+  end
+  table.sort(left)
+  redis.call('HSET', KEYS[1], 'left', table.concat(left, ','))
+end
+if not moving then
+  return {'0', cur[1] or '', cands, cur[3] or '0', cur[4] or '0', cur[5] or ''}
+end
+local epoch = tostring(redis.call('HINCRBY', KEYS[1], 'epoch', 1))
+redis.call('HSET', KEYS[1], 'pinned', 0, 'reason', ARGV[3])
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], 'team')
+else
+  redis.call('HSET', KEYS[1], 'team', ARGV[2])
+end
+return {'1', ARGV[2], cands, epoch, '0', ARGV[3]}
 """
 
 # A key held by one holder for a while: a team's heartbeat, a scheduler lock.
@@ -210,6 +276,7 @@ class Scripts:
     claim: AsyncScript
     elect: AsyncScript
     takeover: AsyncScript
+    depart: AsyncScript
     hold: AsyncScript
     hold_many: AsyncScript
     release: AsyncScript
@@ -231,6 +298,7 @@ class Scripts:
             claim=script(CLAIM),
             elect=script(ELECT),
             takeover=script(TAKEOVER),
+            depart=script(DEPART),
             hold=script(HOLD),
             hold_many=script(HOLD_MANY),
             release=script(RELEASE),

@@ -29,6 +29,7 @@ def msg(team: str, ts: str, channel: str = "C1", **extra: Any) -> Event:
 class Harness:
     def __init__(self, store: Store, installed: set[str], grace: float = 0.05, **stage: Any) -> None:
         self.handled: list[tuple[str, str, str]] = []  # (ts, team, decision)
+        self.installed = installed
         self.elector = Elector(store, installed=lambda: installed, client_for=lambda _t: None)
         self.bots = Bots(store)
         self.bots.add("UBOT1", "B1")
@@ -38,10 +39,16 @@ class Harness:
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
         self.handled.append((event.ts or "", team, decision))
 
+    async def up(self) -> Harness:
+        """Every installed team's socket is up: their heartbeats are renewed (as a supervisor
+        would); a standby copy then waits out the grace for the responsible team's own copy."""
+        await self.stage.store.renew_alive(sorted(self.installed), "sockets", 600_000)
+        return self
+
 
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
-    h = Harness(MemoryStore(), {"T1", "T2", "T3"})
+    h = await Harness(MemoryStore(), {"T1", "T2", "T3"}).up()
     task = asyncio.create_task(h.stage.run())
     yield h
     task.cancel()
@@ -64,7 +71,7 @@ async def test_a_held_standby_copy_is_let_go_once_the_responsible_team_answers()
     """The standby's copy is decided first and held; the responsible team's copy arrives a batch
     later and is handled. Nothing is left waiting out the (here 60 s) grace period: the backlog
     is empty, so a drain or a shutdown does not wait for it either."""
-    h = Harness(MemoryStore(), {"T1", "T2"}, grace=60)
+    h = await Harness(MemoryStore(), {"T1", "T2"}, grace=60).up()
     await h.stage.store.elect("C1", "T1", ["T1", "T2"])
     task = asyncio.create_task(h.stage.run())
     try:
@@ -85,7 +92,7 @@ async def test_a_copy_read_in_the_same_loop_turn_joins_before_the_batch_is_taken
     """Sockets are read in callbacks of one loop turn: T2's copy wakes the worker, T1's copy is
     read just after, in the same turn. The worker waits that turn out, so both copies are one
     question, answered by T1, and nothing is held as a standby copy."""
-    h = Harness(MemoryStore(), {"T1", "T2"})
+    h = await Harness(MemoryStore(), {"T1", "T2"}).up()
     await h.stage.store.elect("C1", "T1", ["T1", "T2"])
     task = asyncio.create_task(h.stage.run())
     try:
@@ -108,7 +115,7 @@ async def test_every_copy_ends_counted_once_when_standby_copies_come_in_separate
     """T2's and T3's copies are decided in separate batches and both held; whether T1's copy comes
     (handled) or not (rescued), each delivered copy ends as exactly one of handled, duplicate or
     rescued: ``grid.settle`` and the metrics count on that."""
-    h = Harness(MemoryStore(), {"T1", "T2", "T3"}, grace=0.2)
+    h = await Harness(MemoryStore(), {"T1", "T2", "T3"}, grace=0.2).up()
     await h.stage.store.elect("C1", "T1", ["T1", "T2", "T3"])
     task = asyncio.create_task(h.stage.run())
     try:
@@ -138,7 +145,7 @@ async def test_a_copy_only_the_standby_received_is_rescued_and_takes_over_when_t
 ) -> None:
     store = harness.stage.store
     await store.elect("C1", "T1", ["T1", "T2"])
-    await store.renew_alive(["T2"], "me", 60_000)  # T1 has no lease: its socket is gone
+    await store.release_alive(["T1"], "sockets")  # T1's heartbeat is gone: its socket is down
     harness.stage.submit(msg("T2", "5.0"), ("T2",))
     await wait_until(lambda: len(harness.handled) == 1)
     assert harness.handled == [("5.0", "T2", "rescued")]
@@ -223,6 +230,40 @@ async def test_store_outage_buffers_then_drains_exactly_once() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+class ClaimsDown(MemoryStore):
+    """Decides as usual, but cannot claim while ``down`` (the outage began after the hold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    async def claim_many(self, claims: Any) -> Any:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("connection refused")
+        return await super().claim_many(claims)
+
+
+async def test_a_rescue_that_meets_an_outage_is_retried_until_the_store_is_back() -> None:
+    store = ClaimsDown()
+    h = await Harness(store, {"T1", "T2"}).up()
+    await store.elect("C1", "T1", ["T1", "T2"])
+    task = asyncio.create_task(h.stage.run())
+    try:
+        h.stage.submit(msg("T2", "1.0"), ("T2",))  # T1 never delivers its copy
+        await wait_until(lambda: h.stage.counters.standby == 1)
+        store.down = True
+        await wait_until(lambda: store.refused >= 1 and not h.stage.store_ok)
+        assert h.handled == [] and h.stage.backlog == 1  # still held, not dropped
+        store.down = False
+        await wait_until(lambda: h.handled == [("1.0", "T2", "rescued")])
+        assert h.stage.store_ok and h.stage.backlog == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_full_buffer_drops_the_oldest_and_counts() -> None:
     h = Harness(MemoryStore(), {"T1"}, max_buffer=3)
     for n in range(5):
@@ -249,6 +290,10 @@ class Seen(Harness):
         super().__init__(MemoryStore(), {"T1", "T2", "T3"}, **stage)
         self.events: list[Event] = []
 
+    async def up(self) -> Seen:
+        await super().up()
+        return self
+
     def _dispatch(self, event: Event, team: str, decision: str) -> None:
         super()._dispatch(event, team, decision)
         self.events.append(event)
@@ -256,7 +301,7 @@ class Seen(Harness):
 
 @pytest.fixture
 async def seen() -> AsyncIterator[Seen]:
-    h = Seen()
+    h = await Seen().up()
     await h.stage.store.elect("C1", "T1", ["T1", "T2", "T3"])
     task = asyncio.create_task(h.stage.run())
     yield h
@@ -415,3 +460,28 @@ async def test_at_the_bound_a_copy_is_not_merged_and_the_oldest_question_goes() 
     h.stage.submit(normalise(frame("6.0"), team_id="T2", enterprise_id="E1"), ("T2",))
     h.stage.offer(frame("6.0"), "T1")
     assert h.stage.intake.queued == 1 and h.stage.counters.dropped_overflow == 1
+
+
+class BrokenElector(Elector):
+    async def ensure(self, channel: str, via: str, joined: Any = ()) -> Any:
+        raise RuntimeError("a bug in the election")
+
+
+async def test_a_failed_election_still_answers_the_message_once() -> None:
+    """No election could be made (logged ``election.failed``): the message is claimed for the team
+    that read it rather than dropped, and its other copy is a duplicate."""
+    store = MemoryStore()
+    handled: list[str] = []
+    elector = BrokenElector(store, installed=lambda: {"T1", "T2"}, client_for=lambda _t: None)
+    stage = Stage(store, elector, lambda e, team, d: handled.append(e.ts or ""), bots=Bots(store))
+    task = asyncio.create_task(stage.run())
+    try:
+        stage.submit(msg("T2", "1.0"), ("T2",))
+        stage.submit(msg("T1", "1.0"), ("T1",))
+        await wait_until(lambda: stage.backlog == 0 and len(handled) == 1)
+        stage.submit(msg("T1", "2.0"), ("T1",))  # a later marker: nothing else came of 1.0
+        await wait_until(lambda: len(handled) == 2 and stage.backlog == 0)
+        assert handled == ["1.0", "2.0"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

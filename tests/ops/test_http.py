@@ -213,6 +213,7 @@ class _Decisions:
 class _Elector:
     elected: int = 0
     takeovers: int = 0
+    moves: dict[str, int] = field(default_factory=lambda: {"channel_left": 2})
 
 
 @dataclass
@@ -259,6 +260,7 @@ async def test_a_view_of_fakes_is_all_readiness_metrics_and_the_status_document_
         assert sample(text, "gridbot_socket_reconnects_total", team_id=t.team_id) == 2
         assert sample(text, "gridbot_frames_dropped_total", team_id=t.team_id) == 1
     assert _team_states(text) == {t.team_id: set(TEAM_STATES) for t in teams}
+    assert sample(text, "gridbot_election_moves_total", reason="channel_left") == 2
 
     document = process_document(view, http=None)
     assert [(t["team_id"], t["state"], t["connection"]) for t in document["teams"]] == [

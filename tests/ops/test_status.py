@@ -36,9 +36,14 @@ async def test_status_shows_a_revoked_team_stopped_with_its_error_and_the_takeov
 
             await sim.revoke_token(config.teams[0].bot_token.get())
             await eventually(lambda: _published(rt, T1, "stopped"), 10)
-            await eventually(lambda: _lapsed(rt), 10)
+            # A stopped team gives its heartbeat up and its elections move at once: no TTL to wait.
+            await eventually(lambda: _lapsed(rt), 1)
+            await wait_until(lambda: rt.elector.moves.get("team_stopped") == 1, 1, "the election moved")
+            election = await rt.store.election(SHARED)
+            assert election is not None and (election.team, election.reason) == (T2, "team_stopped")
             await sim.post_message(user=USERS[T3], channel=SHARED, text="echo after")
-            await wait_until(lambda: len(sim.posted) == 2 and rt.elector.takeovers == 1, 10, "the takeover")
+            await wait_until(lambda: len(sim.posted) == 2, 10, "the answer after the move")
+            assert sim.posted[1].team_id == T2 and rt.elector.takeovers == 0
 
             code, out, err = await gridbot_cli("status", "--config", str(path), "--json")
             assert code == 0, err

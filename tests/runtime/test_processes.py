@@ -98,7 +98,9 @@ async def test_kill_9_of_the_responsible_process(
             assert posted[text].time - sent_at <= 15, (
                 f"{text} answered {posted[text].time - sent_at:.1f}s late"
             )
-        assert any(e["event"] == "election.takeover" for e in procs[1].events())
+        assert any(
+            e["event"] == "election.moved" and e["reason"] == "heartbeat_lapsed" for e in procs[1].events()
+        )
     finally:
         for p in procs:
             await p.stop()

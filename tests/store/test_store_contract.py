@@ -117,3 +117,56 @@ async def test_the_roster_keeps_every_team_with_its_bot_ids(store: Store) -> Non
         "T1": {"bot_user_id": "U1", "bot_id": "B1", "enterprise_id": "E1"},
         "T2": {"bot_user_id": "U2", "bot_id": "B2", "enterprise_id": None},
     }
+
+
+async def test_an_election_records_why_it_last_changed(store: Store) -> None:
+    assert (await store.elect("C1", "T1", ["T1", "T2"])).reason == "elected"
+    moved = await store.takeover("C1", "T1", "T2", "heartbeat_lapsed")
+    assert moved is not None and (moved.team, moved.reason, moved.epoch) == ("T2", "heartbeat_lapsed", 2)
+    assert await store.election("C1") == moved
+    pinned = await store.pin("C1", "T1")
+    assert (pinned.reason, pinned.epoch) == ("pinned", 3)
+    assert (await store.elections())["C1"] == pinned
+
+
+async def test_a_team_that_left_moves_the_election_and_is_no_candidate_until_it_joins(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2", "T3"])
+    moved, after = await store.depart("C1", ["T1"], "T2", "channel_left", left=True)
+    assert moved and after is not None
+    assert (after.team, after.epoch, after.reason, after.candidates) == (
+        "T2",
+        2,
+        "channel_left",
+        ("T2", "T3"),
+    )
+    assert await store.election("C1") == after
+    # conversations.info still lists T1 (the conversation is shared with it): not a candidate again
+    kept = await store.elect("C1", "T1", ["T1", "T2", "T3"])
+    assert (kept.team, kept.candidates) == ("T2", ("T2", "T3"))
+    again, same = await store.depart("C1", ["T1"], "T3", "channel_left", left=True)  # another process
+    assert not again and same == kept
+    back = await store.elect("C1", "T2", ["T1", "T2"], joined=["T1"])  # T1's bot joined again
+    assert back.candidates == ("T1", "T2", "T3") and back.team == "T2"
+
+
+async def test_a_departure_with_no_successor_clears_the_election_and_the_next_elects_afresh(
+    store: Store,
+) -> None:
+    await store.elect("C1", "T1", ["T1"])
+    moved, after = await store.depart("C1", ["T1"], None, "channel_left", left=True)
+    assert moved and after is None
+    assert await store.election("C1") is None and "C1" not in await store.elections()
+    assert (await store.decide("C1", "message.:1.0", ["T2"])).outcome is Outcome.UNELECTED
+    # The next event is seen by T2; conversations.info (via T2) names T1 the host: T1 left, so T2.
+    fresh = await store.elect("C1", "T1", ["T1", "T2"], fallback="T2")
+    assert (fresh.team, fresh.epoch, fresh.reason, fresh.candidates) == ("T2", 3, "elected", ("T2",))
+
+
+async def test_a_stopped_team_moves_the_election_but_stays_a_candidate(store: Store) -> None:
+    await store.elect("C1", "T1", ["T1", "T2"])
+    not_it, unchanged = await store.depart("C1", ["T3"], None, "team_stopped", left=False)
+    assert not not_it and unchanged is not None and unchanged.team == "T1"
+    moved, after = await store.depart("C1", ["T1"], "T2", "team_stopped", left=False)
+    assert moved and after is not None and (after.team, after.candidates) == ("T2", ("T1", "T2"))
+    nothing, none = await store.depart("C9", ["T1"], None, "team_stopped", left=False)
+    assert (nothing, none) == (False, None) and await store.election("C9") is None
