@@ -35,16 +35,17 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from gridbot.auth import authenticate, poll_auth
 from gridbot.config import RuntimeConfig, TeamConfig, connection_key
 from gridbot.dedup.facts import TEAM_STOPPED
 from gridbot.heartbeat import HeartbeatKeeper
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
 from gridbot.registry import Registry
-from gridbot.slack import Action, Backoff, SlackClients, classify
+from gridbot.slack import SlackClients
 from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
-from gridbot.team import Team, TeamState
+from gridbot.team import Team, TeamState, best_state
 from gridbot.transport.http import EventsReceiver
 from gridbot.transport.http_apps import EventsApp
 from gridbot.transport.link import FrameIntake, Link
@@ -54,16 +55,6 @@ from gridbot.transport.socket_mode import SocketModeLink
 log = get_logger("gridbot.supervisor")
 
 EVENTS_HOLDER = "events-api"  # the heartbeat holder every replica renews for its HTTP teams
-
-# A team's state is its best link's: any connected socket serves it.
-_BEST = [
-    TeamState.CONNECTED,
-    TeamState.RECONNECTING,
-    TeamState.STARTING,
-    TeamState.PAUSED,
-    TeamState.DISABLED,
-    TeamState.STOPPED,
-]
 
 
 @dataclass
@@ -170,7 +161,8 @@ class Supervisor:
             for key in self._configured:
                 self._serve(key)  # (served already: a no-op)
         self._spawn(self._beats.run(), "supervisor:heartbeats")
-        self._spawn(self._poll_auth(), "supervisor:auth-poll")
+        polling = poll_auth(lambda: self.teams, self._web.get, self.runtime.auth_poll_interval)
+        self._spawn(polling, "supervisor:auth-poll")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -359,62 +351,20 @@ class Supervisor:
     async def _authenticate(self, team: Team) -> bool:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
-        backoff = Backoff()
-        while True:
-            try:
-                response = await client.auth_test()
-            except Exception as exc:  # classified: a bad team must not take the daemon down
-                verdict = classify(exc)
-                if verdict.terminal is not None:
-                    team.state, team.error = verdict.terminal, verdict.error
-                    log.error(
-                        "team.stopped",
-                        team=team.label,
-                        team_id=team.team_id or None,
-                        state=team.state,
-                        error=verdict.error,
-                    )
-                    self._ended(team)
-                    return False
-                if verdict.action is Action.PAUSE:
-                    team.state, team.error = TeamState.PAUSED, verdict.error
-                    log.warning("team.paused", team=team.label, error=verdict.error)
-                    await asyncio.sleep(self.runtime.paused_probe_interval)
-                    continue
-                delay = backoff.next(verdict.retry_after)
-                log.warning("team.auth_retry", team=team.label, error=verdict.error, retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
-                continue
-            self._record_auth(team, response.data if isinstance(response.data, dict) else {})
-            self._web[team.team_id] = client
-            if self._on_team_ready is not None:  # before the socket connects: see gridbot/bots.py
-                await self._on_team_ready(team)
-            return True
-
-    def _record_auth(self, team: Team, data: dict[str, Any]) -> None:
-        enterprise = data.get("enterprise_id") or None
-        if team.team_id and enterprise and enterprise != team.enterprise_id:
-            log.warning("team.enterprise_changed", team_id=team.team_id, enterprise_id=enterprise)
-        team.team_id = str(data.get("team_id", ""))
-        team.enterprise_id = enterprise
-        team.bot_user_id = str(data.get("user_id", ""))
-        team.bot_id = str(data.get("bot_id", ""))
-        if team.state in (TeamState.STARTING, TeamState.PAUSED):
-            team.state, team.error = TeamState.CONNECTING, None
-        log.info(
-            "team.authenticated",
-            team_id=team.team_id,
-            enterprise_id=team.enterprise_id,
-            bot_user_id=team.bot_user_id,
-            transport=team.config.transport,
-        )
+        if not await authenticate(team, client, self.runtime.paused_probe_interval):
+            self._ended(team)
+            return False
+        self._web[team.team_id] = client
+        if self._on_team_ready is not None:  # before the socket connects: see gridbot/bots.py
+            await self._on_team_ready(team)
+        return True
 
     def _link_state(self, conn: Connection) -> None:
         """A link changed state: each authenticated team of the connection takes the best one."""
         if self._stopping:
             return  # its socket closes because gridbot stops (gridbot.stopping), not "reconnecting"
         states = [lk.state for lk in conn.links]
-        best = min(states, key=_BEST.index) if states else TeamState.STARTING
+        best = best_state(states)
         error = next((lk.error for lk in conn.links if lk.error), None)
         for team in conn.by_id.values():
             previous = team.state
@@ -442,21 +392,6 @@ class Supervisor:
                 t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED
             )
         return beats
-
-    async def _poll_auth(self) -> None:
-        """auth.test every so often: a team may have been moved into an enterprise (the guide's advice)."""
-        while True:
-            await asyncio.sleep(self.runtime.auth_poll_interval)
-            for team in self.teams:
-                client = self._web.get(team.team_id)
-                if client is None or team.state.final:
-                    continue
-                try:
-                    response = await client.auth_test()
-                except Exception as exc:
-                    log.warning("team.auth_poll_failed", team_id=team.team_id, error=classify(exc).error)
-                    continue
-                self._record_auth(team, response.data if isinstance(response.data, dict) else {})
 
 
 def _everywhere(key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -28,6 +29,22 @@ class TeamState(StrEnum):
 
 
 _FINAL: Final = frozenset({TeamState.STOPPED, TeamState.DISABLED, TeamState.REMOVED})
+
+# A team's state is its best link's (any connected socket serves it): the order of preference.
+_BEST: Final = (
+    TeamState.CONNECTED,
+    TeamState.RECONNECTING,
+    TeamState.STARTING,
+    TeamState.PAUSED,
+    TeamState.DISABLED,
+    TeamState.STOPPED,
+)
+
+
+def best_state(link_states: Iterable[TeamState]) -> TeamState:
+    """The state of a team served by links in ``link_states`` (none yet: starting)."""
+    return min(link_states, key=_BEST.index, default=TeamState.STARTING)
+
 
 # Every state, in lifecycle order: the metrics export one sample per team and state.
 TEAM_STATES: Final[tuple[TeamState, ...]] = tuple(TeamState)

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from gridbot.bots import Bots
 from gridbot.dedup.facts import FACT_TYPES, NAMES_A_BOT, Fact, Kind, fact_of
 from gridbot.dedup.intake import Intake
-from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision
+from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision, materialise
 from gridbot.dedup.standby import Dispatch, Standby
-from gridbot.events import Event, FrameError
+from gridbot.events import Event
 from gridbot.logs import get_logger
 from gridbot.store import Decision, Outcome, Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
@@ -299,7 +299,7 @@ class Decider:
                 self._outcomes.settle(items, "duplicate")
             if self._trace:
                 for copy, _ in items:
-                    log_decision(self._log, self._materialise(copy, UNREADABLE), "duplicate")
+                    log_decision(self._log, materialise(copy, UNREADABLE), "duplicate")
             return
         merged = asks.get(local)
         if merged is None:
@@ -364,12 +364,12 @@ class Decider:
                         if not isinstance(copy, Copy) or copy.frame is not None:
                             chosen = copy
                         break
-                self._handled(self._materialise(chosen, ask.first), team)
+                self._handled(materialise(chosen, ask.first), team)
                 self.counters.duplicate += len(items) - 1
                 if self._trace:
                     for copy, _ in items:
                         if copy is not chosen:
-                            log_decision(self._log, self._materialise(copy, UNREADABLE), "duplicate")
+                            log_decision(self._log, materialise(copy, UNREADABLE), "duplicate")
             elif decision.outcome is Outcome.STANDBY:
                 responsible = decision.team or ""
                 self._responsible.note(ask.channel, responsible)
@@ -379,7 +379,7 @@ class Decider:
                 self._standby.hold(local, ask.first, responsible, len(items), self._now)
                 if self._trace:
                     for copy, _ in items:
-                        event = self._materialise(copy, UNREADABLE)
+                        event = materialise(copy, UNREADABLE)
                         log_decision(self._log, event, "standby", responsible=decision.team)
             else:
                 if decision.outcome is Outcome.DUPLICATE:
@@ -387,22 +387,10 @@ class Decider:
                 self.counters.duplicate += len(items)
                 if self._trace:
                     for copy, _ in items:
-                        log_decision(self._log, self._materialise(copy, UNREADABLE), "duplicate")
+                        log_decision(self._log, materialise(copy, UNREADABLE), "duplicate")
         except Exception as exc:  # one bad event must not take the rest of the batch with it
             with contextlib.suppress(Exception):
                 log.error("dedup.failed", channel=ask.channel, key=ask.key, exc_info=exc)
-
-    @staticmethod
-    def _materialise(copy: Event | Copy, fallback: Event) -> Event:
-        """The chosen copy as an Event; a copy whose frame does not normalise yields ``fallback``
-        (the same message as another of our teams received it), and is logged like any bad frame."""
-        if isinstance(copy, Event):
-            return copy
-        try:
-            return copy.event()
-        except FrameError as exc:
-            log.warning("frame.dropped", reason=exc.reason, team_id=copy.team_id, stage="dedup")
-            return fallback
 
     def _handled(self, event: Event, team: str) -> None:
         self.counters.handled += 1

@@ -10,6 +10,9 @@ from structlog.typing import FilteringBoundLogger
 
 from gridbot.bots import Bots
 from gridbot.events import Event, FrameError, normalise
+from gridbot.logs import get_logger
+
+log = get_logger("gridbot.dedup")
 
 
 def local_key(channel: str, key: str) -> str:
@@ -98,3 +101,15 @@ def log_decision(logger: FilteringBoundLogger, event: Event, decision: str, **ex
         decision=decision,
         **extra,
     )
+
+
+def materialise(copy: Event | Copy, fallback: Event) -> Event:
+    """The chosen copy as an Event; a copy whose frame does not normalise yields ``fallback``
+    (the same message as another of our teams received it), and is logged like any bad frame."""
+    if isinstance(copy, Event):
+        return copy
+    try:
+        return copy.event()
+    except FrameError as exc:
+        log.warning("frame.dropped", reason=exc.reason, team_id=copy.team_id, stage="dedup")
+        return fallback

@@ -32,10 +32,10 @@ async def test_a_refused_renewal_is_retried_within_half_a_second_not_a_third_of_
     store = Refusing()
     connected: list[str] = ["T1"]
 
-    def teams(keys: Collection[str] | None) -> list[str]:
-        return list(connected)
+    def teams(keys: Collection[str] | None) -> dict[str, list[str]]:
+        return {"proc-a": list(connected)}
 
-    keeper = HeartbeatKeeper(store, "proc-a", 30.0, teams)
+    keeper = HeartbeatKeeper(store, ("proc-a",), 30.0, teams)
     task = asyncio.create_task(keeper.run(), name="test:heartbeats")
     try:
         await wait_until(lambda: store.refused >= 1, 2, "the first renewal refused")
