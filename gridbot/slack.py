@@ -44,7 +44,11 @@ _STOP = {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "no_
 _PAUSE = {"team_added_to_org", "org_login_required"}
 _RATE = {"ratelimited", "rate_limited"}
 _BACKOFF_CAP = 300.0
-_RATE_LIMIT_RETRIES = 3  # a Web API call waits out this many 429s before the error surfaces
+# A Web API call waits out 429s for up to this long in all (and at most this many times) before
+# the error surfaces: chat.postMessage allows about one post a second per channel, so a burst of
+# replies in one conversation is late, not lost (a handler's own timeout still bounds it).
+_RATE_LIMIT_BUDGET = 60.0
+_RATE_LIMIT_RETRIES = 60
 _RATE_LIMIT_MAX_WAIT = 60.0  # a longer Retry-After surfaces at once: the caller decides what to do
 
 
@@ -108,7 +112,7 @@ def retry_after(headers: dict[str, list[str]] | object) -> float:
 
 
 class RateLimitRetry(AsyncRetryHandler):
-    """Wait out a ``429`` for as long as its ``Retry-After`` says, a bounded number of times.
+    """Wait out a ``429`` for as long as its ``Retry-After`` says, within a bounded total wait.
 
     slack_sdk's own ``AsyncRateLimitErrorRetryHandler`` counts its retries but waits whatever the
     header says (an hour, if asked), fails with a ValueError on a fractional ``Retry-After``, and
@@ -117,9 +121,15 @@ class RateLimitRetry(AsyncRetryHandler):
     429 is one ``slack.ratelimited`` warning.
     """
 
-    def __init__(self, max_retry_count: int = _RATE_LIMIT_RETRIES, max_wait: float = _RATE_LIMIT_MAX_WAIT):
+    def __init__(
+        self,
+        max_retry_count: int = _RATE_LIMIT_RETRIES,
+        max_wait: float = _RATE_LIMIT_MAX_WAIT,
+        budget: float = _RATE_LIMIT_BUDGET,
+    ):
         super().__init__(max_retry_count)
         self.max_wait = max_wait
+        self.budget = budget
 
     async def can_retry_async(
         self,
@@ -132,7 +142,12 @@ class RateLimitRetry(AsyncRetryHandler):
         if response is None or response.status_code != 429:
             return False
         wait = retry_after(response.headers)
-        retrying = state.current_attempt < self.max_retry_count and wait <= self.max_wait
+        waited = float((state.custom_values or {}).get("waited", 0.0))
+        retrying = (
+            state.current_attempt < self.max_retry_count
+            and wait <= self.max_wait
+            and waited + wait <= self.budget
+        )
         log.warning(
             "slack.ratelimited",
             method=request.url.rsplit("/", 1)[-1].split("?", 1)[0],
@@ -151,8 +166,11 @@ class RateLimitRetry(AsyncRetryHandler):
         error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
-        wait = retry_after(response.headers if response is not None else None)
-        await asyncio.sleep(wait + random.uniform(0, 0.25))  # a little jitter: not all at once
+        wait = retry_after(response.headers if response is not None else None) + random.uniform(0, 0.25)
+        if state.custom_values is None:
+            state.custom_values = {}
+        state.custom_values["waited"] = float(state.custom_values.get("waited", 0.0)) + wait
+        await asyncio.sleep(wait)  # (with a little jitter: the callers it held back not all at once)
         state.increment_current_attempt()
 
 

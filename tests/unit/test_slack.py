@@ -11,11 +11,14 @@ import pytest
 from aiohttp import web
 from gridtest import CollectingIntake, serving, wait_until
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from structlog.testing import capture_logs
 
 from gridbot.config import RuntimeConfig, TeamConfig
 from gridbot.secrets import Secret
-from gridbot.slack import Action, SlackClients, classify, retry_after
+from gridbot.slack import Action, RateLimitRetry, SlackClients, classify, retry_after
 from gridbot.store import MemoryStore
 from gridbot.supervisor import Supervisor
 from gridbot.team import TeamState
@@ -137,11 +140,25 @@ async def test_a_429_is_waited_out_as_retry_after_says_and_the_call_succeeds(ret
 
 
 async def test_rate_limit_retries_are_bounded_and_the_error_then_reaches_the_caller() -> None:
-    fake = LimitedSlack(limited=100)
+    fake = LimitedSlack(limited=1000)
     result, lines = await post_through(fake)
     assert isinstance(result, SlackApiError) and classify(result).action is Action.RETRY_AFTER
-    assert fake.calls == 4  # the call and three retries
-    assert [e["retrying"] for e in lines] == [True, True, True, False]
+    assert fake.calls == 1 + RateLimitRetry().max_retry_count  # the call and every retry allowed
+    assert [e["retrying"] for e in lines] == [True] * (fake.calls - 1) + [False]
+
+
+async def test_the_total_wait_for_rate_limits_is_bounded() -> None:
+    """Retries are bounded by the time waited in all, not only by their count: a burst of replies
+    in one channel (about one post a second allowed) is late, never waiting without end."""
+    handler = RateLimitRetry(budget=10.0)
+    request = HttpRequest(method="POST", url="https://slack.test/api/chat.postMessage", headers={})
+    response = HttpResponse(status_code=429, headers={"retry-after": ["2"]}, data=b"")
+    assert await handler.can_retry_async(
+        state=RetryState(custom_values={"waited": 8.0}), request=request, response=response
+    )
+    assert not await handler.can_retry_async(
+        state=RetryState(custom_values={"waited": 8.5}), request=request, response=response
+    )
 
 
 async def test_a_retry_after_beyond_the_bound_is_not_waited() -> None:
