@@ -21,15 +21,18 @@ from gridtest import SHARED, T1, T2, GridbotProcess, wait_until
 from httpkit import Proxy, http_config, http_runtime, listening_port, sender
 
 from gridbot.runtime import Runtime
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, RateLimits
 from gridbot.testing.events_sender import Delivery, event_callback, message
 
 USERS = {T1: "W0ALICE01", T2: "W0BOB0001"}
+UNLIMITED = pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True, ids=["unlimited"])
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[GridSimulator]:
-    async with GridSimulator(seed=17) as simulator:
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[GridSimulator]:
+    """Slack's rate limits, unless parametrized indirectly with GridSimulator keywords."""
+    options = getattr(request, "param", {})
+    async with GridSimulator(seed=17, **options) as simulator:
         yield simulator
 
 
@@ -63,6 +66,7 @@ def replies(sim: GridSimulator) -> list[str]:
     return sorted(p.text for p in sim.posted)
 
 
+@UNLIMITED  # about retries landing on the other replica, not Slack's posting limit (24 answers, one channel)
 async def test_every_event_answered_once_while_slack_retries_on_the_other_replica(
     sim: GridSimulator, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
@@ -93,6 +97,7 @@ async def test_every_event_answered_once_while_slack_retries_on_the_other_replic
             await p.stop()
 
 
+@UNLIMITED  # about a replica killed mid-stream, not Slack's posting limit (40 answers, one channel)
 async def test_a_replica_killed_with_events_in_flight_loses_none_it_had_not_claimed(
     sim: GridSimulator, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
