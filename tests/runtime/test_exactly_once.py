@@ -99,12 +99,12 @@ async def test_single_team_channel_is_answered_by_that_team() -> None:
 async def test_bot_join_elects_from_conversation_metadata(redis_url: str, redis_prefix: str) -> None:
     """No message yet: the join alone elects, with every installed team of the channel a candidate."""
     async with GridSimulator() as sim:
+        # T2's bot is a member from the start: Slack answers already_in_channel and sends no event.
+        # It leaves before gridbot runs, so the join below is a real one and the only event.
+        await sim.remove_bot_from_channel(T2, SHARED)
         config = grid_config(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=redis_prefix)
         async with Runtime(config) as rt:
             await connected(rt, sim, [T1, T2])
-            # T2's bot is already a member: Slack answers already_in_channel and sends no event, so
-            # it leaves first and the join is a real one.
-            await sim.remove_bot_from_channel(T2, SHARED)
             await sim.add_bot_to_channel(T2, SHARED)
             election = await eventually(lambda: rt.store.election(SHARED))
             assert election.team == T1  # the host team, although T2's bot is the one that joined
