@@ -182,7 +182,7 @@ class Playground:
         if name == "event.decided":
             self.stories.decided(fields)
             return
-        if name == "election.takeover":
+        if name == "election.moved" and fields.get("team_id"):
             self.stories.took_over(fields.get("channel") or "", fields.get("previous"), fields.get("team_id"))
         elif name in ("handler.failed", "handler.timeout"):
             self.stories.failed(fields)

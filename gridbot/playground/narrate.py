@@ -40,11 +40,12 @@ def _election(f: dict[str, Any], n: Names) -> str:
     return f"{where}: {team} elected (candidates {candidates}{host})"
 
 
-def _takeover(f: dict[str, Any], n: Names) -> str:
-    return (
-        f"{n.conv(f.get('channel'))}: takeover, {n.team(f.get('previous'))} → {n.team(f.get('team_id'))}"
-        f" (epoch {f.get('epoch')})"
-    )
+def _moved(f: dict[str, Any], n: Names) -> str:
+    where, why = n.conv(f.get("channel")), str(f.get("reason") or "").replace("_", " ")
+    if not f.get("team_id"):
+        return f"{where}: election cleared ({why}), {n.team(f.get('previous'))} no longer answers"
+    before, after = n.team(f.get("previous")), n.team(f.get("team_id"))
+    return f"{where}: takeover, {before} → {after} (epoch {f.get('epoch')})"
 
 
 def _team_state(f: dict[str, Any], n: Names) -> str:
@@ -63,7 +64,7 @@ def _handler(f: dict[str, Any], n: Names) -> str:
 
 LINES: dict[str, Callable[[dict[str, Any], Names], str]] = {
     "election.decided": _election,
-    "election.takeover": _takeover,
+    "election.moved": _moved,
     "team.state": _team_state,
     "team.paused": lambda f, n: f"{n.team(f.get('team_id'))}: paused ({f.get('error')})",
     "link.connected": lambda f, n: (

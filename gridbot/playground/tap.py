@@ -1,7 +1,7 @@
 """The playground's window on the runtime: a structlog processor that copies chosen log events.
 
 The runtime says what it decides in its log: ``event.decided`` (debug, one per delivery),
-``election.decided`` and ``election.takeover``, ``team.state``, ``store.unavailable`` and so on,
+``election.decided`` and ``election.moved``, ``team.state``, ``store.unavailable`` and so on,
 each with stable keys. The playground reads those lines instead of hooking into the event path:
 :class:`LogTap` turns debug logging on (the decider logs its decisions only when debug is
 enabled), copies the events it watches to a callback, and then drops every line below the level
@@ -29,7 +29,7 @@ WATCHED = frozenset(
     {
         "event.decided",
         "election.decided",
-        "election.takeover",
+        "election.moved",
         "team.state",
         "team.paused",
         "link.connected",
