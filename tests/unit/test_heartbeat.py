@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 
-from gridtest import wait_until
+from gridtest import eventually, wait_until
 
 from gridbot.heartbeat import HeartbeatKeeper
 from gridbot.store import MemoryStore, StoreUnavailable
@@ -40,20 +40,17 @@ async def test_a_refused_renewal_is_retried_within_half_a_second_not_a_third_of_
     try:
         await wait_until(lambda: store.refused >= 1, 2, "the first renewal refused")
         store.down = False
-        alive: set[str] = set()
 
-        async def probe() -> bool:
-            alive.update(await store.alive(["T1"]))
-            return bool(alive)
+        async def renewed() -> set[str] | None:
+            return await store.alive(["T1"]) or None
 
-        async with asyncio.timeout(2):
-            while not await probe():
-                await asyncio.sleep(0.05)
+        async def released() -> bool | None:
+            return True if not await store.alive(["T1"]) else None
+
+        await eventually(renewed, 2)
         keeper.release("T1")  # the team stopped for good
         connected.clear()
-        async with asyncio.timeout(1):
-            while await store.alive(["T1"]):
-                await asyncio.sleep(0.01)
+        await eventually(released, 1)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
