@@ -150,7 +150,7 @@ class HttpHub:
         body = orjson.dumps(
             {"token": sub.verification_token, "challenge": challenge, "type": "url_verification"}
         )
-        delivery = await self._run(app_id, sub, body, JSON, None, "url_verification", retries=False)
+        delivery = await self._run(app_id, sub, body, JSON, None, "url_verification", None, retries=False)
         answer = delivery.answer
         try:
             parsed = orjson.loads(answer)
@@ -204,8 +204,9 @@ class HttpHub:
         if url is not None:
             sub = Subscription(url, sub.signer, sub.verification_token)
         data = orjson.dumps(body) if not isinstance(body, bytes) else body
-        event_id, kind = _describe(body, content_type)
-        return await self._run(app_id, sub, data, content_type, event_id, kind, retries=retries)
+        return await self._run(
+            app_id, sub, data, content_type, *_describe(body, content_type), retries=retries
+        )
 
     async def _run(
         self,
@@ -215,10 +216,11 @@ class HttpHub:
         content_type: str,
         event_id: str | None,
         kind: str,
+        ts: str | None,
         *,
         retries: bool,
     ) -> HttpDelivery:
-        delivery = HttpDelivery(app_id, event_id, kind)
+        delivery = HttpDelivery(app_id, event_id, kind, ts)
         counts = self.counts(app_id)
         counts.deliveries += 1
         self.deliveries.append(delivery)
@@ -365,17 +367,22 @@ def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None
     return done
 
 
-def _describe(body: Mapping[str, Any] | bytes, content_type: str) -> tuple[str | None, str]:
-    """(event_id, kind) of a body, for the records."""
+def _describe(body: Mapping[str, Any] | bytes, content_type: str) -> tuple[str | None, str, str | None]:
+    """(event_id, kind, the event's ts) of a body, for the records."""
     if isinstance(body, bytes):
-        if content_type != JSON:
-            return None, "form"
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None, "raw"
-        body = parsed if isinstance(parsed, dict) else {}
-    event_id = body.get("event_id")
-    return (event_id if isinstance(event_id, str) else None), str(
-        body.get("type", "form" if content_type == FORM else "raw")
+        parsed = None
+        if content_type == JSON:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        if not isinstance(parsed, dict):
+            return None, "form" if content_type == FORM else "raw", None
+        body = parsed
+    event_id, event = body.get("event_id"), body.get("event")
+    ts = (event.get("ts") or event.get("event_ts")) if isinstance(event, dict) else None
+    return (
+        event_id if isinstance(event_id, str) else None,
+        str(body.get("type", "raw")),
+        ts if isinstance(ts, str) else None,
     )

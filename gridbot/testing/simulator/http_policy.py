@@ -104,6 +104,7 @@ class HttpDelivery:
     app_id: str
     event_id: str | None
     kind: str
+    ts: str | None = None  # the event's ts (or event_ts), to find a message's delivery
     attempts: list[HttpAttempt] = field(default_factory=list)
     answer: bytes = b""
     outcome: str | None = None
