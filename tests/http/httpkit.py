@@ -117,7 +117,7 @@ def event_callback(
     *,
     team_id: str,
     app_id: str = APP,
-    enterprise_id: str | None = "E0GRID001",
+    enterprise_id: str | None = None,
     event_id: str | None = None,
     source_team: str | None = None,
 ) -> dict[str, Any]:
