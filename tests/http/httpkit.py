@@ -203,7 +203,9 @@ class Proxy:
             if not up:
                 return web.Response(status=502)
             previous = (
-                self._took.get(event_id) if self.retry_elsewhere and "X-Slack-Retry-Num" in headers else None
+                self._took.get(str(event_id))
+                if self.retry_elsewhere and "X-Slack-Retry-Num" in headers
+                else None
             )
             backend = self._pick(up)
             if backend == previous and len(up) > 1:
