@@ -181,13 +181,20 @@ async def test_an_unreachable_url_is_retried_as_connection_failed(sim: GridSimul
 
 
 @SCALED
-async def test_a_url_that_does_not_echo_the_challenge_is_not_saved(
-    sim: GridSimulator, receiver: tuple[Receiver, str]
-) -> None:
-    _, url = receiver
-    with pytest.raises(RequestUrlRefused):
-        await sim.http.subscribe(APP, url.replace("/slack/events", "/elsewhere"), SECRET)
+async def test_a_url_that_does_not_echo_the_challenge_is_not_saved(sim: GridSimulator) -> None:
+    """A 200 is not enough: the answer must carry the challenge (a 404 fails as well)."""
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/ok", ok)
+    async with serving(app) as base:
+        for path in ("/ok", "/missing"):
+            with pytest.raises(RequestUrlRefused):
+                await sim.http.subscribe(APP, base + path, SECRET)
     assert not sim.http.subscribed(APP)
+    assert [d.attempts[0].status for d in sim.http.deliveries] == [200, 404]
 
 
 @pytest.mark.parametrize("sim", [fast(ack_deadline=0.3, disable_min_attempts=8)], indirect=True)
