@@ -6,7 +6,8 @@ Team Three's own channel). The simulator delivers every copy, Team Three's as Sl
 HTTP: it verifies gridbot's request URL (``url_verification``), then signs each event with the
 app's signing secret, posts it and retries what was not acknowledged. The script: the three
 teams in the shared channel (three copies, one reply), Team Three's channel (answered over HTTP),
-a message Slack delivers twice with two event ids (a duplicate), a forged request (401).
+an ack lost on its way back (Slack retries after its 3 s deadline: a duplicate), a message Slack
+delivers twice with two event ids (a duplicate), a forged request (401).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class HttpDemo:
     def http_copies(self, ts: str) -> list[HttpDelivery]:
         return [d for d in self.sim.http.deliveries if d.kind == "event_callback" and d.ts == ts]
 
-    async def message(self, user: str, channel: str, text: str, *, copies: int = 1) -> None:
+    async def message(self, user: str, channel: str, text: str, *, copies: int = 1) -> str:
         """A user writes; the simulator delivers over RTM, Socket Mode and HTTP."""
         expected = text.removeprefix("echo ")
         envelopes = len(self.sim.envelopes_sent)
@@ -112,6 +113,7 @@ class HttpDemo:
         self.say(
             f"  {channel:<10} {text!r:<32} RTM {rtm}, Socket Mode {socket_mode}, HTTP {http} -> {answer}"
         )
+        return ts
 
     async def run(self) -> bool:
         self.say("gridbot demo --http: RTM, Socket Mode and the Events API over HTTP in one org")
@@ -129,14 +131,21 @@ class HttpDemo:
             await self.message(user, SHARED, text)
         self.say("\n2. Team Three's own channel: only the HTTP app hears it, and answers")
         await self.message("W0CAROL01", THREE, "echo answered over http")
+        self.say("\n3. gridbot's ack is lost on the way: Slack waits out its 3 s and retries the same event")
+        self.sim.http.lose_answers(HTTP_APP, times=1)
+        ts = await self.message("W0CAROL01", THREE, "echo acked, ack lost")
+        [retried] = self.http_copies(ts)
+        again = sum(p.text == "acked, ack lost" for p in self.sim.posted)
+        reasons = [a.retry_reason or "first" for a in retried.attempts]
+        self.say(f"  attempts: {', '.join(reasons)}; the retry was answered 200; replies: {again}")
         self.say(
-            "\n3. Slack delivers a message twice, 0.3 s apart, each with its own event_id (seen in the field)"
+            "\n4. Slack delivers a message twice, 0.3 s apart, each with its own event_id (seen in the field)"
         )
         self.sim.duplicate(app=HTTP_APP, after=0.3, times=1)
         await self.message("W0CAROL01", THREE, "echo said once, delivered twice", copies=2)
         twice = sum(p.text == "said once, delivered twice" for p in self.sim.posted)
         self.say(f"  both acknowledged; replies to the twice-delivered message: {twice}")
-        self.say("\n4. a request signed with the wrong secret")
+        self.say("\n5. a request signed with the wrong secret")
         self.say(f"  answered {await self.forged()}; nothing reached a handler")
         return self.summary()
 

@@ -156,6 +156,24 @@ async def test_an_answer_after_the_deadline_is_a_timeout_retried_and_counted_lat
 
 
 @SCALED
+async def test_an_answer_lost_on_the_way_is_a_timeout_to_slack(
+    sim: GridSimulator, receiver: tuple[Receiver, str]
+) -> None:
+    """``lose_answers``: the app answered 200 but Slack never saw it; it waits out its deadline
+    and retries the same event_id (``http_timeout``)."""
+    rec, url = receiver
+    await sim.http.subscribe(APP, url, SECRET)
+    sim.http.lose_answers(APP, times=1)
+    await sim.post_message(user=ALICE, channel=SHARED, text="lost ack")
+    await wait_until(lambda: len(rec.events) == 2 and sim.http.in_flight == 0, 5, "the retry acked")
+    first, retry = rec.events
+    assert first.json["event_id"] == retry.json["event_id"]
+    assert retry.headers["X-Slack-Retry-Reason"] == "http_timeout" and retry.at - first.at >= 0.3
+    c = sim.http.counts(APP)
+    assert (c.timeouts, c.late_acks, c.acks) == (1, 0, 2)  # (acks: the verification too)
+
+
+@SCALED
 async def test_no_retry_header_on_an_error_stops_the_retries(
     sim: GridSimulator, receiver: tuple[Receiver, str]
 ) -> None:

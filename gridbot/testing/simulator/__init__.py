@@ -1,7 +1,7 @@
 """The Enterprise Grid simulator: Web API, RTM and Socket Mode for one org, on loopback."""
 
-from .http_delivery import HttpHub, RequestUrlRefused, form_body
-from .http_policy import HttpAttempt, HttpCounts, HttpDelivery, HttpNotice, HttpPolicy
+from .http_delivery import HttpHub, RequestUrlRefused
+from .http_policy import HttpAttempt, HttpCounts, HttpDelivery, HttpNotice, HttpPolicy, form_body
 from .messages import Message
 from .model import (
     App,

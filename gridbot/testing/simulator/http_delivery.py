@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,6 @@ import orjson
 from slack_sdk.signature import SignatureVerifier
 
 from .http_policy import (
-    FORM,
     JSON,
     EventBudget,
     HttpAttempt,
@@ -44,17 +42,13 @@ from .http_policy import (
     HttpNotice,
     HttpPolicy,
     SuccessWindow,
+    describe_body,
 )
 from .records import KEEP, Recent
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 #: How long a late answer is still waited for (and counted as a late ack), in real seconds.
 LATE_LIMIT = 30.0
-
-
-def form_body(fields: Mapping[str, str]) -> bytes:
-    """A form-encoded body, as Slack posts slash commands and ``payload=`` interactions."""
-    return urllib.parse.urlencode(fields).encode()
 
 
 @dataclass
@@ -98,6 +92,7 @@ class HttpHub:
         self.deliveries: Recent[HttpDelivery] = Recent(keep)
         self.notices: Recent[HttpNotice] = Recent(keep)
         self.in_flight = 0  # deliveries not finished yet
+        self._lose: dict[str, int] = {}  # app -> event answers still to lose on the way back
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -141,6 +136,11 @@ class HttpHub:
             await self._verify(app_id, sub)
         self._disabled.discard(app_id)
         self._windows.pop(app_id, None)
+
+    def lose_answers(self, app_id: str, times: int = 1) -> None:
+        """A network fault: the app's next ``times`` answers to events never reach Slack, which
+        waits out its deadline and retries (``http_timeout``), though the app did answer."""
+        self._lose[app_id] = self._lose.get(app_id, 0) + times
 
     def counts(self, app_id: str) -> HttpCounts:
         return self._counts.setdefault(app_id, HttpCounts())
@@ -205,7 +205,7 @@ class HttpHub:
             sub = Subscription(url, sub.signer, sub.verification_token)
         data = orjson.dumps(body) if not isinstance(body, bytes) else body
         return await self._run(
-            app_id, sub, data, content_type, *_describe(body, content_type), retries=retries
+            app_id, sub, data, content_type, *describe_body(body, content_type), retries=retries
         )
 
     async def _run(
@@ -305,6 +305,11 @@ class HttpHub:
         elif request.exception() is not None:
             result = "connection_failed"
             counts.connection_failures += 1
+        elif self._lose.get(app_id) and event_id is not None:
+            self._lose[app_id] -= 1
+            await asyncio.sleep(max(self.policy.ack_deadline - (time.monotonic() - started), 0.0))
+            result = "http_timeout"
+            counts.timeouts += 1
         else:
             status, answer, no_retry = request.result()
             result = "ack" if 200 <= status < 300 else "http_error"
@@ -365,24 +370,3 @@ def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None
             task.exception()  # retrieved: a failed connection is counted, not an unhandled error
 
     return done
-
-
-def _describe(body: Mapping[str, Any] | bytes, content_type: str) -> tuple[str | None, str, str | None]:
-    """(event_id, kind, the event's ts) of a body, for the records."""
-    if isinstance(body, bytes):
-        parsed = None
-        if content_type == JSON:
-            try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                pass
-        if not isinstance(parsed, dict):
-            return None, "form" if content_type == FORM else "raw", None
-        body = parsed
-    event_id, event = body.get("event_id"), body.get("event")
-    ts = (event.get("ts") or event.get("event_ts")) if isinstance(event, dict) else None
-    return (
-        event_id if isinstance(event_id, str) else None,
-        str(body.get("type", "raw")),
-        ts if isinstance(ts, str) else None,
-    )

@@ -9,8 +9,13 @@ simulator's other clocks; the ack deadline is the receiver's real time and is no
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
+
+import orjson
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -176,3 +181,29 @@ class EventBudget:
             return False
         self._noticed[key] = now
         return True
+
+
+def form_body(fields: Mapping[str, str]) -> bytes:
+    """A form-encoded body, as Slack posts slash commands and ``payload=`` interactions."""
+    return urllib.parse.urlencode(fields).encode()
+
+
+def describe_body(body: Mapping[str, Any] | bytes, content_type: str) -> tuple[str | None, str, str | None]:
+    """(event_id, kind, the event's ts) of a body, for the records."""
+    if isinstance(body, bytes):
+        parsed = None
+        if content_type == JSON:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        if not isinstance(parsed, dict):
+            return None, "form" if content_type == FORM else "raw", None
+        body = parsed
+    event_id, event = body.get("event_id"), body.get("event")
+    ts = (event.get("ts") or event.get("event_ts")) if isinstance(event, dict) else None
+    return (
+        event_id if isinstance(event_id, str) else None,
+        str(body.get("type", "raw")),
+        ts if isinstance(ts, str) else None,
+    )
