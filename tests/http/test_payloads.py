@@ -161,3 +161,18 @@ def test_unknown_installations_and_teams_still_authenticating() -> None:
     starting = Team(1, one.config)  # auth.test has not answered: it may be that one
     with pytest.raises(Pending):
         _app(one, starting).route({"team_id": "T0STRANGER"})
+
+
+@pytest.mark.xfail(strict=True, reason="http_apps.route falls back to any team of the enterprise (reported)")
+def test_an_event_authorized_for_a_team_we_do_not_serve_is_not_given_to_another_team_of_its_org() -> None:
+    """What the simulator sends for Team Two's installation (its ``authorizations`` name Team Two,
+    not an org-wide install) must not be handled with Team One's token just because both teams
+    are in one enterprise: the enterprise fallback is for ``is_enterprise_install`` only."""
+    one = _team(0, T1)
+    for_two = {
+        "team_id": T2,
+        "enterprise_id": "E0GRID001",
+        "authorizations": [{"enterprise_id": "E0GRID001", "team_id": T2, "is_enterprise_install": False}],
+    }
+    with pytest.raises(FrameError, match="unknown_installation"):
+        _app(one).route(for_two)
