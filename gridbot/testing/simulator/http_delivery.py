@@ -9,11 +9,13 @@ platform-2026.md, "Events API over HTTP" (and no kinder):
   1 min, after 5 min) with ``X-Slack-Retry-Num`` (1..3) and ``X-Slack-Retry-Reason``
   (``http_timeout``, ..., ``connection_failed``, ..., ``http_error``)"; a late 2xx is no ack;
 * "``X-Slack-No-Retry: 1`` on an error answer stops retries of that answer, not of timeouts";
-* "``url_verification``: answer the ``challenge`` value": a request URL is saved only once it has;
+* "``url_verification``: answer the ``challenge`` value": a request URL is saved only once it has
+  [infer];
 * "More than 30,000 events per workspace per app per hour: ``app_rate_limited`` event" (the
-  events over the limit are not sent);
+  events over the limit are not sent [infer]);
 * "Subscriptions are disabled when fewer than 5 % of deliveries succeed over 60 minutes": the
-  app's events stop (Slack e-mails its owners: a :class:`HttpNotice` here) until re-enabled.
+  app's events stop until re-enabled, and a :class:`HttpNotice` records it (how Slack tells the
+  app's owners is not in the reference).
 
 An app subscribed here gets its events over HTTP and not over Socket Mode (an app has one or
 the other in its settings). :meth:`HttpHub.deliver` posts any body (an event, or an interactive

@@ -125,8 +125,8 @@ class HttpDelivery:
 
 @dataclass(frozen=True)
 class HttpNotice:
-    """What Slack tells the app's owners: ``subscription_disabled`` (by email, in Slack's case)
-    or ``app_rate_limited`` (an event to the request URL)."""
+    """What Slack did about an app: ``subscription_disabled`` (its events stopped) or
+    ``app_rate_limited`` (an event sent to the request URL)."""
 
     app_id: str
     kind: str
