@@ -185,6 +185,8 @@ async def test_no_retry_header_on_an_error_stops_the_retries(
     await wait_until(lambda: sim.http.counts(APP).gave_up == 1, 10, "the second one given up")
     texts = [s.json["event"]["text"] for s in rec.events]
     assert texts == ["do not retry", *["then this one"] * 4]  # one attempt; one and 3 retries
+    gaps = [b.at - a.at for a, b in zip(rec.events[1:], rec.events[2:], strict=False)]
+    assert gaps[0] < 0.3 and 0.55 <= gaps[1] < 1.5 and 2.95 <= gaps[2] < 4.5  # at once, 1 min, 5 min
     c = sim.http.counts(APP)
     assert (c.no_retry, c.gave_up, c.non_2xx) == (1, 1, 5)
 
