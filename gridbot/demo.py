@@ -8,8 +8,8 @@ whether every message got exactly one reply, and the exit code follows it.
 
 ``gridbot demo --http`` runs the three transports side by side instead: Team One over RTM, Team
 Two over Socket Mode and Team Three over the Events API (HTTP), each its own app. The simulator
-does not deliver over HTTP yet, so a stand-in for Slack (:mod:`gridbot.testing.events_sender`)
-signs and posts Team Three's copy of each message to gridbot's request URL, retrying as Slack does.
+delivers Team Three's copy of each message to gridbot's request URL as Slack does: signed, and
+retried until acknowledged.
 """
 
 from __future__ import annotations

@@ -17,19 +17,35 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from gridtest import SHARED, T1, log_lines, wait_until
-from httpkit import OTHER_SECRET, SECRET, http_config, http_runtime, sender
+from httpkit import (
+    FAST,
+    OTHER_SECRET,
+    SECRET,
+    delivery_of,
+    event_callback,
+    http_config,
+    http_runtime,
+    message,
+    signed_post,
+    subscribe,
+)
+from slack_sdk.signature import SignatureVerifier
 
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
-from gridbot.testing.events_sender import event_callback, message, sign
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[GridSimulator, Runtime, str]]:
-    async with GridSimulator() as sim:
+    async with GridSimulator(time_scale=FAST) as sim:
         config = http_config(sim, events={"read_timeout": 0.5, "max_body_bytes": 64 * 1024})
         async with http_runtime(config) as (rt, url):
+            await subscribe(sim, url)
             yield sim, rt, url
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
 
 
 def _payload(text: str) -> bytes:
@@ -41,11 +57,13 @@ def _received(rt: Runtime) -> int:
 
 
 async def _still_serving(sim: GridSimulator, url: str, text: str) -> None:
-    """A genuine delivery after the refusal is handled: the daemon kept serving."""
-    async with sender(url) as slack:
-        delivery = await slack.deliver(orjson.loads(_payload(f"echo {text}")))
-    assert delivery.acked
+    """A genuine delivery after the refusal is handled: the daemon kept serving. (Returns once
+    the bot's reply was delivered back to it too, as Slack delivers an app's own messages.)"""
+    ts = await sim.post_message(user="W0ALICE01", channel=SHARED, text=f"echo {text}")
+    assert (await delivery_of(sim, ts)).acked
     await wait_until(lambda: any(p.text == text for p in sim.posted), 5, "the marker's reply")
+    reply = next(p for p in sim.posted if p.text == text)
+    assert (await delivery_of(sim, reply.ts)).acked
 
 
 def _refusals(stream: str) -> list[dict[str, object]]:
@@ -87,15 +105,14 @@ async def test_unverified_requests_get_401_and_never_reach_the_intake(
         ts = "1.5e9"
     before = _received(rt)
     with log_lines("info") as logs:
-        async with sender(url) as slack:
-            status, answer = await slack.post(body, timestamp=ts, secret=secret, headers=headers)
+        status, answer = await signed_post(url, body, timestamp=ts, secret=secret, headers=headers)
     assert (status, answer) == (401, b"")
     refused = _refusals(logs.getvalue())
     assert [(r["reason"], r["status"], r["refused_total"]) for r in refused] == [(reason, 401, 1)]
     assert "forged" not in logs.getvalue().lower() and SECRET not in logs.getvalue()
     assert rt.events is not None and rt.events.counts.answers[(401, reason)] == 1
     await _still_serving(sim, url, "after " + case)
-    assert _received(rt) == before + 1  # only the genuine delivery was offered
+    assert _received(rt) == before + 2  # only the genuine delivery (and the bot's reply) was offered
     assert [p.text for p in sim.posted] == ["after " + case]
 
 

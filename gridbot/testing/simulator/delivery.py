@@ -1,4 +1,5 @@
-"""The delivery rules: RTM gets one copy per connected installation, Socket Mode one per app.
+"""The delivery rules: RTM gets one copy per connected installation, Socket Mode or the app's
+request URL (http_delivery.py) one per app.
 
 Copies go out in a random order per message (Slack gives no ordering between teams' sockets);
 timing faults (timing.py) can make any copy late, or write it twice.
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from .http_delivery import HttpHub
 from .model import BotRef, Conversation
 from .records import Delivery, Journal
 from .rtm import RtmRegistry, RtmSocket
@@ -63,8 +65,10 @@ class Fanout:
         rng: random.Random,
         journal: Journal,
         timing: Timing,
+        http: HttpHub,
     ) -> None:
         self._state = state
+        self._http = http
         self._deliveries = journal.deliveries
         self._rtm = rtm
         self._sm = socket_mode
@@ -151,7 +155,7 @@ class Fanout:
     ) -> None:
         by_app: dict[str, list[BotRef]] = {}
         for bot in bots:
-            if bot.app.app_token is not None:
+            if bot.app.app_token is not None or self._http.subscribed(bot.app.id):
                 by_app.setdefault(bot.app.id, []).append(bot)
         for app_id, app_bots in by_app.items():
             # Slack sends one event per app however many of its installs share the channel;
@@ -166,7 +170,7 @@ class Fanout:
             if plan.delay:
                 self._timing.later(plan.delay, self._envelope(app_id, payload), f"sim.sm.lag.{app_id}")
             else:
-                await self._sm.deliver(app_id, payload)
+                await self._per_app(app_id, payload)
             if plan.again is not None:
                 # The field report: a second delivery with another installation's team id (and
                 # so its own event_id), which only the message identity can dedup.
@@ -177,7 +181,14 @@ class Fanout:
                 )
 
     def _envelope(self, app_id: str, payload: dict[str, Any]) -> Callable[[], Any]:
-        return lambda: self._sm.deliver(app_id, payload)
+        return lambda: self._per_app(app_id, payload)
+
+    async def _per_app(self, app_id: str, payload: dict[str, Any]) -> None:
+        # An app with a request URL has Socket Mode off: its events go to the URL.
+        if self._http.subscribed(app_id):
+            self._http.submit(app_id, payload)
+        else:
+            await self._sm.deliver(app_id, payload)
 
     def payload(
         self, auth: BotRef, event: dict[str, Any], source_team: str, channel: str | None
@@ -204,5 +215,7 @@ class Fanout:
                 }
             ],
             "is_ext_shared_channel": False,
+            "context_team_id": source_team,
+            "context_enterprise_id": enterprise_id,
             "event_context": event_context(event_type, source_team, auth.app.id, channel),
         }
