@@ -21,6 +21,7 @@ from .faults import Faults
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
 from .model import BotRef, Conversation, Topology, User, default_topology
+from .oauth import OAuth
 from .org import OrgChanges
 from .ratelimits import RateLimits
 from .records import (
@@ -100,6 +101,7 @@ class GridSimulator(Controls):
         Listing(self._state, self._api)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
+        self.oauth = OAuth(self._state, self._journal, time_scale)  # register apps' clients here
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,6 +109,8 @@ class GridSimulator(Controls):
     # lifecycle
     async def start(self) -> None:
         app = web.Application()
+        app.router.add_post("/api/oauth.v2.access", self.oauth.access)  # client credentials, no token
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         app.router.add_route("*", "/api/{method}", self._api.handle)
         app.router.add_get("/rtm", self._rtm.handle)
         app.router.add_get("/link/", self._sm.handle)

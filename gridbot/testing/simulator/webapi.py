@@ -129,6 +129,8 @@ class WebApi:
             raise ApiError("invalid_auth")
         if token in self._state.revoked:
             raise ApiError("token_revoked")
+        if self._state.expired(token):
+            raise ApiError("token_expired")
         return info
 
     def _rate_limit(self, method: str, info: TokenInfo, args: dict[str, Any]) -> None:

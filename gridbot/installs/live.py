@@ -1,0 +1,256 @@
+"""The installation store, served: every process watches it and serves what it holds, live.
+
+``[[teams]]`` are the static source; this is the other one. Each process runs a watcher
+(``installs:watch``) that reads the store's version every ``oauth.watch_interval`` and, when it
+moved, reads the installations again and hands the supervisor what changed:
+
+* a new installation becomes one more team on the app's connection (its Socket Mode app token,
+  or its Events API signing secret). ``Supervisor.configure`` does the rest as for a team added
+  by a config reload: the process holding that connection's ownership lease authenticates it
+  and serves it, the others only note it (exactly one process connects it);
+* a rotated token is handed to the running team's Web API client (``Supervisor.retoken``): its
+  sockets, on the app token, are not touched;
+* an installation that left the store, or is marked failed (a refresh token Slack refused),
+  is dropped from every process (``Supervisor.unconfigure``): sockets closed, heartbeat given
+  up, its elections moved.
+
+An installation leaves the store when Slack says its token is dead: ``app_uninstalled`` or
+``tokens_revoked`` (the elector calls :meth:`LiveInstalls.dead`), or an ``auth.test`` answered
+``token_revoked`` / ``invalid_auth`` (noticed by the watcher on the team's state). It is removed
+only if its bot token is still the one that died (a reinstall made meanwhile stays).
+
+With ``token_rotation`` on, a rotator (``installs:rotate``) sweeps the store on every process;
+:class:`~gridbot.installs.rotation.Rotator` makes exactly one of them spend each refresh token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+from gridbot.config import OAuthConfig, TeamConfig
+from gridbot.installs.model import Install
+from gridbot.installs.rotation import RotationError, RotationFailed, Rotator
+from gridbot.installs.store import InstallStore
+from gridbot.logs import get_logger
+from gridbot.secrets import Secret
+from gridbot.tasks import cancel_and_wait
+from gridbot.team import Team, TeamState
+
+log = get_logger("gridbot.installs")
+
+# auth.test answers that mean the installation's token is dead for good (not a migration pause).
+DEAD_TOKEN = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed"})
+FIRST_INDEX = 10_000  # Team.index of served installations: apart from [[teams]] positions
+
+
+class Served(Protocol):
+    """What the watcher needs of the supervisor."""
+
+    def configure(self, config: TeamConfig, index: int) -> None: ...
+    def retoken(self, old: TeamConfig, new: TeamConfig) -> None: ...
+    async def unconfigure(self, config: TeamConfig) -> None: ...
+    def teams_of(self, config: TeamConfig) -> list[Team]: ...
+
+
+class LiveInstalls:
+    """Serves the installation store through the supervisor (one per process)."""
+
+    def __init__(
+        self,
+        store: InstallStore,
+        oauth: OAuthConfig,
+        supervisor: Served,
+        *,
+        rotator: Rotator | None = None,
+        rotate_interval: float | None = None,
+    ) -> None:
+        self.store = store
+        self.oauth = oauth
+        self._sup = supervisor
+        self.rotator = rotator
+        # A token due is refreshed within this: a quarter of the lead time, at most a minute.
+        self.rotate_interval = rotate_interval or min(60.0, oauth.refresh_ahead / 4)
+        self._served: dict[str, TeamConfig] = {}  # install id -> the config the supervisor has
+        self._installs: dict[str, Install] = {}
+        self._index = itertools.count(FIRST_INDEX)
+        self._seen: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- what the rest of gridbot asks ---------------------------------------------------------
+
+    def source_of(self, team_id: str) -> Install | None:
+        """The stored installation a team was served from (None: a static [[teams]] entry)."""
+        for install_id, install in self._installs.items():
+            config = self._served.get(install_id)
+            if config is not None and any(t.team_id == team_id for t in self._sup.teams_of(config)):
+                return install
+        return None
+
+    def installs(self) -> list[Install]:
+        return [self._installs[i] for i in sorted(self._installs)]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._watch(), name="installs:watch"))
+        if self.rotator is not None:
+            self._tasks.append(asyncio.create_task(self._rotate(), name="installs:rotate"))
+
+    async def stop(self) -> None:
+        await cancel_and_wait(reversed(self._tasks))
+        self._tasks.clear()
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # Redis away: keep serving what we have, look again later
+                log.warning("install.watch_failed", error=type(exc).__name__)
+            await asyncio.sleep(self.oauth.watch_interval)
+
+    async def _rotate(self) -> None:
+        assert self.rotator is not None
+        while True:
+            try:
+                await self.rotator.sweep()
+            except Exception as exc:
+                log.warning("install.rotate_failed", error=type(exc).__name__)
+            await asyncio.sleep(self.rotate_interval)
+
+    async def tick(self) -> None:
+        """One look at the store (and at our teams' states): apply what changed."""
+        version = await self.store.version()
+        if version != self._seen:
+            await self.sync()
+            self._seen = version
+        await self._reap()
+
+    async def sync(self) -> None:
+        current: dict[str, Install] = {}
+        for install_id in await self.store.ids():
+            found = await self.store.get(install_id)
+            if found is None:
+                continue
+            if found.failed:
+                if install_id in self._served:
+                    log.error("install.stopped", install=install_id, error=found.failed)
+                continue
+            if found.is_enterprise_install:
+                if install_id not in self._installs:
+                    log.warning("install.org_wide_not_served", install=install_id)
+                    self._installs[install_id] = found
+                current[install_id] = found
+                continue
+            current[install_id] = found
+        for install_id, found in current.items():
+            self._installs[install_id] = found
+            if found.is_enterprise_install:
+                continue
+            config = self._served.get(install_id)
+            if config is None:
+                config = self.oauth.team_config(found.bot_token, install_id)
+                self._served[install_id] = config
+                self._sup.configure(config, next(self._index))
+                log.info("install.served", install=install_id, team_id=found.team_id)
+            elif config.bot_token != found.bot_token:
+                new = dataclasses.replace(config, bot_token=found.bot_token)
+                self._served[install_id] = new
+                self._sup.retoken(config, new)
+                log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
+        for install_id in [i for i in self._installs if i not in current]:
+            del self._installs[install_id]
+            config = self._served.pop(install_id, None)
+            if config is not None:
+                await self._sup.unconfigure(config)
+                log.info("install.dropped", install=install_id)
+
+    async def _reap(self) -> None:
+        """A served team whose ``auth.test`` said its token is dead: remove its installation."""
+        for install_id, config in list(self._served.items()):
+            for team in self._sup.teams_of(config):
+                if team.state == TeamState.STOPPED and (team.error or "") in DEAD_TOKEN:
+                    await self._remove(install_id, config.bot_token, team.error or "")
+
+    async def dead(self, team_id: str, reason: str) -> None:
+        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``)."""
+        for install_id, config in list(self._served.items()):
+            if any(t.team_id == team_id for t in self._sup.teams_of(config)):
+                await self._remove(install_id, config.bot_token, reason)
+
+    async def _remove(self, install_id: str, token: Secret, reason: str) -> None:
+        if await self.store.remove_if(install_id, token):
+            log.info("install.removed", install=install_id, reason=reason)
+        await self.tick()  # this process drops it now; the others on their next look
+
+    # -- token_expired: refresh and retry once -------------------------------------------------
+
+    def adopt_client(self, team: Team, client: AsyncWebClient | None) -> None:
+        """Give a served team's client the retry that refreshes an expired token once."""
+        if self.rotator is None or client is None:
+            return
+        install_id = next((i for i, c in self._served.items() if c is team.config), None)
+        if install_id is None or any(isinstance(h, ExpiredTokenRetry) for h in client.retry_handlers):
+            return
+        client.retry_handlers.append(ExpiredTokenRetry(install_id, self._refresh))
+
+    async def _refresh(self, install_id: str, used: Secret) -> Secret | None:
+        assert self.rotator is not None
+        try:
+            renewed = await self.rotator.refresh(install_id, used=used)
+        except (RotationFailed, RotationError, LookupError) as exc:
+            log.warning("install.expired_refresh_failed", install=install_id, error=type(exc).__name__)
+            return None
+        with contextlib.suppress(Exception):
+            await self.tick()  # our own client takes the new token now, not on the next look
+        return renewed.bot_token
+
+
+class ExpiredTokenRetry(AsyncRetryHandler):
+    """A call answered ``token_expired``: refresh the token (or read the one another process just
+    stored) and send the call once more with it. Never more than once per call."""
+
+    def __init__(self, install: str, refresh: Callable[[str, Secret], Awaitable[Secret | None]]) -> None:
+        super().__init__(max_retry_count=1)
+        self.install = install
+        self._refresh = refresh
+        self._fresh: Secret | None = None
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        body: Any = response.body if response is not None else None
+        if not isinstance(body, dict) or body.get("error") != "token_expired":
+            return False
+        used = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+        self._fresh = await self._refresh(self.install, Secret(used))
+        return self._fresh is not None
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        assert self._fresh is not None
+        # slack_sdk sends the retry with this very headers dict: the new token goes out at once.
+        request.headers["Authorization"] = f"Bearer {self._fresh.get()}"
+        state.next_attempt_requested = True
+        state.increment_current_attempt()
