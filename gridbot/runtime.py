@@ -23,9 +23,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.bots import Bots
-from gridbot.config import Config
+from gridbot.config import Config, TeamConfig
 from gridbot.context import Contexts
 from gridbot.dedup import Decider, Intake
 from gridbot.directory import Directory
@@ -83,9 +86,12 @@ class Runtime:
         plugins: list[Plugin] | None = None,
         instance_id: str | None = None,
         install_store: InstallStore | None = None,
+        install_clock: Callable[[], float] = time.time,
+        install_clock_rate: float = 1.0,
     ) -> None:
         self.config = config
         self._install_store = install_store  # [oauth]: the deployment's Redis when None
+        self._install_clock = (install_clock, install_clock_rate)  # token expiry (tests: scaled)
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store = store or make_store(config)
         self._owns_store = store is None
@@ -120,8 +126,6 @@ class Runtime:
 
     async def _team_ready(self, team: Team) -> None:
         """Register the team for every process sharing the store, then let its socket connect."""
-        if self.installs is not None and self.supervisor is not None:
-            self.installs.live.adopt_client(team, self.supervisor.client_for(team.team_id))
         self.bots.add(team.bot_user_id, team.bot_id, team.team_id)
         info = {"bot_user_id": team.bot_user_id, "bot_id": team.bot_id, "enterprise_id": team.enterprise_id}
         try:
@@ -152,6 +156,7 @@ class Runtime:
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
             events=self.events,
+            web_client=self._web_client,
         )
         self.elector = Elector(
             self.store,
@@ -162,7 +167,13 @@ class Runtime:
         )
         if cfg.oauth is not None:
             self.installs = InstallService(
-                cfg, cfg.oauth, self.supervisor, instance_id=self.instance_id, store=self._install_store
+                cfg,
+                cfg.oauth,
+                self.supervisor,
+                instance_id=self.instance_id,
+                store=self._install_store,
+                clock=self._install_clock[0],
+                rate=self._install_clock[1],
             )
         router = Router(
             self.plugins, command_prefix=cfg.plugins.command_prefix, bot_user_ids=self.bots.user_ids
@@ -244,6 +255,10 @@ class Runtime:
         await check.wait()
         self._serve_teams()
         self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+
+    def _web_client(self, config: TeamConfig, plain: AsyncWebClient) -> AsyncWebClient:
+        """A team's Web API client: an installation's refreshes an expired token once."""
+        return self.installs.live.client(config, plain) if self.installs is not None else plain
 
     def _serve_teams(self) -> None:
         """Both sources of installations: the config's [[teams]], then the installation store."""

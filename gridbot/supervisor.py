@@ -47,7 +47,7 @@ from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team, TeamState, best_state
 from gridbot.transport.http import EventsReceiver
 from gridbot.transport.link import FrameIntake, Link
-from gridbot.transport.links import Connection, everywhere, socket_links
+from gridbot.transport.links import Connection, beats, everywhere, socket_links
 
 log = get_logger("gridbot.supervisor")
 
@@ -65,8 +65,10 @@ class Supervisor:
         instance_id: str,
         on_team_ready: Callable[[Team], Awaitable[None]] | None = None,
         events: EventsReceiver | None = None,
+        web_client: Callable[[TeamConfig, AsyncWebClient], AsyncWebClient] | None = None,
     ) -> None:
         self.clients = clients
+        self._web_client = web_client  # a team's client, from SlackClients.web's (installs: rotation)
         self.store = store
         self.runtime = runtime
         self.instance_id = instance_id
@@ -355,6 +357,7 @@ class Supervisor:
     async def _authenticate(self, team: Team) -> bool:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
+        client = self._web_client(team.config, client) if self._web_client else client
         if not await authenticate(team, client, self.runtime.paused_probe_interval):
             self._ended(team)
             return False
@@ -384,16 +387,4 @@ class Supervisor:
     # -- heartbeats and polling ------------------------------------------------------------------
 
     def _connected(self, keys: Collection[str] | None) -> dict[str, list[str]]:
-        """The connected teams of ``keys`` (None: of every connection) this process may beat for,
-        by holder: its own instance id, or :data:`EVENTS_HOLDER` for the Events API's teams."""
-        beats: dict[str, list[str]] = {}
-        for key in self.connections if keys is None else keys:
-            conn = self.connections.get(key)
-            if conn is None or self._fenced(key):
-                continue
-            holder = EVENTS_HOLDER if everywhere(key) else self.instance_id
-            beats.setdefault(holder, []).extend(
-                t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED
-            )
-        return beats
-
+        return beats(self.connections, keys, self._fenced, self.instance_id, EVENTS_HOLDER)

@@ -6,13 +6,23 @@ the config; the client secret and tokens never appear in one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
 from gridbot.config.model import OAuthConfig, TeamConfig
 from gridbot.secrets import Secret
 
-if TYPE_CHECKING:
-    from gridbot.config.read import _Reader
+T = TypeVar("T")
+
+
+class _Reader(Protocol):
+    """What this section needs of :mod:`gridbot.config.read`'s reader (its key-path errors)."""
+
+    problems: list[str]
+
+    def table(self, raw: Any, path: str, allowed: set[str]) -> dict[str, Any]: ...
+    def get(self, tbl: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T: ...
+    def check(self, ok: bool, path: str, message: str) -> None: ...
 
 KEYS = frozenset(OAuthConfig.__dataclass_fields__)
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from gridbot.config import OAuthConfig, TeamConfig
 from gridbot.installs.model import Install
@@ -121,6 +121,9 @@ class LiveInstalls:
 
     async def _rotate(self) -> None:
         assert self.rotator is not None
+        # Processes started together would sweep in step; a random phase spreads the spending
+        # (the store's claim keeps it to one spender per refresh token either way).
+        await asyncio.sleep(random.uniform(0, self.rotate_interval))
         while True:
             try:
                 await self.rotator.sweep()
@@ -195,14 +198,20 @@ class LiveInstalls:
 
     # -- token_expired: refresh and retry once -------------------------------------------------
 
-    def adopt_client(self, team: Team, client: AsyncWebClient | None) -> None:
-        """Give a served team's client the retry that refreshes an expired token once."""
-        if self.rotator is None or client is None:
-            return
-        install_id = next((i for i, c in self._served.items() if c is team.config), None)
-        if install_id is None or any(isinstance(h, ExpiredTokenRetry) for h in client.retry_handlers):
-            return
-        client.retry_handlers.append(ExpiredTokenRetry(install_id, self._refresh))
+    def client(self, config: TeamConfig, plain: AsyncWebClient) -> AsyncWebClient:
+        """The Web API client for a team: ``plain`` (from ``SlackClients.web``) for a static team
+        or with rotation off, else the same client that refreshes an expired token once."""
+        install_id = next((i for i, c in self._served.items() if c is config), None)
+        if self.rotator is None or install_id is None:
+            return plain
+        return RefreshingClient(
+            functools.partial(self._refresh, install_id),
+            token=plain.token,
+            base_url=plain.base_url,
+            session=plain.session,
+            retry_handlers=plain.retry_handlers,
+            logger=plain.logger,
+        )
 
     async def _refresh(self, install_id: str, used: Secret) -> Secret | None:
         assert self.rotator is not None
@@ -216,41 +225,26 @@ class LiveInstalls:
         return renewed.bot_token
 
 
-class ExpiredTokenRetry(AsyncRetryHandler):
-    """A call answered ``token_expired``: refresh the token (or read the one another process just
-    stored) and send the call once more with it. Never more than once per call."""
+class RefreshingClient(AsyncWebClient):
+    """An installation's Web API client: a call answered ``token_expired`` refreshes the token (or
+    reads the one another process just stored) and is sent once more with it; never more than
+    once per call. (A slack_sdk retry handler cannot do this: the retry reuses the request's
+    headers, the old token's among them.)"""
 
-    def __init__(self, install: str, refresh: Callable[[str, Secret], Awaitable[Secret | None]]) -> None:
-        super().__init__(max_retry_count=1)
-        self.install = install
+    def __init__(self, refresh: Callable[[Secret], Awaitable[Secret | None]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._refresh = refresh
-        self._fresh: Secret | None = None
 
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        body: Any = response.body if response is not None else None
-        if not isinstance(body, dict) or body.get("error") != "token_expired":
-            return False
-        used = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
-        self._fresh = await self._refresh(self.install, Secret(used))
-        return self._fresh is not None
-
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        assert self._fresh is not None
-        # slack_sdk sends the retry with this very headers dict: the new token goes out at once.
-        request.headers["Authorization"] = f"Bearer {self._fresh.get()}"
-        state.next_attempt_requested = True
-        state.increment_current_attempt()
+    async def api_call(
+        self, api_method: str, *, headers: dict[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncSlackResponse:
+        try:
+            return await super().api_call(api_method, headers=dict(headers or {}), **kwargs)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "token_expired" or not self.token:
+                raise
+            fresh = await self._refresh(Secret(self.token))
+            if fresh is None:
+                raise
+        self.token = fresh.get()
+        return await super().api_call(api_method, headers=dict(headers or {}), **kwargs)

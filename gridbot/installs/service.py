@@ -9,6 +9,8 @@ them behind TLS (README, "The OAuth setup").
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 from aiohttp import web
@@ -49,12 +51,16 @@ class InstallService:
         *,
         instance_id: str,
         store: InstallStore | None = None,
-        rotator: Rotator | None = None,
+        clock: Callable[[], float] = time.time,
+        rate: float = 1.0,
     ) -> None:
+        """``clock`` (Unix seconds) judges token expiry; ``rate`` is how fast it runs against real
+        time (tests run an hour of rotation in a minute: ``rate=60``)."""
         self.oauth = oauth
         self.store = store or make_install_store(config)
         self._owns_store = store is None
-        if rotator is None and oauth.token_rotation:
+        rotator = None
+        if oauth.token_rotation:
             rotator = Rotator(
                 self.store,
                 client_id=oauth.client_id,
@@ -62,8 +68,10 @@ class InstallService:
                 client=oauth_client(config.slack.api_url),
                 holder=instance_id,
                 ahead=oauth.refresh_ahead,
+                clock=clock,
             )
-        self.live = LiveInstalls(self.store, oauth, supervisor, rotator=rotator)
+        interval = min(60.0, oauth.refresh_ahead / 4) / rate
+        self.live = LiveInstalls(self.store, oauth, supervisor, rotator=rotator, rotate_interval=interval)
         self._flow: InstallFlow | None = None
         self._states: States | None = None
         if oauth.port is not None:

@@ -5,14 +5,14 @@ app (its requests, on every replica)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.team import Team
+from gridbot.team import Team, TeamState
 from gridbot.transport.http_apps import EventsApp
 from gridbot.transport.link import FrameIntake, Link
 from gridbot.transport.rtm import RtmLink
@@ -69,3 +69,25 @@ def socket_links(
         )
         for n in range(config.connections)
     ]
+
+
+def beats(
+    connections: Mapping[str, Connection],
+    keys: Collection[str] | None,
+    fenced: Callable[[str], bool],
+    instance: str,
+    events_holder: str,
+) -> dict[str, list[str]]:
+    """The connected teams of ``keys`` (None: of every connection) a process may beat for, by
+    holder: its own ``instance`` id, or ``events_holder`` for the Events API's teams (every
+    replica beats for those in common). A ``fenced`` connection (ownership lost) beats for none."""
+    found: dict[str, list[str]] = {}
+    for key in connections if keys is None else keys:
+        conn = connections.get(key)
+        if conn is None or fenced(key):
+            continue
+        holder = events_holder if everywhere(key) else instance
+        found.setdefault(holder, []).extend(
+            t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED
+        )
+    return found

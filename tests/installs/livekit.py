@@ -6,11 +6,16 @@ from __future__ import annotations
 import html
 import re
 import socket
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from gridtest import T1, grid_config
+from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import Config, OAuthConfig, replace
+from gridbot.installs import InstallStore
+from gridbot.installs.oauth import installation_from
+from gridbot.installs.rotation import oauth_client
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.team import TeamState
@@ -37,9 +42,11 @@ def oauth_config(
     port: int | None = None,
     rotation: bool = False,
     ahead: float = 7200.0,
+    static: bool = True,
 ) -> Config:
-    """T1 static over Socket Mode, and the app's OAuth installs on the same app token."""
-    base = grid_config(sim, {T1: "socket_mode"}, redis_url=redis_url, key_prefix=prefix)
+    """T1 static over Socket Mode (unless not ``static``), and the app's OAuth installs on the
+    same app token."""
+    base = grid_config(sim, {T1: "socket_mode"} if static else {}, redis_url=redis_url, key_prefix=prefix)
     app_token = next(a.app_token for a in sim.topology.apps if a.id == APP)
     assert app_token is not None
     oauth = OAuthConfig(
@@ -66,6 +73,24 @@ async def install_through_browser(port: int) -> str:
         assert link is not None, text
         async with browser.get(html.unescape(link.group(1))) as result:
             return await result.text()
+
+
+async def oauth_install(sim: GridSimulator, client: OAuthClient, team: str, store: InstallStore) -> None:
+    """An install without a browser or gridbot's routes: authorize, exchange the code, store it."""
+    redirect = "https://bot.example.com/slack/oauth_redirect"
+    sim.oauth.next_team = team
+    query = {"client_id": client.client_id, "scope": "chat:write", "state": "s", "redirect_uri": redirect}
+    async with aiohttp.ClientSession() as browser:
+        url = sim.api_url.replace("/api/", "/oauth/v2/authorize")
+        async with browser.get(url, params=query, allow_redirects=False) as answer:
+            code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    slack = oauth_client(sim.api_url)
+    data = await slack.oauth_v2_access(
+        client_id=client.client_id, client_secret=client.client_secret, code=code, redirect_uri=redirect
+    )
+    bot = AsyncWebClient(token=str(data["access_token"]), base_url=sim.api_url)
+    who = await bot.auth_test()
+    await store.async_save(installation_from(dict(data.data), str(who["bot_id"])))  # type: ignore[arg-type]
 
 
 def serving(runtimes: list[Runtime], team: str) -> list[str]:

@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from gridtest import T1, eventually, wait_until
-from installs.livekit import APP, T3_ONLY, free_port, install_through_browser, oauth_config, serving, t3_channel
+from installs.livekit import (
+    APP,
+    T3_ONLY,
+    free_port,
+    install_through_browser,
+    oauth_config,
+    serving,
+    t3_channel,
+)
 
 from gridbot.installs import RedisInstallStore
 from gridbot.runtime import Runtime
