@@ -38,6 +38,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from gridbot import secrets
 from gridbot.config import OAuthConfig, TeamConfig
 from gridbot.installs.model import Install
 from gridbot.installs.rotation import RotationError, RotationFailed, Rotator
@@ -157,6 +158,7 @@ class LiveInstalls:
                 continue
             current[install_id] = found
         for install_id, found in current.items():
+            _forget_replaced(self._installs.get(install_id), found)
             self._installs[install_id] = found
             if found.is_enterprise_install:
                 continue
@@ -172,7 +174,7 @@ class LiveInstalls:
                 self._sup.retoken(config, new)
                 log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
         for install_id in [i for i in self._installs if i not in current]:
-            del self._installs[install_id]
+            _forget_replaced(self._installs.pop(install_id), None)
             config = self._served.pop(install_id, None)
             if config is not None:
                 await self._sup.unconfigure(config)
@@ -223,6 +225,17 @@ class LiveInstalls:
         with contextlib.suppress(Exception):
             await self.tick()  # our own client takes the new token now, not on the next look
         return renewed.bot_token
+
+
+def _forget_replaced(old: Install | None, new: Install | None) -> None:
+    """Rotated or removed tokens leave the redaction registry (the token pattern still masks
+    them), so that it does not grow by two tokens per installation every 12 hours."""
+    if old is None:
+        return
+    if new is None or old.bot_token != new.bot_token:
+        secrets.forget(old.bot_token.get())
+    if old.refresh_token is not None and (new is None or old.refresh_token != new.refresh_token):
+        secrets.forget(old.refresh_token.get())
 
 
 class RefreshingClient(AsyncWebClient):
