@@ -24,6 +24,7 @@ class _Reader(Protocol):
     def get(self, tbl: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T: ...
     def check(self, ok: bool, path: str, message: str) -> None: ...
 
+
 KEYS = frozenset(OAuthConfig.__dataclass_fields__)
 
 
@@ -43,8 +44,7 @@ def read_oauth(
     r.check(bool(client_id), "oauth.client_id", "required (Basic Information in the app's settings)")
     secret = text("client_secret")
     r.check(bool(secret), "oauth.client_secret", "required, usually ${SLACK_CLIENT_SECRET}")
-    scopes = _scopes(r, tbl, "scopes")
-    r.check(bool(scopes), "oauth.scopes", "required: the bot scopes to ask for, e.g. [\"chat:write\"]")
+    scopes = _scopes(r, tbl, "scopes", required=True)
     redirect = text("redirect_url")
     r.check(
         redirect.startswith(("https://", "http://localhost", "http://127.0.0.1")),
@@ -100,8 +100,12 @@ def read_oauth(
     )
 
 
-def _scopes(r: _Reader, tbl: dict[str, Any], key: str) -> tuple[str, ...]:
+def _scopes(r: _Reader, tbl: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
     value = r.get(tbl, key, "oauth", list, [])
     ok = all(isinstance(s, str) and s and "," not in s and " " not in s for s in value)
-    r.check(ok, f"oauth.{key}", 'expected a list of scope names, e.g. ["chat:write", "channels:history"]')
+    if not ok:
+        example = '["chat:write", "channels:history"]'
+        r.problems.append(f"oauth.{key}: expected a list of scope names, e.g. {example}")
+    elif required and not value and tbl.get(key, []) == []:
+        r.problems.append(f'oauth.{key}: required: the bot scopes to ask for, e.g. ["chat:write"]')
     return tuple(str(s) for s in value) if ok else ()

@@ -61,14 +61,19 @@ async def _setup(sim: GridSimulator) -> tuple[MemoryInstallStore, LiveInstalls, 
     config = oauth_config(sim, client, "redis://unused", "p", rotation=True).oauth
     assert config is not None
     rotator = Rotator(
-        store, client_id=client.client_id, client_secret=Secret(client.client_secret), client=oauth_client(sim.api_url)
+        store,
+        client_id=client.client_id,
+        client_secret=Secret(client.client_secret),
+        client=oauth_client(sim.api_url),
     )
     served = NoTeams()
     live = LiveInstalls(store, config, served, rotator=rotator)
     await live.tick()
     install = await store.get(INSTALL)
     assert install is not None
-    web = live.client(served.configured[0], AsyncWebClient(token=install.bot_token.get(), base_url=sim.api_url))
+    web = live.client(
+        served.configured[0], AsyncWebClient(token=install.bot_token.get(), base_url=sim.api_url)
+    )
     plain = AsyncWebClient(token=install.bot_token.get(), base_url=sim.api_url)
     await eventually(lambda: _expired(plain), 5)
     return store, live, web

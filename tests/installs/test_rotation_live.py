@@ -84,8 +84,14 @@ async def test_an_hour_of_rotation_under_three_processes_spends_each_refresh_tok
         await asyncio.sleep(0)
 
         refreshes = sim.oauth.counts["refreshes"]
-        spent = {rt.instance_id: rt.installs.live.rotator.spent for rt in runtimes if rt.installs and rt.installs.live.rotator}
-        failed = sum(rt.installs.live.rotator.failed for rt in runtimes if rt.installs and rt.installs.live.rotator)
+        spent = {
+            rt.instance_id: rt.installs.live.rotator.spent
+            for rt in runtimes
+            if rt.installs and rt.installs.live.rotator
+        }
+        failed = sum(
+            rt.installs.live.rotator.failed for rt in runtimes if rt.installs and rt.installs.live.rotator
+        )
         refused = {k: v for k, v in sim.oauth.counts.items() if k.startswith("refused:")}
         expired = len([c for c in sim.calls if c.error == "token_expired"])
         print(

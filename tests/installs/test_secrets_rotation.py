@@ -41,7 +41,9 @@ async def test_a_thousand_rotations_leave_the_redaction_registry_where_it_was(si
     assert oauth is not None
     store = MemoryInstallStore()
     live = LiveInstalls(store, oauth, Nothing())
-    install = Install(None, "T0TEAM003", False, Secret("xoxe.xoxb-1-start"), refresh_token=Secret("xoxe-1-r0"))
+    install = Install(
+        None, "T0TEAM003", False, Secret("xoxe.xoxb-1-start"), refresh_token=Secret("xoxe-1-r0")
+    )
     await store.put(install)
     await live.tick()
     before = secrets.registered()
@@ -49,7 +51,11 @@ async def test_a_thousand_rotations_leave_the_redaction_registry_where_it_was(si
         found = await store.get("team:T0TEAM003")
         assert found is not None and found.refresh_token is not None
         await store.commit_refresh(
-            found.id, found.refresh_token, Secret(f"xoxe.xoxb-1-tok{n:04d}"), Secret(f"xoxe-1-ref{n:04d}"), 2_000_000_000
+            found.id,
+            found.refresh_token,
+            Secret(f"xoxe.xoxb-1-tok{n:04d}"),
+            Secret(f"xoxe-1-ref{n:04d}"),
+            2_000_000_000,
         )
         await live.tick()
     assert secrets.registered() <= before + 2

@@ -236,8 +236,10 @@ class OAuth:
         topo = self._state.topology
         app = topo.app_by_id[client.app_id]
         current = next((i for i in app.installations if i.team == team), None)
-        if current is not None and not client.token_rotation and self._state.is_live(
-            next(b for b in topo.bots_on(team) if b.app.id == app.id)
+        if (
+            current is not None
+            and not client.token_rotation
+            and self._state.is_live(next(b for b in topo.bots_on(team) if b.app.id == app.id))
         ):
             return current  # a reinstall without rotation: the same bot token
         n = next(self._serial)
