@@ -229,6 +229,7 @@ class Runtime:
             decisions=self.dedup,
             elector=self.elector,
             handlers=self.dispatcher,
+            installs=self.installs.live if self.installs is not None else None,
         )
         self.metrics.collect_runtime(view)
         if cfg.http.port is not None:

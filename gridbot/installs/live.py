@@ -101,6 +101,28 @@ class LiveInstalls:
     def installs(self) -> list[Install]:
         return [self._installs[i] for i in sorted(self._installs)]
 
+    def source(self, team: Team) -> tuple[str, int | None]:
+        """Where ``team`` came from, and when its token expires (``gridbot status``)."""
+        install_id = next((i for i, c in self._served.items() if c is team.config), None)
+        found = self._installs.get(install_id) if install_id else None
+        return ("oauth", found.expires_at) if found is not None else ("config", None)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The stored installations as status rows: ids, kind, expiry, state. Never a token."""
+        return [
+            {
+                "id": i.id,
+                "team_id": i.team_id,
+                "enterprise_id": i.enterprise_id,
+                "org_wide": i.is_enterprise_install,
+                "source": "oauth",
+                "expires_at": i.expires_at,
+                "failed": i.failed,
+                "served": i.id in self._served,
+            }
+            for i in self.installs()
+        ]
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
