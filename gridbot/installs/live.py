@@ -144,15 +144,14 @@ class LiveInstalls:
 
     async def _rotate(self) -> None:
         assert self.rotator is not None
-        # Processes started together would sweep in step; a random phase spreads the spending
-        # (the store's claim keeps it to one spender per refresh token either way).
-        await asyncio.sleep(random.uniform(0, self.rotate_interval))
+        # Jittered: processes started together would sweep in step, and the first one would spend
+        # every refresh token forever (the store's claim keeps it to one spender either way).
         while True:
+            await asyncio.sleep(self.rotate_interval * random.uniform(0.5, 1.5))
             try:
                 await self.rotator.sweep()
             except Exception as exc:
                 log.warning("install.rotate_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.rotate_interval)
 
     async def tick(self) -> None:
         """One look at the store (and at our teams' states): apply what changed."""

@@ -110,6 +110,7 @@ class Rotator:
         self.spent = 0
         self.failed = 0
         self.retried = 0
+        self.deferred = 0  # found a refresh token claimed or spent by another process: took its pair
 
     def __repr__(self) -> str:
         return f"Rotator(client_id={self.client_id!r}, holder={self.holder!r})"
@@ -195,6 +196,7 @@ class Rotator:
             if latest.refresh_token != spend or latest.failed:
                 if latest.failed:
                     raise RotationFailed(found.id, latest.failed)
+                self.deferred += 1
                 return latest, False
             # still the same pair: claim again (won once a dead holder's claim lapses)
 

@@ -89,6 +89,11 @@ async def test_an_hour_of_rotation_under_three_processes_spends_each_refresh_tok
             for rt in runtimes
             if rt.installs and rt.installs.live.rotator
         }
+        deferred = {
+            rt.instance_id: rt.installs.live.rotator.deferred
+            for rt in runtimes
+            if rt.installs and rt.installs.live.rotator
+        }
         failed = sum(
             rt.installs.live.rotator.failed for rt in runtimes if rt.installs and rt.installs.live.rotator
         )
@@ -97,6 +102,7 @@ async def test_an_hour_of_rotation_under_three_processes_spends_each_refresh_tok
         print(
             f"\nrotation, 1 simulated hour x{SCALE:.0f}, 3 processes, 3 installs, tokens of {EXPIRES_IN}s:"
             f"\n  refreshes={refreshes} spent_by_process={spent} failures={failed} refused={refused}"
+            f"\n  due but already claimed or spent by another process={deferred}"
             f"\n  calls answered token_expired={expired} messages={len(expected)} answered={len(sim.posted)}"
         )
         assert sorted(p.text for p in sim.posted) == sorted(expected)  # each exactly once
