@@ -20,6 +20,7 @@ from .delivery import Fanout
 from .faults import Faults
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
+from .migration import Migration
 from .model import BotRef, Conversation, Topology, User, default_topology
 from .oauth import OAuth
 from .org import OrgChanges
@@ -99,6 +100,7 @@ class GridSimulator(Controls):
         self._api = WebApi(self._state, self._faults, self._journal, self.rate_limits)
         Chat(self._state, self._actions, self._journal, self._api)
         Listing(self._state, self._api)
+        Migration(self._state, self._api)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self.oauth = OAuth(self._state, self._journal, time_scale)  # register apps' clients here
