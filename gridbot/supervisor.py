@@ -52,6 +52,7 @@ from gridbot.transport.links import Connection, beats, everywhere, socket_links
 log = get_logger("gridbot.supervisor")
 
 EVENTS_HOLDER = "events-api"  # the heartbeat holder every replica renews for its HTTP teams
+STORE_INDEX = 10_000  # Team.index of installations from the store ([oauth]): after any [[teams]] one
 
 
 class Supervisor:
@@ -170,11 +171,14 @@ class Supervisor:
             self._ownership.adopt(key)
 
     async def forget(self, key: str) -> None:
-        """A connection left the config (reload): stop serving it and give up its lease."""
-        self._configured.pop(key, None)
+        """A connection left the config (reload): stop serving it and give up its lease. Teams of
+        the installation store on it (not the file's) are served again at once."""
+        kept = [(i, c) for i, c in self._configured.pop(key, []) if i >= STORE_INDEX]
         if self._ownership is not None:
             await self._ownership.abandon(key)
         await self.remove(key, gone=True)
+        for index, config in kept:
+            self.configure(config, index)
 
     def retoken(self, old: TeamConfig, new: TeamConfig) -> None:
         """A rotated bot token: the team's Web API client sends it from now on (no socket moves)."""

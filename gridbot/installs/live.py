@@ -45,6 +45,7 @@ from gridbot.installs.rotation import RotationError, RotationFailed, Rotator
 from gridbot.installs.store import InstallStore
 from gridbot.logs import get_logger
 from gridbot.secrets import Secret
+from gridbot.supervisor import STORE_INDEX
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team, TeamState
 
@@ -52,7 +53,6 @@ log = get_logger("gridbot.installs")
 
 # auth.test answers that mean the installation's token is dead for good (not a migration pause).
 DEAD_TOKEN = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed"})
-FIRST_INDEX = 10_000  # Team.index of served installations: apart from [[teams]] positions
 
 
 class Served(Protocol):
@@ -84,7 +84,7 @@ class LiveInstalls:
         self.rotate_interval = rotate_interval or min(60.0, oauth.refresh_ahead / 4)
         self._served: dict[str, TeamConfig] = {}  # install id -> the config the supervisor has
         self._installs: dict[str, Install] = {}
-        self._index = itertools.count(FIRST_INDEX)
+        self._index = itertools.count(STORE_INDEX)
         self._seen: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
