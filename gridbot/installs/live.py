@@ -192,8 +192,14 @@ class LiveInstalls:
             elif config.bot_token != found.bot_token:
                 new = dataclasses.replace(config, bot_token=found.bot_token)
                 self._served[install_id] = new
-                self._sup.retoken(config, new)
-                log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
+                if any(t.state.final for t in self._sup.teams_of(config)):
+                    # a reinstall of a team stopped by its dead token: started again, not retokened
+                    await self._sup.unconfigure(config)
+                    self._sup.configure(new, next(self._index))
+                    log.info("install.served", install=install_id, team_id=found.team_id)
+                else:
+                    self._sup.retoken(config, new)
+                    log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
         for install_id in [i for i in self._installs if i not in current]:
             _forget_replaced(self._installs.pop(install_id), None)
             config = self._served.pop(install_id, None)
@@ -217,7 +223,7 @@ class LiveInstalls:
     async def _remove(self, install_id: str, token: Secret, reason: str) -> None:
         if await self.store.remove_if(install_id, token):
             log.info("install.removed", install=install_id, reason=reason)
-        await self.tick()  # this process drops it now; the others on their next look
+        await self.sync()  # this process drops it now; the others on their next look
 
     # -- token_expired: refresh and retry once -------------------------------------------------
 

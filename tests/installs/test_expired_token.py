@@ -41,7 +41,7 @@ class NoTeams:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[GridSimulator]:
-    # Slack's clock 1,000 times faster: a 100-second token (simulated) is dead within 0.1 s.
+    # Slack's clock 1,000 times faster: a 1,000-second token (simulated) is dead within a second.
     async with GridSimulator(time_scale=1000, rate_limits=RateLimits(enabled=False)) as simulator:
         yield simulator
 
@@ -55,7 +55,7 @@ async def _expired(client: AsyncWebClient) -> bool | None:
 
 
 async def _setup(sim: GridSimulator) -> tuple[MemoryInstallStore, LiveInstalls, AsyncWebClient]:
-    client = sim.oauth.register(APP, token_rotation=True, expires_in=100)
+    client = sim.oauth.register(APP, token_rotation=True, expires_in=1000)
     store = MemoryInstallStore()
     await oauth_install(sim, client, T3, store)
     config = oauth_config(sim, client, "redis://unused", "p", rotation=True).oauth
