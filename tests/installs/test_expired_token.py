@@ -93,7 +93,7 @@ async def test_a_call_answered_token_expired_is_refreshed_and_sent_once_more(sim
 
 async def test_a_refused_refresh_stops_the_installation_with_one_error_not_a_loop(sim: GridSimulator) -> None:
     store, _, web = await _setup(sim)
-    sim.oauth._refresh.clear()  # Slack no longer knows the refresh token (spent elsewhere, revoked)
+    sim.oauth.drop_refresh_tokens()  # Slack no longer knows the refresh token (spent elsewhere)
     with pytest.raises(SlackApiError) as refused:
         await web.users_info(user="W0CAROL01")
     assert refused.value.response["error"] == "token_expired"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import math
 import secrets
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ import orjson
 from aiohttp import web
 
 from .model import Installation
+from .ratelimits import RateLimits
 from .records import ApiCall, Journal
 from .state import OrgState
 
@@ -66,16 +68,17 @@ class _Grant:
 
 
 class _Refused(Exception):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
         super().__init__(error)
-        self.error = error
+        self.error, self.status, self.headers = error, status, headers or {}
 
 
 class OAuth:
     """OAuth for the simulated org's apps; ``sim.oauth``. Counts what happened in :attr:`counts`."""
 
-    def __init__(self, state: OrgState, journal: Journal, time_scale: float) -> None:
+    def __init__(self, state: OrgState, journal: Journal, time_scale: float, limits: RateLimits) -> None:
         self._state = state
+        self._limits = limits
         self._journal = journal
         self._scale = time_scale
         self.clients: dict[str, OAuthClient] = {}
@@ -99,6 +102,15 @@ class OAuth:
         )
         self.clients[client.client_id] = client
         return client
+
+    def expire(self, token: str) -> None:
+        """Slack's clock passes ``token``'s expiry now: every call with it answers ``token_expired``."""
+        self._state.expires[token] = self._state.now()
+
+    def drop_refresh_tokens(self) -> None:
+        """Slack no longer knows any live refresh token (spent by another client, or revoked):
+        the next refresh answers ``invalid_refresh_token``."""
+        self._refresh.clear()
 
     # -- the browser's side ----------------------------------------------------------------------
 
@@ -142,6 +154,10 @@ class OAuth:
         grant = form.get("grant_type") or "authorization_code"
         try:
             client = self._client(request, form)
+            # oauth.v2.access is Tier 4 (its reference page), per app like every method
+            wait = self._limits.check("oauth.v2.access", None, client.app_id, None)
+            if wait is not None:
+                raise _Refused("ratelimited", status=429, headers={"Retry-After": str(math.ceil(wait))})
             if grant == "authorization_code":
                 body = self._exchange(client, form)
             elif grant == "refresh_token":
@@ -149,14 +165,17 @@ class OAuth:
             else:
                 raise _Refused("invalid_grant_type")
             body = {"ok": True, **body}
-            error = None
+            error, status, headers = None, 200, {}
         except _Refused as refused:
             body, error = {"ok": False, "error": refused.error}, refused.error
+            status, headers = refused.status, refused.headers
             self.counts[f"refused:{error}"] += 1
         self._journal.calls.append(
-            ApiCall("oauth.v2.access", None, None, {"grant_type": grant}, 200, error, time.time())
+            ApiCall("oauth.v2.access", None, None, {"grant_type": grant}, status, error, time.time())
         )
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+        )
 
     def _client(self, request: web.Request, form: dict[str, str]) -> OAuthClient:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")

@@ -103,7 +103,7 @@ class GridSimulator(Controls):
         Migration(self._state, self._api)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
-        self.oauth = OAuth(self._state, self._journal, time_scale)  # register apps' clients here
+        self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
