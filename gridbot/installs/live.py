@@ -107,6 +107,13 @@ class LiveInstalls:
         found = self._installs.get(install_id) if install_id else None
         return ("oauth", found.expires_at) if found is not None else ("config", None)
 
+    def rotation(self) -> dict[str, int] | None:
+        """What this process's rotator did (``gridbot status --json``: ``rotation``)."""
+        r = self.rotator
+        if r is None:
+            return None
+        return {"spent": r.spent, "failed": r.failed, "deferred": r.deferred, "retried": r.retried}
+
     def rows(self) -> list[dict[str, Any]]:
         """The stored installations as status rows: ids, kind, expiry, state. Never a token."""
         return [

@@ -49,6 +49,7 @@ def process_document(view: RuntimeView, http: str | None) -> dict[str, Any]:
         "http": http,
         "teams": [t.pick(*TEAM_FIELDS) for t in team_views(view.connections(), view.installs)],
         "installations": view.installs.rows() if view.installs is not None else [],
+        "rotation": view.installs.rotation() if view.installs is not None else None,
         "counters": {
             "handled": decided.handled,
             "duplicate": decided.duplicate,

@@ -124,6 +124,9 @@ class Installations(Protocol):
     def rows(self) -> list[dict[str, Any]]:
         """Every stored installation this process knows of."""
 
+    def rotation(self) -> dict[str, int] | None:
+        """This process's token refreshes (spent, failed, deferred, retried); None: rotation off."""
+
 
 @dataclass(frozen=True)
 class RuntimeView:

@@ -50,6 +50,7 @@ async def test_status_shows_each_installations_source_and_token_expiry(
     assert (teams[T1]["source"], teams[T1]["expires_at"]) == ("config", None)
     assert teams[T3]["source"] == "oauth"
     assert installed + 43_200 - 5 <= teams[T3]["expires_at"] <= time.time() + 43_200
+    assert doc["rotation"] == {"spent": 0, "failed": 0, "deferred": 0, "retried": 0}
     [row] = doc["installations"]
     assert (row["id"], row["team_id"], row["org_wide"], row["failed"]) == (f"team:{T3}", T3, False, "")
 
