@@ -51,8 +51,11 @@ from gridbot.team import Team, TeamState
 
 log = get_logger("gridbot.installs")
 
-# auth.test answers that mean the installation's token is dead for good (not a migration pause).
-DEAD_TOKEN = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed"})
+# Why a team stopped that means its installation is gone for good: an auth.test answer (not a
+# migration pause), or Slack's lifecycle events (the reason Supervisor.retire records).
+DEAD_TOKEN = frozenset(
+    {"token_revoked", "invalid_auth", "account_inactive", "not_authed", "app_uninstalled", "tokens_revoked"}
+)
 
 
 class Served(Protocol):
@@ -228,9 +231,12 @@ class LiveInstalls:
                 await self._remove(install_id, config.bot_token, reason)
 
     async def _remove(self, install_id: str, token: Secret, reason: str) -> None:
-        if await self.store.remove_if(install_id, token):
-            log.info("install.removed", install=install_id, reason=reason)
-        await self.sync()  # this process drops it now; the others on their next look
+        try:
+            if await self.store.remove_if(install_id, token):
+                log.info("install.removed", install=install_id, reason=reason)
+            await self.sync()  # this process drops it now; the others on their next look
+        except Exception as exc:  # Redis away: the stopped team is still here, the watcher retries
+            log.warning("install.remove_failed", install=install_id, reason=reason, error=type(exc).__name__)
 
     # -- token_expired: refresh and retry once -------------------------------------------------
 
