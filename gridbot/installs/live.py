@@ -93,14 +93,6 @@ class LiveInstalls:
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
 
-    def source_of(self, team_id: str) -> Install | None:
-        """The stored installation a team was served from (None: a static [[teams]] entry)."""
-        for install_id, install in self._installs.items():
-            config = self._served.get(install_id)
-            if config is not None and any(t.team_id == team_id for t in self._sup.teams_of(config)):
-                return install
-        return None
-
     def installs(self) -> list[Install]:
         return [self._installs[i] for i in sorted(self._installs)]
 
@@ -172,50 +164,51 @@ class LiveInstalls:
         await self._reap()
 
     async def sync(self) -> None:
-        current: dict[str, Install] = {}
+        """Read every stored installation; serve the new ones, retoken the rotated ones, stop the
+        failed and the gone ones."""
+        stored: dict[str, Install] = {}
         for install_id in await self.store.ids():
             found = await self.store.get(install_id)
-            if found is None:
-                continue
-            if found.failed:
-                if install_id in self._served:
-                    log.error("install.stopped", install=install_id, error=found.failed)
-                continue
-            if found.is_enterprise_install:
-                if install_id not in self._installs:
-                    log.warning("install.org_wide_not_served", install=install_id)
-                    self._installs[install_id] = found
-                current[install_id] = found
-                continue
-            current[install_id] = found
-        for install_id, found in current.items():
+            if found is not None:
+                stored[install_id] = found
+        for install_id, found in stored.items():
             _forget_replaced(self._installs.get(install_id), found)
+            first_seen = install_id not in self._installs
             self._installs[install_id] = found
-            if found.is_enterprise_install:
-                continue
-            config = self._served.get(install_id)
-            if config is None:
-                config = self.oauth.team_config(found.bot_token, install_id)
-                self._served[install_id] = config
-                self._sup.configure(config, next(self._index))
-                log.info("install.served", install=install_id, team_id=found.team_id)
-            elif config.bot_token != found.bot_token:
-                new = dataclasses.replace(config, bot_token=found.bot_token)
-                self._served[install_id] = new
-                if any(t.state.final for t in self._sup.teams_of(config)):
-                    # a reinstall of a team stopped by its dead token: started again, not retokened
+            if found.failed or found.is_enterprise_install:
+                if found.is_enterprise_install and first_seen:
+                    log.warning("install.org_wide_not_served", install=install_id)
+                config = self._served.pop(install_id, None)
+                if config is not None:  # listed by status, no longer served
+                    log.error("install.stopped", install=install_id, error=found.failed)
                     await self._sup.unconfigure(config)
-                    self._sup.configure(new, next(self._index))
-                    log.info("install.served", install=install_id, team_id=found.team_id)
-                else:
-                    self._sup.retoken(config, new)
-                    log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
-        for install_id in [i for i in self._installs if i not in current]:
+                continue
+            await self._serve(install_id, found)
+        for install_id in [i for i in self._installs if i not in stored]:
             _forget_replaced(self._installs.pop(install_id), None)
             config = self._served.pop(install_id, None)
             if config is not None:
                 await self._sup.unconfigure(config)
                 log.info("install.dropped", install=install_id)
+
+    async def _serve(self, install_id: str, found: Install) -> None:
+        config = self._served.get(install_id)
+        if config is None:
+            config = self.oauth.team_config(found.bot_token, install_id)
+            self._served[install_id] = config
+            self._sup.configure(config, next(self._index))
+            log.info("install.served", install=install_id, team_id=found.team_id)
+        elif config.bot_token != found.bot_token:
+            new = dataclasses.replace(config, bot_token=found.bot_token)
+            self._served[install_id] = new
+            if any(t.state.final for t in self._sup.teams_of(config)):
+                # a reinstall of a team stopped by its dead token: started again, not retokened
+                await self._sup.unconfigure(config)
+                self._sup.configure(new, next(self._index))
+                log.info("install.served", install=install_id, team_id=found.team_id)
+            else:
+                self._sup.retoken(config, new)
+                log.info("install.token_taken", install=install_id, expires_at=found.expires_at)
 
     async def _reap(self) -> None:
         """A served team whose ``auth.test`` said its token is dead: remove its installation."""

@@ -63,3 +63,19 @@ async def test_a_refused_removal_is_retried_by_the_watcher() -> None:
     await live.tick()  # the next look removes it, and drops the team
     assert await store.ids() == []
     assert served.teams == {}
+
+
+async def test_a_refused_refresh_stops_serving_the_installation_and_status_still_lists_it() -> None:
+    store, served = MemoryInstallStore(), OneTeam()
+    refresh = Secret("xoxe-1-refresh-token-0")
+    await store.put(
+        Install(None, "T0TEAM003", False, Secret("xoxe.xoxb-1-token-0"), refresh_token=refresh, expires_at=1)
+    )
+    live = LiveInstalls(store, OAUTH, served)
+    await live.tick()
+    assert len(served.teams) == 1
+    assert await store.fail_refresh("team:T0TEAM003", refresh, "invalid_refresh_token")  # another process
+    await live.tick()
+    assert served.teams == {}
+    [row] = live.rows()
+    assert (row["id"], row["failed"], row["served"]) == ("team:T0TEAM003", "invalid_refresh_token", False)
