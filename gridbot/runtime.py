@@ -327,6 +327,8 @@ class Runtime:
         if self.http is not None:
             await self.http.stop()
         await self.clients.close()
+        if self.installs is not None:
+            await self.installs.close()
         if self._owns_store:
             await self.store.close()
         log.info(

@@ -114,10 +114,14 @@ class InstallService:
         self.live.start()
 
     async def stop(self) -> None:
+        """No install page, no installation gained or lost, no rotation from here on."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.live.stop()
+
+    async def close(self) -> None:
+        """Last: handlers still draining may refresh an expired token through the store."""
         if isinstance(self._states, RedisStates):
             await self._states.close()
         if self._owns_store:
