@@ -22,7 +22,9 @@ from .http_delivery import HttpHub
 from .http_policy import HttpPolicy
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
+from .migration import Migration
 from .model import BotRef, Conversation, Topology, User, default_topology
+from .oauth import OAuth
 from .org import OrgChanges
 from .ratelimits import RateLimits
 from .records import (
@@ -106,8 +108,10 @@ class GridSimulator(Controls):
         self._api = WebApi(self._state, self._faults, self._journal, self.rate_limits)
         Chat(self._state, self._actions, self._journal, self._api)
         Listing(self._state, self._api)
+        Migration(self._state, self._api)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
+        self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -115,6 +119,8 @@ class GridSimulator(Controls):
     # lifecycle
     async def start(self) -> None:
         app = web.Application()
+        app.router.add_post("/api/oauth.v2.access", self.oauth.access)  # client credentials, no token
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         app.router.add_route("*", "/api/{method}", self._api.handle)
         app.router.add_get("/rtm", self._rtm.handle)
         app.router.add_get("/link/", self._sm.handle)

@@ -129,6 +129,10 @@ class WebApi:
             raise ApiError("invalid_auth")
         if token in self._state.revoked:
             raise ApiError("token_revoked")
+        if info.bot is not None and not self._state.is_live(info.bot):
+            raise ApiError("token_revoked")  # an earlier (rotated) token of an uninstalled app
+        if self._state.expired(token):
+            raise ApiError("token_expired")
         return info
 
     def _rate_limit(self, method: str, info: TokenInfo, args: dict[str, Any]) -> None:
