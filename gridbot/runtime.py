@@ -32,6 +32,8 @@ from gridbot.directory import Directory
 from gridbot.dispatch import Dispatcher, Router
 from gridbot.election import Elector
 from gridbot.http import OpsServer
+from gridbot.interactive.context import InteractiveContexts
+from gridbot.interactive.intake import Interactions
 from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
@@ -100,6 +102,7 @@ class Runtime:
         self.dedup: Decider | None = None
         self.dispatcher: Dispatcher | None = None
         self.elector: Elector | None = None
+        self.interactions: Interactions | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._store_wait: asyncio.Task[None] | None = None  # start-up: waiting for the store
@@ -132,6 +135,8 @@ class Runtime:
         # directly (it counts deliveries for the metrics): this runs once per delivery, and a
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
+        # Slash commands and interactive payloads: their acks, then the same intake.
+        self.interactions = Interactions(intake)
         if cfg.events.port is not None:
             self.events = EventsReceiver(cfg.events, intake)
             self.metrics.registry.register(EventsCollector(self.events.counts))
@@ -140,7 +145,7 @@ class Runtime:
         self.supervisor = Supervisor(
             self.clients,
             self.store,
-            intake,
+            self.interactions,  # the intake, and the entry of Socket Mode's interactive envelopes
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
@@ -154,7 +159,10 @@ class Runtime:
             retire=self.supervisor.retire,
         )
         router = Router(
-            self.plugins, command_prefix=cfg.plugins.command_prefix, bot_user_ids=self.bots.user_ids
+            self.plugins,
+            command_prefix=cfg.plugins.command_prefix,
+            bot_user_ids=self.bots.user_ids,
+            interactions=self.interactions,
         )
         self.contexts = Contexts(
             self.supervisor,
@@ -163,6 +171,7 @@ class Runtime:
             self.users,
             router.routes,
             router.command_prefix,
+            InteractiveContexts(self.interactions),
         )
         self.dispatcher = Dispatcher(
             router,
@@ -278,6 +287,8 @@ class Runtime:
         cancelled = await self.dispatcher.drain(max(0.0, deadline - loop.time()))
         begun = running + self.dispatcher.counters.started - started  # running then, or since
         await self._hooks("shutdown")
+        if self.interactions is not None:
+            await self.interactions.close()  # the empty acks in flight (sockets are closed by now)
         await cancel_and_wait(reversed(self._tasks))
         if self.http is not None:
             await self.http.stop()
