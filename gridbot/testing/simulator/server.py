@@ -18,6 +18,7 @@ from .chat import Chat
 from .controls import Controls
 from .delivery import Fanout
 from .faults import Faults
+from .interactivity import Interactivity
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
 from .model import BotRef, Conversation, Topology, User, default_topology
@@ -35,11 +36,13 @@ from .records import (
     Recent,
     SentEnvelope,
 )
+from .responses import Responses
 from .rtm import RtmRegistry
 from .socket_mode import SocketModeHub
 from .state import OrgState
 from .timing import Timing
 from .translate import Viewer
+from .views import Views
 from .webapi import WebApi
 
 
@@ -98,6 +101,9 @@ class GridSimulator(Controls):
         self._api = WebApi(self._state, self._faults, self._journal, self.rate_limits)
         Chat(self._state, self._actions, self._journal, self._api)
         Listing(self._state, self._api)
+        responses = Responses(self._state, self._actions, self._journal)
+        views = Views(self._state, self._api)
+        self.interactivity = Interactivity(self._state, self._sm, views, responses, self._journal.posted)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self._runner: web.AppRunner | None = None
@@ -111,6 +117,7 @@ class GridSimulator(Controls):
         app.router.add_get("/rtm", self._rtm.handle)
         app.router.add_get("/link/", self._sm.handle)
         app.router.add_get("/link", self._sm.handle)
+        app.router.add_post("/respond/{token}", self.interactivity.responses.handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -118,6 +125,7 @@ class GridSimulator(Controls):
         server = site._server
         assert isinstance(server, asyncio.Server)
         self._bound_port = server.sockets[0].getsockname()[1]
+        self.interactivity.responses.base = f"http://{self.host}:{self._bound_port}"
 
     async def stop(self) -> None:
         for task in list(self._tasks):
