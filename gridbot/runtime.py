@@ -138,7 +138,7 @@ class Runtime:
         # Slash commands and interactive payloads: their acks, then the same intake.
         self.interactions = Interactions(intake)
         if cfg.events.port is not None:
-            self.events = EventsReceiver(cfg.events, intake)
+            self.events = EventsReceiver(cfg.events, self.interactions)
             self.metrics.registry.register(EventsCollector(self.events.counts))
         # The supervisor (connections and their links) comes next: the elector asks it which
         # teams exist, and the contexts ask it for a team and its client.

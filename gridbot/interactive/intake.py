@@ -61,7 +61,8 @@ class Interactions:
 
     It is also the intake the supervisor hands its links: every other delivery goes straight to
     the dedup stage's intake (``offer`` *is* that intake's method: no call in between), and a
-    Socket Mode link given this object hands its interactive envelopes to :meth:`offer_interaction`.
+    Socket Mode link or the Events API listener given this object hands its interactive
+    payloads to :meth:`offer_interaction`.
     """
 
     def __init__(self, intake: DeliveryIntake, acks: Acks | None = None) -> None:
@@ -74,6 +75,11 @@ class Interactions:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """The dedup stage's answers to waiting transports (the Events API listener's too)."""
+        return self._intake.outcomes
 
     @property
     def open(self) -> asyncio.Event:

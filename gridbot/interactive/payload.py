@@ -25,6 +25,8 @@ from gridbot.events import FrameError, id_of
 
 #: The type of the frame an interaction is handed to the intake as (``Event.type``).
 FRAME_TYPE = "interaction"
+#: The two shapes a payload comes in, named as Socket Mode names its envelopes.
+SLASH_COMMANDS, INTERACTIVE = "slash_commands", "interactive"
 SLASH = "slash_command"
 #: Every kind of interaction, as the plugin decorators name them.
 KINDS = (
@@ -116,7 +118,7 @@ class Interaction:
 
 def read_interaction(envelope_type: str, payload: Mapping[str, Any]) -> Interaction:
     """Read a ``slash_commands`` or ``interactive`` payload; :class:`FrameError` if unusable."""
-    if envelope_type == "slash_commands":
+    if envelope_type == SLASH_COMMANDS:
         command = _str(payload.get("command"))
         if command is None:
             raise FrameError("slash_command_without_command")

@@ -25,12 +25,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from gridbot.config import RuntimeConfig
 from gridbot.events import FrameError
 from gridbot.interactive.intake import Interactions
+from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
 from gridbot.secrets import Secret
 from gridbot.slack import classify_error
 from gridbot.team import Team
 from gridbot.transport.link import FrameIntake, Link, LinkStopped, Socket
 
-INTERACTIVE = ("slash_commands", "interactive")  # envelopes whose ack carries the answer
+ANSWERED = (SLASH_COMMANDS, INTERACTIVE)  # envelopes whose ack carries the answer
 
 
 class SocketModeLink(Link):
@@ -63,7 +64,7 @@ class SocketModeLink(Link):
 
     async def on_frame(self, sock: Socket, frame: dict[str, Any]) -> None:
         envelope_id = frame.get("envelope_id")
-        if envelope_id is not None and frame.get("type") in INTERACTIVE:
+        if envelope_id is not None and frame.get("type") in ANSWERED:
             await self._interaction(sock, frame, envelope_id)
             return
         if envelope_id is not None:
