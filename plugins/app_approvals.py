@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridbot_plugins._admin_errors import ERRORS, MAX_UNINSTALL_TEAMS, explain
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot import Context, InteractiveContext, Plugin, UserNotFound, get_logger
+
+from ._admin_errors import ERRORS, MAX_UNINSTALL_TEAMS, explain
 
 __all__ = ["ERRORS", "Action", "Refusal", "explain", "parse", "plugin", "usage"]
 
