@@ -56,7 +56,7 @@ class Router:
     ) -> None:
         self.command_prefix = command_prefix
         self._bot_user_ids = bot_user_ids
-        self.match_timeouts = 0
+        self._match_timeouts = 0
         self._commands: dict[str, Route] = {}  # command name -> the route that owns it
         routes: list[Route] = []
         for route in (r for p in plugins for r in p.routes):
@@ -76,6 +76,11 @@ class Router:
         routes = [r for r in routes if r.kind != "interactive" or id(r) in interactive]
         self.routes: tuple[Route, ...] = tuple(routes)  # every routed one (what ``help`` lists)
         self._events = tuple(r for r in self.routes if r.kind != "interactive")
+
+    @property
+    def match_timeouts(self) -> int:
+        """Pattern searches that ran out of their budget (message and interactive routes)."""
+        return self._match_timeouts + self.interactive.match_timeouts
 
     def match(self, event: Event) -> list[Match]:
         """The routes ``event`` runs, in the plugins' order, with their handlers' arguments."""
@@ -112,7 +117,7 @@ class Router:
         try:
             m = route.pattern.search(event.text, timeout=route.match_timeout)
         except TimeoutError:
-            self.match_timeouts += 1
+            self._match_timeouts += 1
             log.error(
                 "handler.match_timeout",
                 plugin=route.plugin,

@@ -175,9 +175,14 @@ class Interactions:
         return pending
 
     async def close(self) -> None:
+        """Shutdown (the sockets are closed, the handlers drained): no deadline fires after it."""
         for timer in self._forget.values():
             timer.cancel()
         self._forget.clear()
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
         await self.acks.close()
 
 
