@@ -34,6 +34,7 @@ from gridbot.election import Elector
 from gridbot.http import OpsServer
 from gridbot.interactive.context import InteractiveContexts
 from gridbot.interactive.intake import Interactions
+from gridbot.interactive.metrics import InteractiveCollector
 from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
@@ -137,6 +138,7 @@ class Runtime:
         intake = Intake(self.bots, received=self.metrics.events)
         # Slash commands and interactive payloads: their acks, then the same intake.
         self.interactions = Interactions(intake)
+        self.metrics.registry.register(InteractiveCollector(self.interactions.counters))
         if cfg.events.port is not None:
             self.events = EventsReceiver(cfg.events, self.interactions)
             self.metrics.registry.register(EventsCollector(self.events.counts))

@@ -32,6 +32,7 @@ async def test_a_late_handler_is_acked_empty_by_the_runtime_and_its_work_goes_on
     assert late["handler"] == "kit.slow" and late["kind"] == "block_actions"
     assert grid.runtime.interactions is not None
     assert grid.runtime.interactions.counters.empty_late == 1
+    assert b'gridbot_interactive_acks_total{by="deadline"} 1.0' in grid.runtime.metrics.render()
 
 
 async def test_an_expired_trigger_fails_with_one_line_naming_the_handler(grid: Grid) -> None:
