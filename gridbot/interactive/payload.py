@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from gridbot.events import FrameError, id_of
@@ -74,13 +74,15 @@ class Interaction:
     """
 
     kind: str
-    payload: Mapping[str, Any]
+    # The raw payload and its response_url (which lets anyone answer in the channel for 30
+    # minutes) are kept out of the repr, as tokens are.
+    payload: Mapping[str, Any] = field(repr=False)
     user_id: str | None
     user_team_id: str | None
     enterprise_id: str | None
     channel_id: str | None
     trigger_id: str | None
-    response_url: str | None
+    response_url: str | None = field(repr=False)
     command: str | None = None  # a slash command's name, "/deploy"
     text: str = ""  # a slash command's text
     action: Mapping[str, Any] | None = None  # the (first) action of block_actions

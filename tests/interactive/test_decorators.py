@@ -86,3 +86,11 @@ def test_an_ack_carries_only_what_its_kind_accepts() -> None:
     assert returned_body(slash, "hello") == {"response_type": "ephemeral", "text": "hello"}
     with pytest.raises(TypeError, match="a block_actions handler returns None, a dict"):
         returned_body(click, "hello")
+
+
+def test_a_response_url_never_shows_in_a_repr() -> None:
+    """It lets anyone post in the channel as the app for 30 minutes: kept out of logs as tokens are."""
+    url = "https://hooks.slack.com/actions/T1/123/s3cr3t"
+    interaction = read_interaction("slash_commands", {"command": "/x", "response_url": url, "user_id": "W1"})
+    assert interaction.response_url == url
+    assert "s3cr3t" not in repr(interaction)
