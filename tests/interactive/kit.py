@@ -61,6 +61,8 @@ BUTTONS = [
             },
             {"type": "button", "action_id": "late_modal", "text": {"type": "plain_text", "text": "Late"}},
             {"type": "button", "action_id": "orphan", "text": {"type": "plain_text", "text": "Nobody"}},
+            {"type": "button", "action_id": "replace", "text": {"type": "plain_text", "text": "Replace"}},
+            {"type": "button", "action_id": "remove", "text": {"type": "plain_text", "text": "Remove"}},
         ],
     }
 ]
@@ -108,6 +110,22 @@ async def late_modal(ctx: InteractiveContext) -> None:
     await asyncio.sleep(3.1)  # past the trigger_id's 3 s
     await ctx.open_modal(modal("never", "Too late"))
     await ctx.respond("unreachable")
+
+
+@plugin.action("replace")
+async def replace(ctx: InteractiveContext) -> None:
+    await ctx.respond("Replaced by the answer", replace_original=True)
+
+
+@plugin.action("remove")
+async def remove(ctx: InteractiveContext) -> None:
+    await ctx.respond(delete_original=True)
+
+
+@plugin.shortcut("two_step")
+async def two_step(ctx: InteractiveContext) -> None:
+    opened = await ctx.open_modal(modal("step", "Step 1"))
+    await ctx.update_modal(modal("step", "Step 2"), view_id=opened["id"], hash=opened["hash"])
 
 
 @plugin.shortcut("new_ticket")

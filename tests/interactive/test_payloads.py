@@ -6,11 +6,12 @@ from __future__ import annotations
 from interactive.kit import GRID
 
 from gridbot.testing.pytest_plugin import Grid
+from gridbot.testing.simulator import PostedMessage
 
 pytestmark = GRID
 
 
-async def buttons(grid: Grid) -> object:
+async def buttons(grid: Grid) -> PostedMessage:
     [message] = await grid.say("alice", "C0SHARED1", "!buttons")
     return message
 
@@ -31,16 +32,16 @@ async def test_a_returned_string_is_the_slash_commands_answer(grid: Grid) -> Non
 
 async def test_a_button_updates_its_message_and_answers_the_clicker(grid: Grid) -> None:
     message = await buttons(grid)
-    answer = await grid.click("alice", message, "approve")  # type: ignore[arg-type]
+    answer = await grid.click("alice", message, "approve")
     assert answer.acked and answer.ack is None
     [update] = answer.updated
     assert update["text"].startswith("Approved req-1 by <@W0ALICE01>")
-    assert [m.text for m in answer.ephemeral] == [f"Thanks, served by {message.team_id}"]  # type: ignore[attr-defined]
+    assert [m.text for m in answer.ephemeral] == [f"Thanks, served by {message.team_id}"]
 
 
 async def test_an_action_id_pattern_routes_the_click(grid: Grid) -> None:
     message = await buttons(grid)
-    answer = await grid.click("alice", message, "vote:up")  # type: ignore[arg-type]
+    answer = await grid.click("alice", message, "vote:up")
     assert answer.text == "voted up"
 
 
@@ -94,7 +95,23 @@ async def test_an_external_select_gets_its_options(grid: Grid) -> None:
 
 async def test_a_click_no_handler_answers_is_acked_empty_at_once(grid: Grid) -> None:
     message = await buttons(grid)
-    answer = await grid.click("alice", message, "orphan")  # type: ignore[arg-type]
+    answer = await grid.click("alice", message, "orphan")
     assert answer.acked and answer.ack is None and answer.sent.seconds < 1.0
     assert grid.runtime.interactions is not None
     assert grid.runtime.interactions.counters.empty_unrouted == 1
+
+
+async def test_respond_can_replace_or_delete_the_message_with_the_button(grid: Grid) -> None:
+    message = await buttons(grid)
+    await grid.click("alice", message, "replace")
+    shown = grid.sim.message(message.channel, message.ts)
+    assert shown is not None and shown["text"] == "Replaced by the answer"
+    await grid.click("alice", message, "remove")
+    assert grid.sim.message(message.channel, message.ts) is None
+
+
+async def test_a_modal_is_updated_in_place(grid: Grid) -> None:
+    answer = await grid.shortcut("alice", "two_step")
+    [opened] = answer.opened
+    assert answer.view is not None and answer.view["id"] == opened["id"]
+    assert answer.view["title"]["text"] == "Step 2"
