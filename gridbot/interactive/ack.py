@@ -98,10 +98,10 @@ class Pending:
 
 
 class Acks:
-    """Every pending ack of this process, its deadline, and the runtime's empty acks.
+    """The deadline of each pending ack, the runtime's empty acks, and the counts of both.
 
-    The empty acks the runtime sends on a timer or a decision run as named tasks, kept here and
-    awaited by :meth:`close`.
+    The empty acks the runtime sends from a timer or a decision run as named tasks, kept here and
+    awaited by :meth:`close` (each is one socket write or one HTTP answer).
     """
 
     def __init__(
@@ -114,8 +114,7 @@ class Acks:
 
     def arm(self, pending: Pending) -> None:
         """Start the deadline of a pending ack (at arrival)."""
-        loop = asyncio.get_running_loop()
-        pending.timer = loop.call_at(loop.time() + self.deadline, self._late, pending)
+        pending.timer = asyncio.get_running_loop().call_later(self.deadline, self._late, pending)
 
     def _late(self, pending: Pending) -> None:
         pending.timer = None
