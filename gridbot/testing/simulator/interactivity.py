@@ -64,7 +64,7 @@ class Interactivity:
         self.responses = responses
         self.seen = responses.seen
         self._posted = posted
-        self.sent: list[Sent] = []
+        self.sent: Recent[Sent] = Recent()
         # A fault for tests: the next payload is delivered twice, on two sockets if the app has
         # them (at-least-once delivery: the runtime must handle it once).
         self.duplicate_next = False

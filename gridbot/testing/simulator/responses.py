@@ -26,6 +26,7 @@ from .translate import canonical_text
 
 MAX_USES = 5
 LIFETIME = 30 * 60.0
+KEEP_URLS = 10_000
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,15 @@ class Responses:
         self._clock = clock
         self.base = ""  # http://host:port, set once the server listens
         self.seen: Recent[Seen] = Recent()
-        self.posts: list[dict[str, Any]] = []  # every body posted to a response_url, in order
+        self.posts: Recent[dict[str, Any]] = Recent()  # every body posted to a response_url
         self._urls: dict[str, _Url] = {}
 
     def url(self, app: App, user: str, channel: str, message_ts: str | None) -> str:
         token = secrets.token_urlsafe(18)
-        self._urls[token] = _Url(app, user, channel, message_ts, self._clock())
+        now = self._clock()
+        if len(self._urls) >= KEEP_URLS:  # a long run: forget the expired ones
+            self._urls = {t: u for t, u in self._urls.items() if now - u.created <= LIFETIME}
+        self._urls[token] = _Url(app, user, channel, message_ts, now)
         return f"{self.base}/respond/{token}"
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -19,11 +19,13 @@ from typing import Any
 import orjson
 
 from .model import App
+from .records import Recent
 from .state import OrgState
 from .webapi import BOT_OR_USER, ApiError, Call, WebApi
 
 TRIGGER_TTL = 3.0
 MAX_STACK = 3
+KEEP_TRIGGERS = 10_000
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Views:
         self._clock = clock
         self.triggers: dict[str, Trigger] = {}
         self.modals: dict[str, Modal] = {}  # user id -> the modal they have open
-        self.opened: list[dict[str, Any]] = []  # every view opened or pushed, in order (assertions)
+        self.opened: Recent[dict[str, Any]] = Recent()  # every view opened or pushed, in order
         api.add("views.open", self.open, BOT_OR_USER)
         api.add("views.push", self.push, BOT_OR_USER)
         api.add("views.update", self.update, BOT_OR_USER)
@@ -60,7 +62,10 @@ class Views:
     def issue(self, app_id: str, user_id: str, team_id: str) -> str:
         """A new trigger id for one interaction (Slack's shape: ``<n>.<n>.<hex>``)."""
         trigger = f"{secrets.randbelow(10**11)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
-        self.triggers[trigger] = Trigger(app_id, user_id, team_id, self._clock())
+        now = self._clock()
+        if len(self.triggers) >= KEEP_TRIGGERS:  # a long run: forget the expired ones
+            self.triggers = {t: v for t, v in self.triggers.items() if now - v.issued <= TRIGGER_TTL}
+        self.triggers[trigger] = Trigger(app_id, user_id, team_id, now)
         return trigger
 
     def _spend(self, call: Call) -> Trigger:
