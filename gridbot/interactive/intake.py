@@ -70,6 +70,7 @@ class Interactions:
         self.offer = intake.offer
         self.acks = acks or Acks()
         self.counters = self.acks.counters
+        self.offered = 0  # payloads handed to the intake: each is decided once, handled or duplicate
         self._pending: dict[str, Pending] = {}
         self._forget: dict[str, asyncio.TimerHandle] = {}
 
@@ -118,6 +119,7 @@ class Interactions:
             outcomes.cancel(key, decided)
             self._drop(pending)
             raise
+        self.offered += 1
         loop = asyncio.get_running_loop()
         self._forget[key] = loop.call_later(FORGET_AFTER, self._drop, pending)
         return team, pending

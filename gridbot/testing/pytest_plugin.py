@@ -235,6 +235,8 @@ class Grid(Interacting):
         # len() of the simulator's logs counts every record ever written (only the newest are
         # kept), so this never stops growing in a long test
         delivered = len(self.sim.deliveries) + len(self.sim.envelopes_sent)
+        if rt.interactions is not None:  # interactions offered to the dedup stage are decided too
+            delivered += rt.interactions.offered
         # a copy a timing fault holds back is delivered later: not settled until it is
         idle = rt.dedup.backlog == 0 and rt.dispatcher.running == 0 and self.sim.in_flight == 0
         return processed, delivered, idle

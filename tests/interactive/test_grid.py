@@ -40,6 +40,25 @@ async def test_a_foreign_users_click_is_answered_through_the_installed_teams_tok
     assert [m.text for m in answer.ephemeral] == [f"Thanks, served by {T2}"]
 
 
+@GRID
+async def test_a_foreign_users_slash_command_is_served_by_an_installation_of_the_org(grid: Grid) -> None:
+    """A slash command names only the user's team (Team Three, no install) and the org: one of
+    the org's installations answers it."""
+    answer = await grid.slash("carol", "C0SHARED1", "/echo-back", "hello")
+    assert answer.sent.payload["team_id"] == "T0TEAM003"
+    assert answer.text == f"1 words from W0CAROL01 served by {T1}"
+
+
+@GRID
+async def test_a_payload_delivered_twice_to_one_runtime_is_handled_once(grid: Grid) -> None:
+    message = await post_buttons(grid.sim, "xoxb-sim-T0TEAM001", "C0SHARED1")
+    grid.sim.interactivity.duplicate_next = True  # one socket: both copies reach this runtime
+    answer = await grid.click("alice", message, "approve")
+    await wait_until(lambda: grid.sim.interactivity.copies_acked == 1, 5, "the copy acked")
+    assert len(answer.updated) == 1 and len(answer.ephemeral) == 1
+    assert grid.runtime.interactions is not None and grid.runtime.interactions.counters.duplicates == 1
+
+
 class ReadsEverything(RedisStore):
     """Real Redis, ownership leases off: both runtimes open the app's sockets, as two processes
     do while a connection is handed over (the claim is the same Redis claim as ever)."""

@@ -115,3 +115,13 @@ async def test_a_modal_is_updated_in_place(grid: Grid) -> None:
     [opened] = answer.opened
     assert answer.view is not None and answer.view["id"] == opened["id"]
     assert answer.view["title"]["text"] == "Step 2"
+
+
+async def test_after_interactions_say_still_waits_for_its_reply(grid: Grid) -> None:
+    """Interactions are decided by the same dedup stage as messages: the fixture's settling counts
+    them as delivered too, so a later say() still waits for its own copies."""
+    for n in range(4):
+        await grid.slash("alice", "C0SHARED1", "/echo-back", f"n{n}")
+    for _ in range(3):
+        message = await buttons(grid)
+        assert message.text == "Pick one"
