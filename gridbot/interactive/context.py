@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from slack_sdk.errors import SlackApiError
 
@@ -226,7 +226,7 @@ class InteractiveContext(Context):
             raise
         return dict(response.get("view") or {})
 
-    def _expired(self, method: str, age: float) -> None:
+    def _expired(self, method: str, age: float) -> NoReturn:
         log.error("interactive.trigger_expired", method=method, age_s=round(age, 3), **self._where())
         raise TriggerExpired(f"{method}: the trigger_id expired ({age:.1f} s after the action; it lives 3 s)")
 
