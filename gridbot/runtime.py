@@ -37,6 +37,9 @@ from gridbot.election import Elector
 from gridbot.http import OpsServer
 from gridbot.installs.service import InstallService
 from gridbot.installs.store import InstallStore
+from gridbot.interactive.context import InteractiveContexts
+from gridbot.interactive.intake import Interactions
+from gridbot.interactive.metrics import InteractiveCollector
 from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
@@ -111,6 +114,7 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.elector: Elector | None = None
         self.installs: InstallService | None = None  # [oauth]: the installation store, served
+        self.interactions: Interactions | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._store_wait: asyncio.Task[None] | None = None  # start-up: waiting for the store
@@ -143,15 +147,18 @@ class Runtime:
         # directly (it counts deliveries for the metrics): this runs once per delivery, and a
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
+        # Slash commands and interactive payloads: their acks, then the same intake.
+        self.interactions = Interactions(intake)
+        self.metrics.registry.register(InteractiveCollector(self.interactions.counters))
         if cfg.events.port is not None:
-            self.events = EventsReceiver(cfg.events, intake)
+            self.events = EventsReceiver(cfg.events, self.interactions)
             self.metrics.registry.register(EventsCollector(self.events.counts))
         # The supervisor (connections and their links) comes next: the elector asks it which
         # teams exist, and the contexts ask it for a team and its client.
         self.supervisor = Supervisor(
             self.clients,
             self.store,
-            intake,
+            self.interactions,  # the intake, and the entry of Socket Mode's interactive envelopes
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
@@ -176,7 +183,10 @@ class Runtime:
                 rate=self._install_clock[1],
             )
         router = Router(
-            self.plugins, command_prefix=cfg.plugins.command_prefix, bot_user_ids=self.bots.user_ids
+            self.plugins,
+            command_prefix=cfg.plugins.command_prefix,
+            bot_user_ids=self.bots.user_ids,
+            interactions=self.interactions,
         )
         self.contexts = Contexts(
             self.supervisor,
@@ -185,6 +195,7 @@ class Runtime:
             self.users,
             router.routes,
             router.command_prefix,
+            InteractiveContexts(self.interactions),
         )
         self.dispatcher = Dispatcher(
             router,
@@ -323,6 +334,8 @@ class Runtime:
         cancelled = await self.dispatcher.drain(max(0.0, deadline - loop.time()))
         begun = running + self.dispatcher.counters.started - started  # running then, or since
         await self._hooks("shutdown")
+        if self.interactions is not None:
+            await self.interactions.close()  # the empty acks in flight (sockets are closed by now)
         await cancel_and_wait(reversed(self._tasks))
         if self.http is not None:
             await self.http.stop()

@@ -8,6 +8,11 @@ on the in-memory store, and waits until every team is connected::
         reply = await grid.ask("bob", "C0SHARED1", f"whois {grid.mention('alice')}")
         assert "Team One" in reply.text
 
+``grid.slash()``, ``grid.click()``, ``grid.shortcut()``, ``grid.message_shortcut()``,
+``grid.submit()``, ``grid.suggest()`` and ``grid.close_modal()`` (Socket Mode teams:
+``transports={...: "socket_mode"}``) return an :class:`~gridbot.testing.interact.Answer`: what was
+acked, posted, shown to the user alone, updated and opened.
+
 ``grid.say()`` returns every bot message posted because of what was said, once the runtime has
 processed every copy Slack delivered (shared channels reach several teams) and every handler has
 finished: no sleeps, and "exactly one reply" means exactly one.
@@ -43,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gridbot.testing.interact import Interacting
 from gridbot.testing.watch import PluginFailure, Watch
 
 if TYPE_CHECKING:
@@ -103,8 +109,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"{needs}: pip install pytest-asyncio")
 
 
-class Grid:
-    """A running simulator with a runtime serving it: say things, read the bot's replies."""
+class Grid(Interacting):
+    """A running simulator with a runtime serving it: say things, read the bot's replies; run
+    slash commands, click buttons, use shortcuts and submit modals (:class:`Answer`)."""
 
     def __init__(
         self, sim: GridSimulator, runtime: Runtime, config: Config, *, watch: Watch, expect_errors: bool
@@ -228,6 +235,8 @@ class Grid:
         # len() of the simulator's logs counts every record ever written (only the newest are
         # kept), so this never stops growing in a long test
         delivered = len(self.sim.deliveries) + len(self.sim.envelopes_sent)
+        if rt.interactions is not None:  # interactions offered to the dedup stage are decided too
+            delivered += rt.interactions.offered
         # a copy a timing fault holds back is delivered later: not settled until it is
         idle = rt.dedup.backlog == 0 and rt.dispatcher.running == 0 and self.sim.in_flight == 0
         return processed, delivered, idle

@@ -7,8 +7,9 @@ the supervisor's eyes (a state, counts), and it holds the app's :class:`Signatur
 :func:`read_payload` turns a body already verified into one :class:`Payload`. The team is
 resolved from ``authorizations[0]``, then ``team_id``, ``context_team_id``, and last the
 enterprise (an org-wide install names no team), as the Socket Mode transport resolves it.
-Interactive payloads and slash commands become the frame the Socket Mode transport hands over
-today (the issue "Interactivity" decides what happens to them next).
+Interactive payloads and slash commands are read as they come (``envelope`` names which, as the
+Socket Mode envelope type does) and handed to :class:`gridbot.interactive.intake.Interactions`,
+which owns everything about them: their model, the team that serves them, their frame.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 from slack_sdk.signature import SignatureVerifier
 
 from gridbot.events import FrameError, id_of
+from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
 
@@ -36,8 +38,9 @@ class Payload:
 
     kind: str
     body: dict[str, Any]
-    frame: dict[str, Any] | None = None  # what the intake gets (event / interaction)
+    frame: dict[str, Any] | None = None  # what the intake gets (an event)
     event_id: str | None = None
+    envelope: str = ""  # an interaction's kind, as Socket Mode names it: slash_commands | interactive
 
 
 def read_payload(content_type: str, body: bytes) -> Payload:
@@ -77,22 +80,10 @@ def read_payload(content_type: str, body: bytes) -> Payload:
             raise FrameError("not_json") from None
         if not isinstance(data, dict):
             raise FrameError("not_an_object")
-        return Payload("interaction", data, _interaction_frame("interactive", data))
+        return Payload("interaction", data, envelope=INTERACTIVE)
     if "command" in fields:
-        return Payload("interaction", fields, _interaction_frame("slash_commands", fields))
+        return Payload("interaction", fields, envelope=SLASH_COMMANDS)
     raise FrameError("unknown_form")
-
-
-def _interaction_frame(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The frame the Socket Mode transport builds for its ``slash_commands`` / ``interactive``
-    envelopes, so both transports hand the intake the same thing."""
-    return {
-        "type": "slash_command" if kind == "slash_commands" else "interactive",
-        "channel": payload.get("channel_id") or id_of(payload.get("channel")),
-        "user": payload.get("user_id") or id_of(payload.get("user")),
-        "text": payload.get("text", ""),
-        "payload": payload,
-    }
 
 
 class Pending(Exception):

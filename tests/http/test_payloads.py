@@ -19,6 +19,7 @@ from httpkit import APP, FAST, event_callback, http_config, http_runtime, messag
 from gridbot.config import TeamConfig
 from gridbot.context import Context
 from gridbot.events import FrameError
+from gridbot.interactive.context import InteractiveContext
 from gridbot.plugins import Plugin
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
@@ -75,13 +76,14 @@ async def test_app_rate_limited_is_logged_and_counted(sim: GridSimulator) -> Non
 def recorder(seen: list[tuple[str, str, str | None]]) -> Plugin:
     plugin = Plugin("recorder")
 
-    @plugin.event("slash_command")
-    async def slash(ctx: Context) -> None:
-        seen.append(("slash_command", ctx.team_id, ctx.event.raw["payload"].get("command")))
+    @plugin.slash("/standup")
+    async def slash(ctx: InteractiveContext, text: str) -> str:
+        seen.append(("slash_command", ctx.team_id, ctx.interaction.command))
+        return f"standup: {text}"
 
-    @plugin.event("interactive")
-    async def interactive(ctx: Context) -> None:
-        seen.append(("interactive", ctx.team_id, ctx.event.raw["payload"].get("type")))
+    @plugin.action("approve")
+    async def interactive(ctx: InteractiveContext) -> None:
+        seen.append(("interactive", ctx.team_id, ctx.interaction.kind))
 
     @plugin.event("message")
     async def said(ctx: Context) -> None:
@@ -90,19 +92,26 @@ def recorder(seen: list[tuple[str, str, str | None]]) -> Plugin:
     return plugin
 
 
-async def test_slash_commands_and_interactive_payloads_reach_the_intake(sim: GridSimulator) -> None:
-    """Form-encoded, verified like events, handed over as the Socket Mode transport hands its
-    ``slash_commands`` / ``interactive`` envelopes over, and acked at once (Slack does not retry them)."""
+async def test_slash_commands_and_interactive_payloads_are_answered_with_their_ack(sim: GridSimulator) -> None:
+    """Form-encoded, verified like events, handed to the interactions (gridbot.interactive) as
+    Socket Mode hands its envelopes; the HTTP answer is the ack: the slash command's immediate
+    message as JSON, an empty 200 for a click (platform-2026.md, "Interactivity")."""
     seen: list[tuple[str, str, str | None]] = []
     command = {"command": "/standup", "text": "in", "team_id": T2, "channel_id": SHARED, "user_id": "W0BOB0001",
                "response_url": "https://hooks.slack.com/commands/1/2/3", "trigger_id": "1.2.3"}  # fmt: skip
     action = {"type": "block_actions", "team": {"id": T1}, "user": {"id": "W0ALICE01"}, "channel": {"id": SHARED},
-              "actions": [{"action_id": "approve"}]}  # fmt: skip
+              "trigger_id": "4.5.6", "actions": [{"action_id": "approve"}]}  # fmt: skip
     async with http_runtime(http_config(sim), plugins=[recorder(seen)]) as (_, url):
         await subscribe(sim, url)
+        answers = []
         for fields in (command, {"payload": json.dumps(action)}, {"ssl_check": "1", "token": "t"}):
             delivery = await sim.http.deliver(APP, form_body(fields), content_type=FORM, retries=False)
-            assert (delivery.attempts[0].status, delivery.answer) == (200, b"")
+            answers.append((delivery.attempts[0].status, delivery.answer))
+        assert answers[0][0] == 200 and orjson.loads(answers[0][1] or b"") == {
+            "response_type": "ephemeral",
+            "text": "standup: in",
+        }
+        assert answers[1:] == [(200, b""), (200, b"")]
         await wait_until(lambda: len(seen) == 2, 5, "both handled")
     assert sorted(seen) == [("interactive", T1, "block_actions"), ("slash_command", T2, "/standup")]
 

@@ -14,7 +14,6 @@ from gridbot.installs import MemoryInstallStore
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.testing import GridSimulator, RateLimits
-from gridbot.testing.events_sender import EventsSender, event_callback, message
 from gridbot.testing.harness import config_for
 
 T3 = "T0TEAM003"
@@ -51,13 +50,9 @@ async def test_an_events_api_install_is_served_and_an_app_uninstalled_removes_it
         await wait_until(lambda: T3 in rt.supervisor.connected(), 10, "T3 served over HTTP")
         await t3_channel(sim)
         url = f"http://127.0.0.1:{rt.events.port}{PATH}"
-        async with EventsSender(url, SECRET, scale=0.01) as slack:
-            hello = await slack.deliver(
-                event_callback(message(T3_ONLY, "W0CAROL01", "echo over http", team=T3), team_id=T3)
-            )
-            assert hello.acked
-            await wait_until(lambda: [p.text for p in sim.posted] == ["over http"], 10, "the answer")
-            gone = await slack.deliver(event_callback({"type": "app_uninstalled"}, team_id=T3))
-            assert gone.acked
+        await sim.http.subscribe(APP, url, SECRET)
+        await sim.post_message(user="W0CAROL01", channel=T3_ONLY, text="echo over http")
+        await wait_until(lambda: [p.text for p in sim.posted] == ["over http"], 10, "the answer")
+        await sim.send_event({"type": "app_uninstalled"}, team=T3)
         await eventually(lambda: _empty(store), 10)
         await wait_until(lambda: all(t.team_id != T3 for t in rt.supervisor.teams), 10, "T3 forgotten")

@@ -58,6 +58,9 @@ METHOD_LIMITS: Mapping[str, Limit] = {
     "chat.postEphemeral": TIER_4,
     "chat.update": TIER_3,
     "reactions.add": TIER_3,
+    "views.open": TIER_4,  # the views.* reference pages: Tier 4
+    "views.push": TIER_4,
+    "views.update": TIER_4,
     "admin.apps.approve": TIER_2,
     "admin.apps.restrict": TIER_2,
     "admin.apps.clearResolution": TIER_2,

@@ -20,6 +20,7 @@ from .delivery import Fanout
 from .faults import Faults
 from .http_delivery import HttpHub
 from .http_policy import HttpPolicy
+from .interactivity import Interactivity
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
 from .migration import Migration
@@ -39,11 +40,13 @@ from .records import (
     Recent,
     SentEnvelope,
 )
+from .responses import Responses
 from .rtm import RtmRegistry
 from .socket_mode import SocketModeHub
 from .state import OrgState
 from .timing import Timing
 from .translate import Viewer
+from .views import Views
 from .webapi import WebApi
 
 
@@ -109,6 +112,9 @@ class GridSimulator(Controls):
         Chat(self._state, self._actions, self._journal, self._api)
         Listing(self._state, self._api)
         Migration(self._state, self._api)
+        responses = Responses(self._state, self._actions, self._journal)
+        views = Views(self._state, self._api)
+        self.interactivity = Interactivity(self._state, self._sm, views, responses, self._journal.posted)
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
@@ -125,6 +131,7 @@ class GridSimulator(Controls):
         app.router.add_get("/rtm", self._rtm.handle)
         app.router.add_get("/link/", self._sm.handle)
         app.router.add_get("/link", self._sm.handle)
+        app.router.add_post("/respond/{token}", self.interactivity.responses.handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -133,6 +140,7 @@ class GridSimulator(Controls):
         assert isinstance(server, asyncio.Server)
         self._bound_port = server.sockets[0].getsockname()[1]
         await self._http.start()
+        self.interactivity.responses.base = f"http://{self.host}:{self._bound_port}"
 
     async def stop(self) -> None:
         for task in list(self._tasks):
