@@ -89,7 +89,9 @@ async def one_run(server: FrameServer, mode: str, messages: int, rate: int) -> d
             f"{handled} handler runs, {after['count'] - after['unique']} duplicates"
         )
     cpu_us = (after["cpu_s"] - before["cpu_s"]) / messages * 1e6
-    print(f"  http {mode}: {cpu_us:.0f} us CPU/event, ack p50 {result['p50_ms']:.2f} ms, "
+    sys_us = (after["sys_s"] - before["sys_s"]) / messages * 1e6
+    print(f"  http {mode}: {cpu_us:.0f} us CPU/event ({sys_us:.0f} in the kernel), "
+          f"ack p50 {result['p50_ms']:.2f} ms, "
           f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.1f} ms "
           f"({result['seconds']:.1f} s, waited for a connection {result['waited']}x)",
           file=sys.stderr, flush=True)  # fmt: skip
