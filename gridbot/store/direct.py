@@ -48,11 +48,12 @@ class Direct:
     """EVALSHA batches on one kept connection; :meth:`scripts` returns None to mean "take the
     ordinary path"."""
 
-    __slots__ = ("_conn", "_pool", "busy")
+    __slots__ = ("_conn", "_pool", "_timeout", "busy")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
         self._conn: Any = None
+        self._timeout: float | None = None  # the connection's own socket_timeout
         self.busy = False
 
     async def scripts(self, sha: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any] | None:
@@ -62,10 +63,16 @@ class Direct:
         conn = self._conn
         try:
             if conn is None:
-                conn = self._conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
-            await conn.send_packed_command(pack(sha, calls), check_health=False)
-            return [await conn.read_response() for _ in calls]
-        except _FALLBACK:
+                conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+                # One deadline for the whole batch here, not redis-py's per write and per read:
+                # on Python 3.11 its write deadline (asyncio.wait_for) made a task per batch,
+                # two more loop iterations of the six a batch took (restored before release).
+                self._timeout, conn.socket_timeout = conn.socket_timeout, None
+                self._conn = conn
+            async with asyncio.timeout(self._timeout):
+                await conn.send_packed_command(pack(sha, calls), check_health=False)
+                return [await conn.read_response() for _ in calls]
+        except (*_FALLBACK, TimeoutError):
             await self._drop()
             return None
         except BaseException:  # cancelled mid-batch: its replies would answer the next batch
@@ -77,6 +84,7 @@ class Direct:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
+            conn.socket_timeout = self._timeout
             with contextlib.suppress(Exception):
                 await conn.disconnect(nowait=True)
             with contextlib.suppress(Exception):
