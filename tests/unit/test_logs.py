@@ -134,3 +134,29 @@ def test_timestamps_read_as_utc_now() -> None:
     stamp = datetime.datetime.fromisoformat(logs._now_iso().replace("Z", "+00:00"))
     after = datetime.datetime.now(datetime.UTC)
     assert before <= stamp <= after
+
+
+async def test_hot_lines_of_one_loop_turn_reach_the_stream_with_one_flush() -> None:
+    import asyncio
+
+    class Counting(io.StringIO):
+        flushes = 0
+
+        def flush(self) -> None:
+            self.flushes += 1
+
+    stream = Counting()
+    logs.configure("info", stream=stream, json=True)
+    try:
+        hot = logs.HotLogger("gridbot.test")
+        for n in range(3):
+            hot.info("event.handled", {"n": n})
+        assert stream.flushes == 0  # written, flushed once the turn ends
+        await asyncio.sleep(0)
+        assert stream.flushes == 1
+        assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == [0, 1, 2]
+        hot.info("event.handled", {"n": 3})
+        await asyncio.sleep(0)
+        assert stream.flushes == 2
+    finally:
+        logs.configure("info")
