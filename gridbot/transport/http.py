@@ -68,6 +68,7 @@ class EventsIntake(Protocol):
         covers: tuple[str, ...],
         event_id: str | None = None,
     ) -> None: ...
+    def handed_over(self) -> None: ...
 
 
 class Waiter:
@@ -301,6 +302,7 @@ class EventsReceiver:
         batch, self._batch = self._batch, []
         for conn, app, team, enterprise, frame, event_id, waiter in batch:
             self._offer(conn, app, team, enterprise, frame, event_id, waiter)
+        self._intake.handed_over()  # the whole window is in: the decider need not wait a turn
 
     def _offer(
         self,

@@ -220,3 +220,41 @@ async def test_malformed_requests_are_refused(
     answer = await _raw(url, data)
     assert answer.startswith(b"HTTP/1.1 " + status + b" ")
     await _still_serving(sim, url, f"after {status.decode()}")
+
+
+def test_the_receivers_check_agrees_with_slack_sdks_verifier() -> None:
+    """EventsApp.verify computes the digest its own way (one-shot hmac.digest); on every case
+    here it must answer exactly what slack_sdk's SignatureVerifier.is_valid answers."""
+    from slack_sdk.signature import SignatureVerifier
+
+    from gridbot.secrets import Secret
+    from gridbot.transport.http_apps import EventsApp
+
+    app = EventsApp("app", Secret(SECRET), [], {})
+    reference = SignatureVerifier(SECRET)
+    now = str(int(time.time()))
+    body = _payload("verify me")
+    good = sign(SECRET, now, body)
+    cases: list[tuple[bytes, str | None, str | None]] = [
+        (body, now, good),
+        (body + b" ", now, good),  # tampered body
+        (body, now, sign(OTHER_SECRET, now, body)),  # another app's secret
+        (body, str(int(now) - 301), sign(SECRET, str(int(now) - 301), body)),  # stale
+        (body, str(int(now) + 301), sign(SECRET, str(int(now) + 301), body)),  # from the future
+        (body, str(int(now) - 299), sign(SECRET, str(int(now) - 299), body)),  # inside the window
+        (body, now, good.upper()),
+        (body, now, good[:-1]),
+        (body, now, None),
+        (body, None, good),
+        (body, "not-a-number", good),
+        (b"\xff\xfe" + body, now, sign(SECRET, now, b"\xff\xfe" + body)),  # no UTF-8
+        (body, now, "v0=\u00e9" + good[4:]),  # not ASCII
+        ("caf\u00e9 ok".encode(), now, sign(SECRET, now, "caf\u00e9 ok".encode())),
+    ]
+    for n, (data, ts, signature) in enumerate(cases):
+        try:
+            expected = reference.is_valid(data, ts, signature)
+        except (ValueError, TypeError):
+            expected = False
+        assert app.verify(data, ts, signature) is expected, f"case {n}"
+    assert app.verify(body, now, good) is True
