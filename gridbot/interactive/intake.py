@@ -55,6 +55,8 @@ class DeliveryIntake(Protocol):
         event_id: str | None = None,
     ) -> None: ...
 
+    def handed_over(self) -> None: ...
+
 
 class Interactions:
     """Pending acks by key, from arrival until their handler's context takes them.
@@ -68,6 +70,7 @@ class Interactions:
     def __init__(self, intake: DeliveryIntake, acks: Acks | None = None) -> None:
         self._intake = intake
         self.offer = intake.offer
+        self.handed_over = intake.handed_over
         self.acks = acks or Acks()
         self.counters = self.acks.counters
         self.offered = 0  # payloads handed to the intake: each is decided once, handled or duplicate
