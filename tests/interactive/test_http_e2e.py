@@ -15,6 +15,7 @@ from gridtest import log_lines, serving, wait_until
 from interactive.httpkit import APP, behind_a_balancer
 from interactive.kit import GRID_HTTP
 from interactive.test_grid import post_buttons
+from slack_sdk.signature import SignatureVerifier
 
 from gridbot.interactive.ack import ACK_DEADLINE
 from gridbot.testing import GridSimulator
@@ -149,6 +150,13 @@ async def test_a_foreign_users_click_is_served_by_the_installed_team(grid: Grid)
 
 
 @GRID_HTTP
+async def test_a_foreign_users_slash_command_is_served_by_an_installation_of_the_org(grid: Grid) -> None:
+    answer = await grid.slash("carol", "C0SHARED1", "/echo-back", "hello")
+    assert answer.sent.payload["team_id"] == "T0TEAM003" and answer.sent.carrier == "http"
+    assert answer.text == f"1 words from W0CAROL01 served by {T1}"
+
+
+@GRID_HTTP
 async def test_a_payload_posted_twice_to_one_runtime_is_handled_once(grid: Grid) -> None:
     message = await buttons(grid)
     grid.sim.interactivity.duplicate_next = True
@@ -190,6 +198,37 @@ async def test_an_answer_after_3s_is_no_ack_and_the_user_sees_slacks_error() -> 
     [body] = got
     assert body.startswith(b"payload=")
     assert json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])["type"] == "shortcut"
+
+
+async def test_a_command_and_the_interactivity_url_set_apart_get_their_own_signed_forms() -> None:
+    """A slash command goes, as form fields, to its command's request URL; anything else, as
+    ``payload=`` JSON, to the interactivity request URL; each signed with the app's secret."""
+    got: dict[str, tuple[dict[str, list[str]], bool]] = {}
+    verifier = SignatureVerifier(signing_secret(APP))
+
+    async def record(request: web.Request) -> web.Response:
+        body = await request.read()
+        assert request.content_type == "application/x-www-form-urlencoded"
+        got[request.path] = (
+            urllib.parse.parse_qs(body.decode()),
+            verifier.is_valid_request(body, dict(request.headers)),
+        )
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/{name}", record)
+    async with GridSimulator() as sim, serving(app) as url:
+        await sim.http.subscribe(APP, url + "/events", signing_secret(APP), verify=False)
+        sim.interactivity.http.set_url(APP, url + "/ticket", command="/ticket")
+        sim.interactivity.http.set_url(APP, url + "/interactive")
+        assert (await sim.interactivity.slash("W0ALICE01", "C0ONE0001", "/ticket", "a b")).acked
+        assert (await sim.interactivity.shortcut("W0ALICE01", "new_ticket")).acked
+    fields, signed = got["/ticket"]
+    assert signed and fields["command"] == ["/ticket"] and fields["text"] == ["a b"]
+    assert fields["user_id"] == ["W0ALICE01"] and fields["channel_id"] == ["C0ONE0001"]
+    fields, signed = got["/interactive"]
+    assert signed and json.loads(fields["payload"][0])["type"] == "shortcut"
+    assert "/events" not in got
 
 
 async def test_two_runtimes_behind_one_request_url_handle_each_payload_once(
