@@ -94,8 +94,12 @@ async def subscribe_http(sim: GridSimulator, runtime: Runtime, config: Config) -
         return []
     url = f"http://{config.events.host}:{runtime.events.port}{config.events.path}"
     http_teams = {t.bot_token.get() for t in config.teams if t.transport == "http"}
+    socket_teams = {t.bot_token.get() for t in config.teams if t.transport == "socket_mode"}
     apps = [a for a in sim.topology.apps if any(i.bot_token in http_teams for i in a.installations)]
     for app in apps:
+        if any(i.bot_token in socket_teams for i in app.installations):
+            # an app has Socket Mode or a request URL, not both: its other teams would hear nothing
+            raise ValueError(f"app {app.id} has teams over both http and socket_mode: pick one")
         await sim.http.subscribe(app.id, url, signing_secret(app.id))
     return [a.id for a in apps]
 

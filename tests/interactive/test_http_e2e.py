@@ -10,6 +10,7 @@ import asyncio
 import json
 import urllib.parse
 
+import pytest
 from aiohttp import web
 from gridtest import log_lines, serving, wait_until
 from interactive.httpkit import APP, behind_a_balancer
@@ -20,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from gridbot.interactive.ack import ACK_DEADLINE
 from gridbot.testing import GridSimulator
 from gridbot.testing.harness import signing_secret
-from gridbot.testing.pytest_plugin import Grid
+from gridbot.testing.pytest_plugin import Grid, GridFactory
 from gridbot.testing.simulator import PostedMessage
 
 T1, T2 = "T0TEAM001", "T0TEAM002"
@@ -259,3 +260,10 @@ async def test_two_runtimes_behind_one_request_url_handle_each_payload_once(
         assert len([c for c in sim.calls_to("chat.update") if c.ok]) == rounds
         assert len(sim.interactivity.responses.posts) == 2 * rounds  # one respond() per payload
         assert sum(c.by_handler for c in counters) == 2 * rounds
+
+
+async def test_one_app_over_both_http_and_socket_mode_is_refused(grid_factory: GridFactory) -> None:
+    """An app has Socket Mode or a request URL (tests would otherwise wait for a team that
+    never hears anything)."""
+    with pytest.raises(ValueError, match="both http and socket_mode"):
+        await grid_factory(plugins=["interactive.kit"], transports={T1: "http", T2: "socket_mode"})
