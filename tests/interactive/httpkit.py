@@ -26,21 +26,33 @@ APP = "A0GRIDBOT1"
 
 @dataclass
 class Balancer:
-    """Each request to the next backend in turn; ``served`` records which backend took each."""
+    """Each request to the next backend in turn; ``served`` records which backend took each.
+
+    ``retry_next``: the next request's answer is lost on its way back from the backend that
+    handled it, and the balancer retries it on the next backend, whose answer it returns (what
+    any balancer that retries a failed upstream does).
+    """
 
     backends: list[str]
     served: list[str] = field(default_factory=list)
+    retry_next: bool = False
     _turn: itertools.count[int] = field(default_factory=itertools.count)
 
     async def handle(self, request: web.Request) -> web.Response:
-        backend = self.backends[next(self._turn) % len(self.backends)]
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        if self.retry_next:
+            self.retry_next = False
+            await self._forward(body, headers)  # handled there; the answer never comes back
+        status, answer, content_type = await self._forward(body, headers)
+        return web.Response(status=status, body=answer, headers=_typed(content_type))
+
+    async def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        backend = self.backends[next(self._turn) % len(self.backends)]
         async with self.session.post(backend, data=body, headers=headers) as response:
             answer = await response.read()
             self.served.append(backend)
-            content_type = response.headers.get("Content-Type")
-            return web.Response(status=response.status, body=answer, headers=_typed(content_type))
+            return response.status, answer, response.headers.get("Content-Type")
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:

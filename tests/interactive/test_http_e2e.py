@@ -267,3 +267,28 @@ async def test_one_app_over_both_http_and_socket_mode_is_refused(grid_factory: G
     never hears anything)."""
     with pytest.raises(ValueError, match="both http and socket_mode"):
         await grid_factory(plugins=["interactive.kit"], transports={T1: "http", T2: "socket_mode"})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime: over HTTP a duplicate copy is answered an empty 200 at once "
+    "(gridbot.interactive.intake.Interactions._duplicate -> Acks.empty), so when a balancer "
+    "retries on the other replica the answer Slack gets is empty and the handler's ack body "
+    "(here the validation errors) is lost: the modal closes",
+)
+async def test_a_balancers_retry_on_the_other_runtime_still_shows_the_validation_errors(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The submission reaches runtime A, which handles it and answers ``errors``; that answer is
+    lost between A and the balancer, which retries on runtime B. B finds A's claim (handled
+    once, as it should be) and its answer is what Slack applies: the user should still see the
+    errors in the open modal."""
+    async with GridSimulator() as sim, behind_a_balancer(sim, redis_url, redis_prefix) as (runtimes, lb):
+        assert (await sim.interactivity.shortcut("W0ALICE01", "new_ticket")).acked
+        lb.retry_next = True
+        sent = await sim.interactivity.submit("W0ALICE01", {"title": {"input": ""}})
+        counters = [rt.interactions.counters for rt in runtimes if rt.interactions is not None]
+        assert sum(c.duplicates for c in counters) == 1 and sum(c.by_handler for c in counters) == 2
+        assert sent.ack == {"response_action": "errors", "errors": {"title": "A title, please"}}
+        top = sim.interactivity.views.top("W0ALICE01")
+        assert top is not None and top["callback_id"] == "ticket_modal"  # still open
