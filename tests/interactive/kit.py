@@ -15,6 +15,9 @@ plugin = Plugin("kit")
 
 SOCKET_MODE = {"T0TEAM001": "socket_mode", "T0TEAM002": "socket_mode"}
 GRID = pytest.mark.gridbot(plugins=["interactive.kit"], transports=SOCKET_MODE)
+# The same teams served by the runtime's [events] listener: every action POSTed to it.
+HTTP = {"T0TEAM001": "http", "T0TEAM002": "http"}
+GRID_HTTP = pytest.mark.gridbot(plugins=["interactive.kit"], transports=HTTP)
 
 
 def modal(callback_id: str, title: str, *, metadata: str = "", notify: bool = False) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class HttpHub:
         self.deliveries: Recent[HttpDelivery] = Recent(keep)
         self.notices: Recent[HttpNotice] = Recent(keep)
         self.in_flight = 0  # deliveries not finished yet
+        self.events_submitted = 0  # events from the fan-out sent to a request URL (not retries)
         self._lose: dict[str, int] = {}  # app -> event answers still to lose on the way back
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,6 +179,7 @@ class HttpHub:
             if self._budget.notice_due((app_id, team), now):
                 self._rate_limited(app_id, team)
             return
+        self.events_submitted += 1
         self._spawn(self.deliver(app_id, payload), f"sim.http.deliver.{payload.get('event_id')}")
 
     def _rate_limited(self, app_id: str, team: str) -> None:

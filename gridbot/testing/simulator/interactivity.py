@@ -1,5 +1,7 @@
 """Interactivity: what a user does (a slash command, a click, a shortcut, a modal submitted or
-closed, an options request), sent over Socket Mode, and what the user sees of the app's answer.
+closed, an options request), sent over Socket Mode or to the app's request URL over HTTP
+(:mod:`.carriers`: an app with a request URL, ``sim.http.subscribe``, gets them over HTTP), and
+what the user sees of the app's answer, the same whichever carried it (:meth:`Interactivity._apply`).
 
 platform-2026.md, "Interactivity": the payload kinds and fields; over Socket Mode "envelopes of
 type ``slash_commands`` and ``interactive`` with ``accepts_response_payload: true``; the ack
@@ -15,12 +17,13 @@ the simulator does the same, and names the installation only where Slack does
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from . import render
+from .carriers import Carried, Copies, HttpCarrier, SocketCarrier
+from .http_delivery import HttpHub
 from .model import App, BotRef, Conversation, User
 from .records import PostedMessage, Recent
 from .responses import Responses, Seen
@@ -29,7 +32,8 @@ from .state import OrgState
 from .translate import Viewer
 from .views import Views
 
-# What Slack shows the user when nothing acked within 3 s [field: Slack's client wording].
+# What Slack shows the user when nothing acked within 3 s, over either carrier [field: Slack's
+# client wording].
 TIMEOUT_SHOWN = {
     "slash_commands": 'failed with the error "operation_timeout"',
     "interactive": "This app is not responding. Please try again later.",
@@ -42,11 +46,12 @@ class Sent:
 
     kind: str  # slash_command | block_actions | shortcut | message_action | view_submission | ...
     payload: dict[str, Any]
-    envelope_id: str | None
+    envelope_id: str | None  # Socket Mode's; None over HTTP
     acked: bool
     ack: dict[str, Any] | None
     seconds: float
     error: str | None = None  # what the user saw instead of an answer (no ack in 3 s, no socket)
+    carrier: str = "socket_mode"  # or "http"
 
 
 class Interactivity:
@@ -57,18 +62,25 @@ class Interactivity:
         views: Views,
         responses: Responses,
         posted: Recent[PostedMessage],
+        http: HttpHub,
     ) -> None:
         self._state = state
-        self._sm = sm
         self.views = views
         self.responses = responses
         self.seen = responses.seen
         self._posted = posted
         self.sent: Recent[Sent] = Recent()
-        # A fault for tests: the next payload is delivered twice, on two sockets if the app has
-        # them (at-least-once delivery: the runtime must handle it once).
+        self._copies = Copies()
+        self._socket = SocketCarrier(sm, self._copies)
+        self.http = HttpCarrier(http, self._copies)
+        # A fault for tests: the next payload is delivered twice: on two sockets if the app has
+        # them, or POSTed twice to its request URL (at-least-once delivery: handled once).
         self.duplicate_next = False
-        self.copies_acked = 0
+
+    @property
+    def copies_acked(self) -> int:
+        """Duplicate copies (``duplicate_next``) acked so far."""
+        return self._copies.acked
 
     # -- who and where --------------------------------------------------------------------------
 
@@ -85,10 +97,11 @@ class Interactivity:
         return conv
 
     def _app(self, app_id: str | None) -> App:
-        apps = [a for a in self._state.topology.apps if a.app_token is not None]
+        apps = [a for a in self._state.topology.apps if a.app_token is not None or self.http.serves(a.id)]
         app = next((a for a in apps if a.id == app_id), None) if app_id else (apps[0] if apps else None)
         if app is None:
-            raise ValueError(f"no Socket Mode app {app_id or ''!r} in the topology".replace(" ''", ""))
+            who = f" {app_id!r}" if app_id else ""
+            raise ValueError(f"no app{who} with Socket Mode or a request URL in the topology")
         return app
 
     def _common(self, app: App, user: User, team_id: str) -> dict[str, Any]:
@@ -268,35 +281,29 @@ class Interactivity:
 
     async def _send(self, app: App, envelope: str, kind: str, payload: dict[str, Any], user: str) -> Sent:
         started = time.monotonic()
-        issued = await self._sm.deliver_interactive(app.id, envelope, payload)
-        if issued is None:  # no socket: Slack cannot reach the app
-            return self._failed(kind, payload, None, started, user, envelope)
-        envelope_id, future, sock = issued
-        if self.duplicate_next:
-            self.duplicate_next = False
-            copy = await self._sm.deliver_interactive(app.id, envelope, payload, avoid=sock)
-            if copy is not None:
-                copy[1].add_done_callback(self._copy_acked)
-        try:
-            ack = await asyncio.wait_for(asyncio.shield(future), self._sm.ack_timeout)
-        except TimeoutError:
-            self._sm.forget(envelope_id)
-            return self._failed(kind, payload, envelope_id, started, user, envelope)
-        body = ack if isinstance(ack, dict) else None
-        sent = Sent(kind, payload, envelope_id, True, body, time.monotonic() - started)
+        duplicate, self.duplicate_next = self.duplicate_next, False
+        carrier = self.http if self.http.serves(app.id) else self._socket
+        carried = await carrier.send(app.id, envelope, payload, duplicate=duplicate)
+        if not carried.acked:  # no ack within 3 s, or the app unreachable: the user sees an error
+            return self._failed(kind, payload, carried, started, user, envelope)
+        sent = Sent(
+            kind,
+            payload,
+            carried.envelope_id,
+            True,
+            carried.body,
+            time.monotonic() - started,
+            carrier=carried.carrier,
+        )
         self.sent.append(sent)
         await self._apply(sent, user)
         return sent
-
-    def _copy_acked(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled():
-            self.copies_acked += 1
 
     def _failed(
         self,
         kind: str,
         payload: dict[str, Any],
-        envelope_id: str | None,
+        carried: Carried,
         started: float,
         user: str,
         envelope: str,
@@ -305,12 +312,14 @@ class Interactivity:
         if kind == "slash_command":
             shown = f"{payload['command']} {shown}"
         self.seen.append(Seen(user, "error", shown, None, {"kind": kind}, time.time()))
-        sent = Sent(kind, payload, envelope_id, False, None, time.monotonic() - started, shown)
+        seconds = time.monotonic() - started
+        sent = Sent(kind, payload, carried.envelope_id, False, None, seconds, shown, carried.carrier)
         self.sent.append(sent)
         return sent
 
     async def _apply(self, sent: Sent, user: str) -> None:
-        """What the user sees of the ack's payload."""
+        """What the user sees of the ack's payload (the Socket Mode ack frame's ``payload``, or the
+        HTTP response's body: the one place either is honoured)."""
         body, payload = sent.ack or {}, sent.payload
         if sent.kind == "slash_command" and (body.get("text") or body.get("blocks")):
             conv = self._conv(payload["channel_id"])

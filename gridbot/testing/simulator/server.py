@@ -114,7 +114,9 @@ class GridSimulator(Controls):
         Migration(self._state, self._api)
         responses = Responses(self._state, self._actions, self._journal)
         views = Views(self._state, self._api)
-        self.interactivity = Interactivity(self._state, self._sm, views, responses, self._journal.posted)
+        self.interactivity = Interactivity(
+            self._state, self._sm, views, responses, self._journal.posted, self._http
+        )
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
