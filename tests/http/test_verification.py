@@ -229,7 +229,6 @@ async def test_malformed_requests_are_refused(
 def test_the_receivers_check_agrees_with_slack_sdks_verifier() -> None:
     """EventsApp.verify computes the digest its own way (one-shot hmac.digest); on every case
     here it must answer exactly what slack_sdk's SignatureVerifier.is_valid answers."""
-    from slack_sdk.signature import SignatureVerifier
 
     from gridbot.secrets import Secret
     from gridbot.transport.http_apps import EventsApp
