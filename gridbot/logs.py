@@ -182,18 +182,23 @@ class HotLogger:
     half of the ``event.handled`` line (measured with ``python -m bench.handled_line``).
     """
 
-    __slots__ = ("_bound", "_generation", "_name")
+    __slots__ = ("_bound", "_generation", "_name", "_processors")
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._generation = -1
+        self._processors: object = None
         self._bound: structlog.typing.FilteringBoundLogger | None = None
 
     @property
     def bound(self) -> structlog.typing.FilteringBoundLogger:
-        if self._bound is None or self._generation != _generation:
+        # A bound logger keeps the processors of its day: bind again after configure() and after
+        # anyone else reconfigures structlog (the playground's tap, a test capturing logs).
+        processors = structlog.get_config()["processors"]
+        if self._bound is None or self._generation != _generation or self._processors is not processors:
             self._bound = get_logger(self._name).bind()
             self._generation = _generation
+            self._processors = processors
         return self._bound
 
     def info(self, event: str, fields: dict[str, Any]) -> None:

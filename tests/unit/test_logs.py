@@ -160,3 +160,27 @@ async def test_hot_lines_of_one_loop_turn_reach_the_stream_with_one_flush() -> N
         assert stream.flushes == 2
     finally:
         logs.configure("info")
+
+
+def test_a_hot_line_reaches_processors_someone_else_added_after_it_was_first_used() -> None:
+    """The playground's tap (and a test capturing logs) reconfigure structlog around gridbot's
+    pipeline: a HotLogger used before must still pass its lines through the new processors."""
+    import structlog
+
+    seen: list[str] = []
+
+    def tap(_logger: object, _method: str, event_dict: dict[str, object]) -> dict[str, object]:
+        seen.append(str(event_dict["event"]))
+        return event_dict
+
+    logs.configure("info", stream=io.StringIO(), json=False)  # structlog's own path: binds
+    hot = logs.HotLogger("gridbot.test")
+    hot.info("event.handled", {"n": 1})
+    saved = structlog.get_config()
+    structlog.configure(processors=[tap, *saved["processors"]])
+    try:
+        hot.info("event.handled", {"n": 2})
+    finally:
+        structlog.configure(processors=saved["processors"])
+        logs.configure("info")
+    assert seen == ["event.handled"]
