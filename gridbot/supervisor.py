@@ -362,6 +362,8 @@ class Supervisor:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
         client = self._web_client(team.config, client) if self._web_client else client
+        if team.config.workspace is not None:  # an org-wide token acting in one granted workspace
+            client.default_params["team_id"] = team.config.workspace
         if not await authenticate(team, client, self.runtime.paused_probe_interval):
             self._ended(team)
             return False
