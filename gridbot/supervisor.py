@@ -206,7 +206,9 @@ class Supervisor:
             conn = self.connections[key]
             conn.teams.remove(team)
             conn.by_id.pop(team.team_id, None)
-            if team.team_id:
+            self._by_id.pop(team.team_id, None)  # (the connection stays: the index would find it)
+            # (an org install's workspace that meanwhile has its own team here: that one stays)
+            if team.team_id and not any(t.team_id == team.team_id for t in self.teams):
                 self._retired[team.team_id] = team
                 self._beats.release(team.team_id)
                 self._web.pop(team.team_id, None)

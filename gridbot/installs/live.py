@@ -66,6 +66,8 @@ class Served(Protocol):
     def retoken(self, old: TeamConfig, new: TeamConfig) -> None: ...
     async def unconfigure(self, config: TeamConfig) -> None: ...
     def teams_of(self, config: TeamConfig) -> list[Team]: ...
+    @property
+    def teams(self) -> list[Team]: ...
 
 
 class LiveInstalls:
@@ -214,10 +216,17 @@ class LiveInstalls:
         """The workspaces of every live org-wide install, listed again and served (org.py)."""
         if self.orgs is None:
             return
+        teams = self._sup.teams
+        if any(not t.team_id and not t.state.final for t in teams):
+            return  # a team still authenticating may be a workspace's own install: listed on a next tick
         self._listed = asyncio.get_running_loop().time()
+        # A workspace with an installation of its own is served by it, not by the org install
+        # (one team per workspace and process; model.lookup_ids: "the workspace's own install wins").
+        own = {t.team_id for t in teams if not t.org_wide and t.state != TeamState.REMOVED}
+        own |= {i.team_id for i in self._installs.values() if i.team_id and not i.is_enterprise_install}
         for install_id, found in list(self._installs.items()):
             if found.is_enterprise_install and not found.failed:
-                await self.orgs.serve(install_id, found)
+                await self.orgs.serve(install_id, found, own)
 
     def _install_of(self, config: TeamConfig) -> str | None:
         """The installation a served config belongs to (a workspace install, or an org install's

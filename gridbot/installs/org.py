@@ -87,10 +87,11 @@ class OrgInstalls:
     def workspaces(self, install_id: str) -> list[str]:
         return sorted(self._served.get(install_id, {}))
 
-    async def serve(self, install_id: str, found: Install) -> None:
-        """List ``found``'s workspaces; serve the granted ones, drop the others, retoken all."""
+    async def serve(self, install_id: str, found: Install, own: set[str]) -> None:
+        """List ``found``'s workspaces; serve the granted ones but those in ``own`` (served by an
+        installation of their own), drop the others, retoken all."""
         try:
-            granted = set(await self._list(found.bot_token))
+            granted = set(await self._list(found.bot_token)) - own
         except Exception as exc:  # Slack or the network away: keep serving what we have
             log.warning("install.workspaces_failed", install=install_id, error=type(exc).__name__)
             return
