@@ -90,8 +90,8 @@ async def test_an_org_install_answers_in_three_workspaces_and_a_revoked_one_stop
     sim: GridSimulator, redis_url: str, redis_prefix: str
 ) -> None:
     store = RedisInstallStore.from_url(redis_url, key_prefix=redis_prefix)
-    await _org_install(sim, store, grant=(T1, T2, T3))
     config = _config(sim, redis_url, redis_prefix, {})
+    await _org_install(sim, store, grant=(T1, T2, T3))
     async with contextlib.AsyncExitStack() as stack:
         runtimes = [
             await stack.enter_async_context(Runtime(config, instance_id="proc-a")),  # type: ignore[arg-type]
@@ -140,6 +140,12 @@ async def test_an_org_install_answers_in_three_workspaces_and_a_revoked_one_stop
     await store.close()
 
 
+def _apart(runtimes: list[Runtime]) -> bool:
+    """Every process serving Team One's own installation lists only Team Two for the org install."""
+    own = [rt for rt in runtimes if any(t.team_id == T1 and not t.org_wide for t in rt.supervisor.teams)]  # type: ignore[union-attr]
+    return bool(own) and all([r["workspaces"] for r in rt.installs.live.rows()] == [[T2]] for rt in own)  # type: ignore[union-attr]
+
+
 async def test_an_org_install_next_to_a_workspace_install_answers_each_message_once(
     sim: GridSimulator, redis_url: str, redis_prefix: str
 ) -> None:
@@ -147,24 +153,26 @@ async def test_an_org_install_next_to_a_workspace_install_answers_each_message_o
     another app is granted Team One and Team Two: both apps get the shared channel's and Team
     One's messages, and Slack writes every envelope twice; each message is answered once."""
     store = RedisInstallStore.from_url(redis_url, key_prefix=redis_prefix)
+    config = _config(sim, redis_url, redis_prefix, {T1: "socket_mode"})  # (before the org install's rows)
     await _org_install(sim, store, grant=(T1, T2))
     sim.duplicate(1.0, after=0.05)  # every envelope again, authorized for another install when there is one
-    config = _config(sim, redis_url, redis_prefix, {T1: "socket_mode"})
     async with contextlib.AsyncExitStack() as stack:
         runtimes = [
             await stack.enter_async_context(Runtime(config, instance_id="proc-a")),  # type: ignore[arg-type]
             await stack.enter_async_context(Runtime(config, instance_id="proc-b")),  # type: ignore[arg-type]
         ]
-        await wait_until(lambda: len(serving(runtimes, T1)) == 1 and len(serving(runtimes, T2)) == 1, 15, "served")
-        # Team One is its own installation's: the org install serves Team Two only.
-        await wait_until(lambda: _workspaces(runtimes) == [T2], 10, "the org install's workspaces")
+        await wait_until(lambda: serving(runtimes, T1) and len(serving(runtimes, T2)) == 1, 15, "served")
+        # The process serving Team One's own installation does not serve it again for the org
+        # install (one team per workspace in a process): the org install serves Team Two there.
+        await wait_until(lambda: _apart(runtimes), 10, "the org install's workspaces, beside Team One's own")
         for n in range(5):
             await _say(sim, T1, SHARED, f"shared {n}")
             await _say(sim, T1, OWN[T1], f"one {n}")
             await _say(sim, T2, OWN[T2], f"two {n}")
         await _say(sim, T2, OWN[T2], "marker")
         await wait_until(lambda: len(_answers(sim, "marker")) == 1, 10, "the marker answered")
-        await wait_until(lambda: all(_answers(sim, f"two {n}") for n in range(5)), 10, "all answered")
+        for what in ("shared", "one", "two"):
+            await wait_until(lambda w=what: all(_answers(sim, f"{w} {n}") for n in range(5)), 10, f"{what} answered")
         for n in range(5):
             assert len(_answers(sim, f"shared {n}")) == 1
             assert _answers(sim, f"one {n}") == [T1]
