@@ -98,6 +98,7 @@ class LiveInstalls:
         self.orgs = OrgInstalls(oauth, supervisor, self._index, listing) if listing is not None else None
         self.relist_interval = relist_interval
         self._listed = 0.0  # (event loop time) when the org installs' workspaces were last listed
+        self._first = 0.0  # (event loop time) when they were first to be listed
         self._seen: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -216,10 +217,12 @@ class LiveInstalls:
         """The workspaces of every live org-wide install, listed again and served (org.py)."""
         if self.orgs is None:
             return
-        teams = self._sup.teams
-        if any(not t.team_id and not t.state.final for t in teams):
-            return  # a team still authenticating may be a workspace's own install: listed on a next tick
-        self._listed = asyncio.get_running_loop().time()
+        teams, now = self._sup.teams, asyncio.get_running_loop().time()
+        self._first = self._first or now
+        pending = any(not t.team_id and not t.state.final for t in teams)
+        if pending and now - self._first < self.relist_interval:
+            return  # a team still authenticating may be a workspace's own install: wait for it, a while
+        self._listed = now
         # A workspace with an installation of its own is served by it, not by the org install
         # (one team per workspace and process; model.lookup_ids: "the workspace's own install wins").
         own = {t.team_id for t in teams if not t.org_wide and t.state != TeamState.REMOVED}
