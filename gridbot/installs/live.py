@@ -271,8 +271,11 @@ class LiveInstalls:
         an org admin revoked an org-wide install's access to workspace ``team_id``
         (``team_access_revoked``: that workspace only, the installation stays)."""
         if reason == REVOKED:
-            if self.orgs is not None:
-                await self.orgs.revoked(team_id)
+            if self.orgs is not None and await self.orgs.revoked(team_id):
+                try:  # the other processes list the org install's workspaces now, not in 30 s
+                    await self.store.touch()
+                except Exception as exc:  # Redis away: they drop it at their next listing
+                    log.warning("install.touch_failed", team_id=team_id, error=type(exc).__name__)
             return
         for install_id, config in self._configs():
             if any(t.team_id == team_id for t in self._sup.teams_of(config)):

@@ -127,9 +127,9 @@ async def test_an_org_install_answers_in_three_workspaces_and_a_revoked_one_stop
         await wait_until(lambda: _answers(sim, "marker") == [other], 10, "the marker answered")
         await wait_until(lambda: _answers(sim, "three still") == [T3], 10, "Team Three keeps answering")
         assert _answers(sim, "revoked own") == []
-        # The process that does not hold the socket drops it at its next listing.
+        # The process that did not hear it lists the workspaces again at once (not in 6 s).
         rest = sorted({T1, T2, T3} - {elected})
-        await wait_until(lambda: _workspaces(runtimes) == rest, 10, "status lists two")
+        await wait_until(lambda: _workspaces(runtimes) == rest, 2, "every process lists two")
         print(f"\norg-wide revoke: not served after {stop_s:.2f} s, shared channel answered after {answered_s:.2f} s")
 
         await sim.org_installs.grant(ORG_APP, elected)  # granted again: found at the next listing
