@@ -206,7 +206,9 @@ class Supervisor:
             conn = self.connections[key]
             conn.teams.remove(team)
             conn.by_id.pop(team.team_id, None)
-            if team.team_id:
+            self._by_id.pop(team.team_id, None)  # (the connection stays: the index would find it)
+            # (an org install's workspace that meanwhile has its own team here: that one stays)
+            if team.team_id and not any(t.team_id == team.team_id for t in self.teams):
                 self._retired[team.team_id] = team
                 self._beats.release(team.team_id)
                 self._web.pop(team.team_id, None)
@@ -362,6 +364,8 @@ class Supervisor:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
         client = self._web_client(team.config, client) if self._web_client else client
+        if team.config.workspace is not None:  # an org-wide token acting in one granted workspace
+            client.default_params["team_id"] = team.config.workspace
         if not await authenticate(team, client, self.runtime.paused_probe_interval):
             self._ended(team)
             return False

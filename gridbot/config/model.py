@@ -50,6 +50,9 @@ class TeamConfig:
     connections: int = 1  # Socket Mode sockets for this app token (1..10)
     name: str = ""  # an operator's label; the team id itself comes from auth.test
     signing_secret: Secret | None = None  # transport = "http": the app's request signing secret
+    # An org-wide installation's granted workspace (gridbot.installs.org): the team id is this,
+    # whatever auth.test says, and every Web API call is sent with team_id= it.
+    workspace: str | None = None
 
 
 def connection_key(team: TeamConfig) -> str:

@@ -41,6 +41,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from gridbot import secrets
 from gridbot.config import OAuthConfig, TeamConfig
 from gridbot.installs.model import Install
+from gridbot.installs.org import REVOKED, Lister, OrgInstalls
 from gridbot.installs.rotation import Rotator
 from gridbot.installs.store import InstallStore
 from gridbot.logs import get_logger
@@ -65,6 +66,8 @@ class Served(Protocol):
     def retoken(self, old: TeamConfig, new: TeamConfig) -> None: ...
     async def unconfigure(self, config: TeamConfig) -> None: ...
     def teams_of(self, config: TeamConfig) -> list[Team]: ...
+    @property
+    def teams(self) -> list[Team]: ...
 
 
 class LiveInstalls:
@@ -78,7 +81,11 @@ class LiveInstalls:
         *,
         rotator: Rotator | None = None,
         rotate_interval: float | None = None,
+        listing: Lister | None = None,
+        relist_interval: float = 60.0,
     ) -> None:
+        """``listing``: ``auth.teams.list`` for org-wide installs (without one they are listed by
+        status but not served); ``relist_interval``: how often their workspaces are listed again."""
         self.store = store
         self.oauth = oauth
         self._sup = supervisor
@@ -88,6 +95,10 @@ class LiveInstalls:
         self._served: dict[str, TeamConfig] = {}  # install id -> the config the supervisor has
         self._installs: dict[str, Install] = {}
         self._index = itertools.count(STORE_INDEX)
+        self.orgs = OrgInstalls(oauth, supervisor, self._index, listing) if listing is not None else None
+        self.relist_interval = relist_interval
+        self._listed = 0.0  # (event loop time) when the org installs' workspaces were last listed
+        self._first = 0.0  # (event loop time) when they were first to be listed
         self._seen: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -98,8 +109,7 @@ class LiveInstalls:
 
     def source(self, team: Team) -> tuple[str, int | None]:
         """Where ``team`` came from, and when its token expires (``gridbot status``)."""
-        install_id = next((i for i, c in self._served.items() if c is team.config), None)
-        found = self._installs.get(install_id) if install_id else None
+        found = self._installs.get(self._install_of(team.config) or "")
         return ("oauth", found.expires_at) if found is not None else ("config", None)
 
     def rotation(self) -> dict[str, int] | None:
@@ -120,7 +130,8 @@ class LiveInstalls:
                 "source": "oauth",
                 "expires_at": i.expires_at,
                 "failed": i.failed,
-                "served": i.id in self._served,
+                "served": i.id in self._served or bool(self.orgs and self.orgs.configs(i.id)),
+                "workspaces": self.orgs.workspaces(i.id) if self.orgs and i.is_enterprise_install else None,
             }
             for i in self.installs()
         ]
@@ -161,6 +172,10 @@ class LiveInstalls:
         if version != self._seen:
             await self.sync()
             self._seen = version
+        elif (
+            self.orgs is not None and asyncio.get_running_loop().time() - self._listed >= self.relist_interval
+        ):
+            await self._list_orgs()
         await self._reap()
 
     async def sync(self) -> None:
@@ -175,6 +190,10 @@ class LiveInstalls:
             _forget_replaced(self._installs.get(install_id), found)
             first_seen = install_id not in self._installs
             self._installs[install_id] = found
+            if found.is_enterprise_install and self.orgs is not None:
+                if found.failed:
+                    await self.orgs.stop(install_id)
+                continue  # served by _list_orgs, below
             if found.failed or found.is_enterprise_install:
                 if found.is_enterprise_install and first_seen:
                     log.warning("install.org_wide_not_served", install=install_id)
@@ -186,10 +205,40 @@ class LiveInstalls:
             await self._serve(install_id, found)
         for install_id in [i for i in self._installs if i not in stored]:
             _forget_replaced(self._installs.pop(install_id), None)
+            if self.orgs is not None:
+                await self.orgs.stop(install_id)
             config = self._served.pop(install_id, None)
             if config is not None:
                 await self._sup.unconfigure(config)
                 log.info("install.dropped", install=install_id)
+        await self._list_orgs()
+
+    async def _list_orgs(self) -> None:
+        """The workspaces of every live org-wide install, listed again and served (org.py)."""
+        if self.orgs is None:
+            return
+        teams, now = self._sup.teams, asyncio.get_running_loop().time()
+        self._first = self._first or now
+        pending = any(not t.team_id and not t.state.final for t in teams)
+        if pending and now - self._first < self.relist_interval:
+            return  # a team still authenticating may be a workspace's own install: wait for it, a while
+        self._listed = now
+        # A workspace with an installation of its own is served by it, not by the org install
+        # (one team per workspace and process; model.lookup_ids: "the workspace's own install wins").
+        own = {t.team_id for t in teams if not t.org_wide and t.state != TeamState.REMOVED}
+        own |= {i.team_id for i in self._installs.values() if i.team_id and not i.is_enterprise_install}
+        for install_id, found in list(self._installs.items()):
+            if found.is_enterprise_install and not found.failed:
+                await self.orgs.serve(install_id, found, own)
+
+    def _install_of(self, config: TeamConfig) -> str | None:
+        """The installation a served config belongs to (a workspace install, or an org install's
+        workspace); None for a team of the config file."""
+        found = next((i for i, c in self._served.items() if c is config), None)
+        return found or (self.orgs.install_of(config) if self.orgs is not None else None)
+
+    def _configs(self) -> list[tuple[str, TeamConfig]]:
+        return [*self._served.items(), *(self.orgs.all() if self.orgs is not None else ())]
 
     async def _serve(self, install_id: str, found: Install) -> None:
         config = self._served.get(install_id)
@@ -212,14 +261,23 @@ class LiveInstalls:
 
     async def _reap(self) -> None:
         """A served team whose ``auth.test`` said its token is dead: remove its installation."""
-        for install_id, config in list(self._served.items()):
+        for install_id, config in self._configs():
             for team in self._sup.teams_of(config):
                 if team.state == TeamState.STOPPED and (team.error or "") in DEAD_TOKEN:
                     await self._remove(install_id, config.bot_token, team.error or "")
 
     async def dead(self, team_id: str, reason: str) -> None:
-        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``)."""
-        for install_id, config in list(self._served.items()):
+        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``), or
+        an org admin revoked an org-wide install's access to workspace ``team_id``
+        (``team_access_revoked``: that workspace only, the installation stays)."""
+        if reason == REVOKED:
+            if self.orgs is not None and await self.orgs.revoked(team_id):
+                try:  # the other processes list the org install's workspaces now, not in 30 s
+                    await self.store.touch()
+                except Exception as exc:  # Redis away: they drop it at their next listing
+                    log.warning("install.touch_failed", team_id=team_id, error=type(exc).__name__)
+            return
+        for install_id, config in self._configs():
             if any(t.team_id == team_id for t in self._sup.teams_of(config)):
                 await self._remove(install_id, config.bot_token, reason)
 
@@ -236,7 +294,7 @@ class LiveInstalls:
     def client(self, config: TeamConfig, plain: AsyncWebClient) -> AsyncWebClient:
         """The Web API client for a team: ``plain`` (from ``SlackClients.web``) for a static team
         or with rotation off, else the same client that refreshes an expired token once."""
-        install_id = next((i for i, c in self._served.items() if c is config), None)
+        install_id = self._install_of(config)
         if self.rotator is None or install_id is None:
             return plain
         return RefreshingClient(

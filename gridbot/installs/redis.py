@@ -109,6 +109,9 @@ class RedisInstallStore(InstallStore):
     async def version(self) -> int:
         return int(await self._r.get(self.keys.installs_version()) or 0)
 
+    async def touch(self) -> None:
+        await self._bump()
+
     async def get(self, install: str) -> Install | None:
         raw = await self._r.hgetall(self.keys.install(install))
         return Install.from_fields({str(k): str(v) for k, v in raw.items()}) if raw else None

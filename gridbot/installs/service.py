@@ -18,6 +18,7 @@ from aiohttp import web
 from gridbot.config import Config, OAuthConfig
 from gridbot.installs.live import LiveInstalls, Served
 from gridbot.installs.oauth import InstallFlow, MemoryStates, OAuthSettings, RedisStates, States
+from gridbot.installs.org import lister
 from gridbot.installs.redis import RedisInstallStore
 from gridbot.installs.rotation import Rotator, oauth_client
 from gridbot.installs.store import InstallStore, MemoryInstallStore
@@ -71,7 +72,16 @@ class InstallService:
                 clock=clock,
             )
         interval = min(60.0, oauth.refresh_ahead / 4) / rate
-        self.live = LiveInstalls(self.store, oauth, supervisor, rotator=rotator, rotate_interval=interval)
+        self.live = LiveInstalls(
+            self.store,
+            oauth,
+            supervisor,
+            rotator=rotator,
+            rotate_interval=interval,
+            listing=lister(oauth_client(config.slack.api_url)),
+            # auth.teams.list is Tier 2: every 30 s per process at most (a second in the tests)
+            relist_interval=max(1.0, 30 * oauth.watch_interval),
+        )
         self._flow: InstallFlow | None = None
         self._states: States | None = None
         if oauth.port is not None:

@@ -79,6 +79,11 @@ class InstallStore(AsyncInstallationStore, ABC):
         only when it moved."""
 
     @abstractmethod
+    async def touch(self) -> None:
+        """Change :meth:`version` without a write: every watcher reads everything again (an org
+        install's workspace was revoked: every process lists its workspaces now)."""
+
+    @abstractmethod
     async def claim_refresh(self, install: str, spend: Secret, holder: str, ttl: float) -> Claim:
         """Claim the right to spend ``spend`` (the stored refresh token) for ``ttl`` seconds."""
 
@@ -174,6 +179,9 @@ class MemoryInstallStore(InstallStore):
 
     async def version(self) -> int:
         return self._version
+
+    async def touch(self) -> None:
+        self._version += 1
 
     async def put(self, install: Install, user: dict[str, Any] | None = None) -> None:
         self._version += 1

@@ -251,6 +251,7 @@ class InteractiveContexts:
             base.users,
             base.routes,
             base.command_prefix,
+            base.installation,
             self._interactions.take(base.event.event_id),
             self._interactions.acks,
         )

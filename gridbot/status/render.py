@@ -112,6 +112,13 @@ def _expires(ts: float | None, now: float) -> str:
     return f"in {left / 60:.0f}m" if left < 7200 else f"in {left / 3600:.1f}h"
 
 
+def _kind(row: dict[str, Any]) -> str:
+    """``workspace``, or ``org-wide:`` and the workspaces it serves (those granted, listed)."""
+    if not row.get("org_wide"):
+        return "workspace"
+    return "org-wide:" + (",".join(row.get("workspaces") or []) or "-")
+
+
 def render_installations(procs: list[dict[str, Any]], now: float) -> list[str]:
     """The installation store's entries (``[oauth]``), as every process reported them, once each."""
     rows: dict[str, dict[str, Any]] = {}
@@ -124,7 +131,7 @@ def render_installations(procs: list[dict[str, Any]], now: float) -> list[str]:
         [
             key,
             str(r.get("team_id") or r.get("enterprise_id") or "-"),
-            "org-wide" if r.get("org_wide") else "workspace",
+            _kind(r),
             str(r.get("source", "oauth")),
             _expires(r.get("expires_at"), now),
             str(r.get("failed") or "ok"),

@@ -5,8 +5,7 @@ it, as every team of a Socket Mode app shares its sockets. It is the HTTP transp
 the supervisor's eyes (a state, counts), and it holds the app's :class:`SignatureVerifier`.
 
 :func:`read_payload` turns a body already verified into one :class:`Payload`. The team is
-resolved from ``authorizations[0]``, then ``team_id``, ``context_team_id``, and last the
-enterprise (an org-wide install names no team), as the Socket Mode transport resolves it.
+resolved by :func:`gridbot.transport.routing.serving`, as the Socket Mode transport resolves it.
 Interactive payloads and slash commands are read as they come (``envelope`` names which, as the
 Socket Mode envelope type does) and handed to :class:`gridbot.interactive.intake.Interactions`,
 which owns everything about them: their model, the team that serves them, their frame.
@@ -24,10 +23,11 @@ from typing import Any
 import orjson
 from slack_sdk.signature import SignatureVerifier
 
-from gridbot.events import FrameError, id_of
+from gridbot.events import FrameError
 from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
+from gridbot.transport.routing import serving
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -155,37 +155,14 @@ class EventsApp:
         return self._covers
 
     def route(self, body: Mapping[str, Any]) -> tuple[Team, str | None]:
-        """The installation a payload is for, and its enterprise id.
+        """The installation a payload is for, and its enterprise id (:func:`routing.serving`).
 
         Raises :class:`Pending` while a team of the app is still authenticating (it may be that
         one), :class:`FrameError` ``unknown_installation`` when none of ours matches.
         """
-        auths = body.get("authorizations")
-        auth = auths[0] if isinstance(auths, list) and auths and isinstance(auths[0], dict) else {}
-        by_id = self.by_id
-        for candidate in (
-            auth.get("team_id"),
-            body.get("team_id"),
-            id_of(body.get("team")),
-            body.get("context_team_id"),
-            _installed_team(body),
-        ):
-            team = by_id.get(candidate) if isinstance(candidate, str) else None
-            if team is not None:
-                return team, auth.get("enterprise_id") or team.enterprise_id
-        enterprise = (
-            auth.get("enterprise_id") or body.get("enterprise_id") or body.get("context_enterprise_id")
-        )
-        enterprise = enterprise or id_of(body.get("enterprise"))
-        if isinstance(enterprise, str) and enterprise:  # an org-wide install: no team named
-            for team in self.teams:
-                if team.team_id in by_id and team.enterprise_id == enterprise:
-                    return team, enterprise
-        if any(not t.team_id and not t.state.final for t in self.teams):
+        found = serving(body, self.by_id, self.teams)
+        if found is not None:
+            return found
+        if any(t.team_id not in self.by_id and not t.state.final for t in self.teams):
             raise Pending
         raise FrameError("unknown_installation")
-
-
-def _installed_team(body: Mapping[str, Any]) -> Any:
-    view = body.get("view")
-    return view.get("app_installed_team_id") if isinstance(view, dict) else None

@@ -1,7 +1,8 @@
 """Socket Mode: 1-10 sockets per app token, shared by every team the app is installed on.
 
 Each ``events_api`` envelope is acked at once, by the transport, before anything else happens
-(Slack redelivers after 3 s). The team an event belongs to is ``authorizations[0]``'s; the other
+(Slack redelivers after 3 s). The team an event belongs to is :func:`~gridbot.transport.routing.serving`'s
+answer (``authorizations[0]``'s installation, or for an org-wide install its workspace); the other
 teams on the same app token are also "covered" by the delivery, since Slack sends one event per
 app, not per team.
 
@@ -30,6 +31,7 @@ from gridbot.secrets import Secret
 from gridbot.slack import classify_error
 from gridbot.team import Team
 from gridbot.transport.link import FrameIntake, Link, LinkStopped, Socket
+from gridbot.transport.routing import serving
 
 ANSWERED = (SLASH_COMMANDS, INTERACTIVE)  # envelopes whose ack carries the answer
 
@@ -122,17 +124,16 @@ class SocketModeLink(Link):
         auths = payload.get("authorizations")
         if not isinstance(event, dict) or not isinstance(auths, list) or not auths:
             raise FrameError("events_api_without_event")
-        auth = auths[0] if isinstance(auths[0], dict) else {}
-        team_id = auth.get("team_id") or payload.get("team_id")
-        team = self.teams.get(team_id) if isinstance(team_id, str) else None
-        if team is None:
+        found = serving(payload, self.teams, self.teams.values())
+        if found is None:
             raise FrameError("unknown_installation")
+        team, enterprise = found
         event_id = payload.get("event_id")
         team.last_event_at = time.time()
         self.intake.offer(
             event,
             team.team_id,
-            auth.get("enterprise_id") or team.enterprise_id,
+            enterprise,
             tuple(self.teams),
             event_id if isinstance(event_id, str) else None,
         )

@@ -172,7 +172,6 @@ def test_unknown_installations_and_teams_still_authenticating() -> None:
         _app(one, starting).route({"team_id": "T0STRANGER"})
 
 
-@pytest.mark.xfail(strict=True, reason="http_apps.route falls back to any team of the enterprise (reported)")
 def test_an_event_authorized_for_a_team_we_do_not_serve_is_not_given_to_another_team_of_its_org() -> None:
     """What the simulator sends for Team Two's installation (its ``authorizations`` name Team Two,
     not an org-wide install) must not be handled with Team One's token just because both teams

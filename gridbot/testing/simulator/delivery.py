@@ -180,6 +180,10 @@ class Fanout:
                     plan.delay + plan.again, self._envelope(app_id, twin), f"sim.sm.dup.{app_id}"
                 )
 
+    async def to_app(self, app_id: str, payload: dict[str, Any]) -> None:
+        """One payload to the app, as it is (an app-level event: org_installs.py)."""
+        await self._per_app(app_id, payload)
+
     def _envelope(self, app_id: str, payload: dict[str, Any]) -> Callable[[], Any]:
         return lambda: self._per_app(app_id, payload)
 
@@ -196,6 +200,7 @@ class Fanout:
         """The Events API wrapper (slack-protocol-notes.md D) for ``auth``'s installation."""
         enterprise_id = self._state.topology.enterprise.id
         event_type = str(event.get("type", "event"))
+        org_wide = auth.key in self._state.org_wide
         return {
             "token": "",
             "team_id": source_team,
@@ -208,10 +213,11 @@ class Fanout:
             "authorizations": [
                 {
                     "enterprise_id": enterprise_id,
-                    "team_id": auth.team,
+                    # an org-wide install names no team (slack-protocol-notes.md C, D)
+                    "team_id": None if org_wide else auth.team,
                     "user_id": auth.installation.bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": org_wide,
                 }
             ],
             "is_ext_shared_channel": False,

@@ -42,6 +42,7 @@ POST_PER_WORKSPACE = Limit(300, 300)
 
 #: Each method's tier, as the method's reference page gives it.
 METHOD_LIMITS: Mapping[str, Limit] = {
+    "auth.teams.list": TIER_2,  # docs.slack.dev/reference/methods/auth.teams.list: Tier 2
     "auth.test": TIER_4,  # "Special": generous; no documented number below Tier 4
     "team.info": TIER_3,
     "rtm.connect": TIER_1,

@@ -27,6 +27,7 @@ from .migration import Migration
 from .model import BotRef, Conversation, Topology, User, default_topology
 from .oauth import OAuth
 from .org import OrgChanges
+from .org_installs import OrgInstalls
 from .ratelimits import RateLimits
 from .records import (
     KEEP,
@@ -120,6 +121,7 @@ class GridSimulator(Controls):
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
         self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
+        self.org_installs = OrgInstalls(self._state, self._api, self._fanout)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()

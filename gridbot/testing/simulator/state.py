@@ -76,6 +76,7 @@ class OrgState:
         self._now = now
         self.revoked: set[str] = set()
         self.uninstalled: set[tuple[str, str]] = set()  # (app id, team id)
+        self.org_wide: set[tuple[str, str]] = set()  # (app id, team id) rows of org installs
         self.migrating: dict[str, str] = {}  # team -> the error its calls answer (Grid migration)
         self.messages = MessageStore(keep_messages)
         self._tickets: dict[str, Ticket] = {}
