@@ -126,7 +126,12 @@ class OneTeam:
     """The teams source of a process serving T0TEAM001 only."""
 
     def __init__(self) -> None:
-        self.served = SimpleNamespace(team_id="T0TEAM001", enterprise_id="E0ORG0001", bot_user_id="U0BOT0001")
+        self.served = SimpleNamespace(
+            team_id="T0TEAM001",
+            enterprise_id="E0ORG0001",
+            bot_user_id="U0BOT0001",
+            installation="team:T0TEAM001",
+        )
         self.client = AsyncWebClient(token="xoxb-test")
 
     def team(self, team_id: str) -> Any:
@@ -148,7 +153,11 @@ def test_contexts_are_built_complete_and_share_one_store_per_plugin() -> None:
     event = normalise(raw, team_id="T0TEAM002", enterprise_id=None)  # team 2's copy, team 1 answers
     ctx = contexts.make(event, "T0TEAM001", "p")
     assert (ctx.event, ctx.team_id, ctx.client, ctx.users) == (event, "T0TEAM001", teams.client, directory)
-    assert (ctx.enterprise_id, ctx.bot_user_id) == ("E0ORG0001", "U0BOT0001")
+    assert (ctx.enterprise_id, ctx.bot_user_id, ctx.installation) == (
+        "E0ORG0001",
+        "U0BOT0001",
+        "team:T0TEAM001",
+    )
     assert (ctx.plugin, ctx.config) == ("p", {"channel": "C1"})
     assert (ctx.routes, ctx.command_prefix) == (tuple(p.routes), "?")  # what help lists
     again, other = contexts.make(event, "T0TEAM001", "p"), contexts.make(event, "T0TEAM001", "q")
