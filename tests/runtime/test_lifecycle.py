@@ -11,7 +11,6 @@ changes its membership and sends each member team the events Slack sends for it
 from __future__ import annotations
 
 import pytest
-
 from gridtest import SHARED, T1, T2, T3, USERS, connected, eventually, grid_config, settled, texts, wait_until
 
 from gridbot.runtime import Runtime
