@@ -261,9 +261,9 @@ class Decider:
                 continue
             if joins and not await self._ensure(joins, joined):
                 return False
-            joins, joined = {}, {}
             if fact is None:
-                break
+                return True
+            joins, joined = {}, {}
             channels = self._responsible.channels_of(fact.teams) if fact.kind is Kind.GONE else ()
             try:
                 teams = await self._elector.apply(fact, channels)
@@ -330,9 +330,7 @@ class Decider:
         return True
 
     async def _claim(self, asks: list[Ask]) -> list[Ask]:
-        """Claim each event for the team that received it, all in one round trip: events with no
-        conversation (keyed on an Events API event_id), events only one team receives
-        (:data:`SOLO_TYPES`), and those whose election failed."""
+        """Claim for the receiving team, in one round trip: no channel, SOLO_TYPES, failed elections."""
         try:
             owners = await self._store.claim_many([(a.channel, a.key, a.first.team_id) for a in asks])
         except StoreUnavailable:
