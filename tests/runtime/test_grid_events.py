@@ -1,0 +1,157 @@
+"""Slack's connection and lifecycle events, end to end: real sockets to the simulator, real Redis.
+
+Each test drives the simulator the way Slack behaves (``/work/shared/reference/
+slack-protocol-notes.md`` sections C and H) and checks what a user would notice: every message
+answered once, no gap while sockets are replaced, a paused team coming back, a dead one leaving
+the others answering. Negative checks are taken after a marker message was answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from gridtest import SHARED, T1, T2, T3, USERS, connected, eventually, grid_config, settled, texts, wait_until
+
+from gridbot.runtime import Runtime
+from gridbot.store import Election
+from gridbot.team import TeamState
+from gridbot.testing import GridSimulator
+
+APP = "A0GRIDBOT1"
+PRIVATE2 = "G0TWOPRIV"  # Team 2 only: nobody else can answer there
+
+
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning"])
+async def test_two_sockets_survive_a_disconnect_notice_with_no_gap_and_no_double_answer(
+    redis_url: str, redis_prefix: str, reason: str
+) -> None:
+    """``connections = 2``. Notes C: ``refresh_requested`` closes a socket shortly, ``warning`` in
+    about 10 s (1 s here, ``time_scale=10``), each sent to every socket of the app. Messages keep
+    coming; the app always has a socket open, and each message is answered once."""
+    async with GridSimulator(seed=41, time_scale=10, close_delay=0.5) as sim:
+        base = grid_config(sim, {T1: "socket_mode", T2: "socket_mode"}, redis_url=redis_url, key_prefix=redis_prefix)
+        config = dataclasses.replace(base, teams=tuple(dataclasses.replace(t, connections=2) for t in base.teams))
+        async with Runtime(config) as rt:
+            await connected(rt, sim, [T1, T2], 20)
+            await wait_until(lambda: sim.socket_count(app=APP) == 2, 10, "two sockets")
+            fewest = [2]
+
+            async def sample() -> None:
+                while True:
+                    fewest[0] = min(fewest[0], sim.socket_count(app=APP))
+                    await asyncio.sleep(0.005)
+
+            sampler = asyncio.create_task(sample(), name="test:socket-sampler")
+            try:
+                sent = []
+                for n in range(30):
+                    if n == 5:
+                        await sim.send_disconnect(APP, reason)
+                    sent.append(f"m{n}")
+                    await sim.post_message(user=USERS[T3], channel=SHARED, text=f"echo m{n}")
+                    await asyncio.sleep(0.1)  # 3 s in all: past the warned sockets' close
+                await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+                await wait_until(lambda: "marker" in texts(sim), 10, "the marker answered")
+                await settled(rt)
+            finally:
+                sampler.cancel()
+                await asyncio.gather(sampler, return_exceptions=True)
+            assert texts(sim) == sorted([*sent, "marker"])  # every one answered, none twice
+            assert fewest[0] >= 1, "the app was left without a socket"
+            await wait_until(lambda: sim.socket_count(app=APP) == 2, 10, "both slots open again")
+
+
+async def test_too_many_websockets_backs_off_instead_of_reconnecting_at_once(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Notes C: ``too_many_websockets`` means the app is over its socket cap: reconnecting at once
+    would meet it again. The link waits a long backoff; the app's other socket keeps serving."""
+    async with GridSimulator(seed=42) as sim:
+        base = grid_config(sim, {T1: "socket_mode", T2: "socket_mode"}, redis_url=redis_url, key_prefix=redis_prefix)
+        config = dataclasses.replace(base, teams=tuple(dataclasses.replace(t, connections=2) for t in base.teams))
+        async with Runtime(config) as rt:
+            await connected(rt, sim, [T1, T2], 20)
+            await wait_until(lambda: sim.socket_count(app=APP) == 2, 10, "two sockets")
+            opened = len(sim.calls_to("apps.connections.open"))
+            await sim.send_disconnect(APP, "too_many_websockets")
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo during")
+            await asyncio.sleep(0)
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+            await wait_until(lambda: texts(sim) == ["during", "marker"], 15, "answered once a socket is back")
+            # No stampede: at most one new open per slot in the time the answers took.
+            assert len(sim.calls_to("apps.connections.open")) - opened <= 2
+
+
+@pytest.mark.parametrize("error", ["team_added_to_org", "org_login_required"])
+async def test_a_grid_migration_pauses_the_team_and_it_resumes_when_it_ends(
+    redis_url: str, redis_prefix: str, error: str
+) -> None:
+    """Notes H: while a workspace migrates into the org its calls answer ``team_added_to_org``
+    (or ``org_login_required``): pause and re-probe, do not stop. T2's private channel is answered
+    again once the migration ends; the shared channel is answered by T1 meanwhile."""
+    async with GridSimulator(seed=43) as sim:
+        config = grid_config(
+            sim,
+            {T1: "rtm", T2: "rtm"},
+            redis_url=redis_url,
+            key_prefix=redis_prefix,
+            paused_probe_interval=0.5,
+        )
+        async with Runtime(config) as rt:
+            assert rt.supervisor is not None
+            await connected(rt, sim, [T1, T2], 20)
+            team2 = rt.supervisor.team(T2)
+            assert team2 is not None
+            await sim.org.start_migration(T2, error)
+            await sim.drop_sockets(team=T2)  # the reconnect meets the migration
+            await wait_until(lambda: team2.state == TeamState.PAUSED, 10, "T2 paused")
+            assert team2.error == error
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo shared")
+            await wait_until(lambda: texts(sim) == ["shared"], 10, "T1 answers the shared channel")
+            await sim.org.finish_migration(T2)
+            await wait_until(lambda: team2.state == TeamState.CONNECTED, 10, "T2 back")
+            await sim.post_message(user=USERS[T2], channel=PRIVATE2, text="echo private")
+            await wait_until(lambda: "private" in texts(sim), 10, "T2 answers again")
+            assert [p.team_id for p in sim.posted if p.text == "private"] == [T2]
+
+
+async def test_account_inactive_stops_the_team_and_its_elections_move(redis_url: str, redis_prefix: str) -> None:
+    """Notes H: ``account_inactive`` is a dead token like ``token_revoked``: stop the team (no
+    reconnect loop), give up its heartbeat, move its elections; the other team answers."""
+    async with GridSimulator(seed=44) as sim:
+        config = grid_config(
+            sim,
+            {T1: "rtm", T2: "rtm"},
+            redis_url=redis_url,
+            key_prefix=redis_prefix,
+            standby_grace=30.0,
+            lease_ttl=6.0,
+        )
+        async with Runtime(config) as rt:
+            assert rt.supervisor is not None
+            await connected(rt, sim, [T1, T2], 20)
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo before")
+            await wait_until(lambda: [p.team_id for p in sim.posted] == [T1], 10, "the host answers")
+            sim.fail_connect(T1, "account_inactive", 200)
+            await sim.drop_sockets(team=T1)
+            team1 = rt.supervisor.team(T1)
+            assert team1 is not None
+            await wait_until(lambda: team1.state == TeamState.STOPPED, 10, "T1 stopped")
+            assert team1.error == "account_inactive"
+
+            async def moved() -> Election | None:
+                election = await rt.store.election(SHARED)
+                return election if election is not None and election.team == T2 else None
+
+            election = await eventually(moved, 2)
+            assert election.reason == "team_stopped"
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo after")
+            await wait_until(lambda: len(sim.posted) == 2, 10, "T2 answers at once")
+            assert sim.posted[1].team_id == T2
+            connects = len(sim.calls_to("rtm.connect"))
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+            await wait_until(lambda: len(sim.posted) == 3, 10, "the marker answered")
+            await settled(rt)
+            assert len(sim.calls_to("rtm.connect")) == connects  # no reconnect loop on a dead account
