@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import pytest
-from gridtest import SHARED, T1, T2, T3, USERS, connected, eventually, grid_config, settled, texts, wait_until
+from gridtest import (
+    SHARED,
+    T1,
+    T2,
+    T3,
+    USERS,
+    connected,
+    eventually,
+    grid_config,
+    log_lines,
+    settled,
+    texts,
+    wait_until,
+)
+from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.runtime import Runtime
 from gridbot.store import Election
 from gridbot.team import TeamState
-from gridbot.testing import GridSimulator
+from gridbot.testing import GridSimulator, Limit, RateLimits
 
 APP = "A0GRIDBOT1"
 PRIVATE2 = "G0TWOPRIV"  # Team 2 only: nobody else can answer there
@@ -155,3 +170,49 @@ async def test_account_inactive_stops_the_team_and_its_elections_move(redis_url:
             await wait_until(lambda: len(sim.posted) == 3, 10, "the marker answered")
             await settled(rt)
             assert len(sim.calls_to("rtm.connect")) == connects  # no reconnect loop on a dead account
+
+
+async def test_a_429_on_users_info_makes_the_answer_late_not_lost(redis_url: str, redis_prefix: str) -> None:
+    """Notes E: every method has its budget; here ``users.info`` allows one call a second. Two
+    lookups at once: the second meets ``429`` + ``Retry-After``, waits it out, and is answered."""
+    limits = RateLimits(overrides={"users.info": Limit(per_minute=60, burst=1)})
+    async with GridSimulator(seed=45, rate_limits=limits) as sim:
+        config = grid_config(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=redis_prefix, plugins=("whois",))
+        async with Runtime(config) as rt:
+            await connected(rt, sim, [T1, T2], 20)
+            await sim.post_message(user=USERS[T1], channel=SHARED, text="whois <@W0CAROL01>")
+            await sim.post_message(user=USERS[T1], channel=SHARED, text="whois <@W0ERIN001>")
+            await wait_until(lambda: len(sim.posted) == 2, 10, "both answered")
+            await settled(rt)
+            assert len(sim.posted) == 2
+            assert sorted("Carol Chen" in p.text for p in sim.posted) == [False, True]
+            assert any("Erin Evans" in p.text for p in sim.posted)
+            assert [c.status for c in sim.calls_to("users.info")].count(429) >= 1
+
+
+async def test_a_429_on_conversations_info_elects_the_team_that_saw_the_event(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """``conversations.info`` rate limited for a minute: the election does not wait (2 s at most,
+    ``election.info_failed``); the team that saw the event is elected and the message answered
+    once; the conversation is not stuck."""
+    limits = RateLimits(overrides={"conversations.info": Limit(per_minute=1, burst=1)})
+    async with GridSimulator(seed=46, rate_limits=limits) as sim:
+        for token in ("xoxb-sim-T0TEAM001", "xoxb-sim-T0TEAM002"):  # spend both teams' budgets
+            await AsyncWebClient(token=token, base_url=sim.api_url).conversations_info(channel=SHARED)
+        config = grid_config(sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=redis_prefix)
+        async with Runtime(config) as rt:
+            await connected(rt, sim, [T1, T2], 20)
+            with log_lines("info") as lines:
+                await sim.post_message(user=USERS[T3], channel=SHARED, text="echo first")
+                await wait_until(lambda: texts(sim) == ["first"], 10, "answered despite the 429")
+                await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+                await wait_until(lambda: texts(sim) == ["first", "marker"], 10, "the next one too")
+                await settled(rt)
+            events = [json.loads(line) for line in lines.getvalue().splitlines()]
+            failed = [e for e in events if e["event"] == "election.info_failed"]
+            assert failed and failed[0]["error"] in ("ratelimited", "timeout")
+            election = await rt.store.election(SHARED)
+            assert election is not None and election.team == failed[0]["fallback"]
+            assert [p.team_id for p in sim.posted] == [election.team] * 2
+            assert 429 in [c.status for c in sim.calls_to("conversations.info")]
