@@ -216,3 +216,34 @@ async def test_a_429_on_conversations_info_elects_the_team_that_saw_the_event(
             assert election is not None and election.team == failed[0]["fallback"]
             assert [p.team_id for p in sim.posted] == [election.team] * 2
             assert 429 in [c.status for c in sim.calls_to("conversations.info")]
+
+
+@pytest.mark.parametrize(("lag", "answered_by"), [(0.2, T1), (1.0, T2)], ids=["before_the_grace", "after_it"])
+async def test_the_responsible_copy_arriving_late_is_answered_once_by_whoever_has_it_first(
+    redis_url: str, redis_prefix: str, lag: float, answered_by: str
+) -> None:
+    """T1 is responsible (the host); its copies come ``lag`` s late (``sim.lag``, timing.py's
+    race: platform-2026.md "Events API over HTTP"). Within the 0.5 s grace T2's copy waits and
+    T1 answers; after it T2 answers and T1's late copy is a duplicate. The election stays: T1's
+    heartbeat is up."""
+    async with GridSimulator(seed=47) as sim:
+        config = grid_config(
+            sim, {T1: "rtm", T2: "rtm"}, redis_url=redis_url, key_prefix=redis_prefix, standby_grace=0.5
+        )
+        async with Runtime(config) as rt:
+            assert rt.elector is not None
+            await connected(rt, sim, [T1, T2], 20)
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo first")
+            await wait_until(lambda: [p.team_id for p in sim.posted] == [T1], 10, "the host answers")
+            sim.lag(lag, team=T1, match="echo late")
+            for n in range(3):
+                await sim.post_message(user=USERS[T3], channel=SHARED, text=f"echo late {n}")
+            await wait_until(lambda: len(sim.posted) == 4, 10, "the late ones answered")
+            await wait_until(lambda: sim.in_flight == 0, 5, "every late copy written")
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+            await wait_until(lambda: len(sim.posted) == 5, 10, "the marker answered")
+            await settled(rt)
+            assert texts(sim) == ["first", "late 0", "late 1", "late 2", "marker"]
+            assert [p.team_id for p in sim.posted[1:4]] == [answered_by] * 3
+            election = await rt.store.election(SHARED)
+            assert election is not None and election.team == T1 and rt.elector.takeovers == 0
