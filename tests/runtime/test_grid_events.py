@@ -247,3 +247,31 @@ async def test_the_responsible_copy_arriving_late_is_answered_once_by_whoever_ha
             assert [p.team_id for p in sim.posted[1:4]] == [answered_by] * 3
             election = await rt.store.election(SHARED)
             assert election is not None and election.team == T1 and rt.elector.takeovers == 0
+
+
+async def test_a_redelivery_on_the_other_socket_is_not_answered_again(redis_url: str, redis_prefix: str) -> None:
+    """Notes C: an envelope is redelivered "possibly on another socket", with its event_id. With
+    ``connections = 2`` the redelivery reaches both sockets of the app; the answer stays one."""
+    async with GridSimulator(seed=48) as sim:
+        base = grid_config(sim, {T1: "socket_mode", T2: "socket_mode"}, redis_url=redis_url, key_prefix=redis_prefix)
+        config = dataclasses.replace(base, teams=tuple(dataclasses.replace(t, connections=2) for t in base.teams))
+        async with Runtime(config) as rt:
+            await connected(rt, sim, [T1, T2], 20)
+            await wait_until(lambda: sim.socket_count(app=APP) == 2, 10, "two sockets")
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo once")
+            await wait_until(lambda: texts(sim) == ["once"], 10, "answered")
+            original = next(e for e in sim.envelopes_sent if e.payload["event"].get("text") == "echo once")
+            redelivery = {
+                "envelope_id": "redelivered-1",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 1,
+                "retry_reason": "timeout",
+                "payload": original.payload,
+            }
+            assert await sim.send_raw(json.dumps(redelivery), app=APP) == 2
+            await wait_until(lambda: sum(a.envelope_id == "redelivered-1" for a in sim.acks) == 2, 5, "acks")
+            await sim.post_message(user=USERS[T3], channel=SHARED, text="echo marker")
+            await wait_until(lambda: "marker" in texts(sim), 10, "the marker answered")
+            await settled(rt)
+            assert texts(sim) == ["marker", "once"]
