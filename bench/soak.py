@@ -125,8 +125,10 @@ class SoakReport:
             f"excused: crash      {v.excused['lost_in_crash']}  (its reader or decider SIGKILLed "
             f"{v.crash_gap_s:.2f} s after it at most; windows {WINDOWS.read:.1f} / {WINDOWS.reply:.1f} s, "
             f"widest used {v.crash_bound_s:.2f} s)",
-            f"excused: uninstall  {v.excused['uninstalled']}  (decided for a team uninstalled before its "
-            "reply, within the reply window)",
+            f"excused: uninstall  {v.excused['uninstalled']}  (its team uninstalled before its reply, "
+            "within the reply window)",
+            f"excused: bot left   {v.excused['left']}  (decided for a team whose bot then left the "
+            "conversation, within the reply window)",
             f"excused: reinstall  {v.excused['reinstall_gap']}  (sent before the reinstalled team was "
             f"served again; longest gap {v.reinstall_gap_s:.2f} s)",
             f"faults              {sum(self.faults.values())}: {faults}",
@@ -296,6 +298,7 @@ class Soak:
             outages=list(chaos.record.outages),
             reinstalls=[],
             uninstalls=list(chaos.record.uninstalls),
+            leaves=list(chaos.record.leaves),
         )
         for log in (sim.posted, sim.deliveries, sim.envelopes_sent, sim.calls):
             if log.first > 0:

@@ -55,6 +55,7 @@ class Record:
     kills: list[Kill] = field(default_factory=list)
     outages: list[tuple[float, float]] = field(default_factory=list)
     uninstalls: list[tuple[str, float]] = field(default_factory=list)  # team, uninstalled at
+    leaves: list[tuple[str, str, float]] = field(default_factory=list)  # team, channel, its bot gone at
     reinstalls: list[tuple[str, float]] = field(default_factory=list)  # team, reinstalled at
 
 
@@ -203,6 +204,7 @@ class Chaos:
         live = [t for t in conv[channel].bot_teams if t not in self.uninstalled]
         if how == "unshare" and channel == TRIO and team in live and len(live) == 2:
             members = conv[channel].members
+            self.record.leaves.append((team, channel, time.time()))
             await org.unshare(channel, team)
             gone = [m for m in members if m not in self.sim.topology.conversation_by_id[channel].members]
 
@@ -214,6 +216,7 @@ class Chaos:
 
             return self._undo(reshare(), "soak:reshare")
         if how in ("bot", "unshare") and team in live and len(live) == 2:
+            self.record.leaves.append((team, channel, time.time()))
             await org.leave(channel, team=team, by=self.rng.choice([None, "W0DAVE001"]))
             return self._undo(_joined(org.join(channel, team=team)), "soak:rejoin-bot")
         user = self.rng.choice(["W0ALICE01", "W0BOB0001"])

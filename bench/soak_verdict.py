@@ -20,6 +20,8 @@ wider than the fault explains (:class:`Windows`, documented in README "The chaos
   or never decided, every copy for one team whose app was uninstalled within ``Windows.read`` +
   ``Windows.redeliver`` (a Socket Mode envelope no socket took is sent again after the ack
   timeout, and one arriving after ``app_uninstalled`` is for an installation no longer served).
+* ``left``: decided for a team whose bot left the conversation (or was unshared from it) within
+  the same reply window, before the reply went out: Slack answers the reply ``not_in_channel``.
 * ``reinstall gap``: sent after its team was reinstalled and before every process served the new
   installation again (config reloaded with SIGHUP, links up), and delivered to that team only.
 
@@ -85,10 +87,11 @@ class Observed:
     outages: list[tuple[float, float]]  # Redis down, back up (wall clock)
     reinstalls: list[Reinstall]
     uninstalls: list[tuple[str, float]] = field(default_factory=list)  # team, uninstalled at
+    leaves: list[tuple[str, str, float]] = field(default_factory=list)  # team, channel, its bot gone at
     limited: set[tuple[str, str]] = field(default_factory=set)  # (channel, text) whose post got a 429
 
 
-EXCUSES = ("no_reader", "undelivered", "lost_in_crash", "uninstalled", "reinstall_gap")
+EXCUSES = ("no_reader", "undelivered", "lost_in_crash", "uninstalled", "left", "reinstall_gap")
 
 
 @dataclass
@@ -166,12 +169,15 @@ def _excuse(m: Sent, seen: Observed, windows: Windows, v: Verdict) -> tuple[str,
     if deciders:  # the first thing that stopped a decider's reply explains it
         ends = [(d.killed.at, "kill", d.killed.process) for d in deciders if d.killed is not None]
         ends += [(at, "uninstall", t) for d in deciders for t, at in seen.uninstalls if t == d.team]
+        ends += [(at, "left", t) for d in deciders for t, c, at in seen.leaves if (t, c) == (d.team, key[0])]
         within = sorted(e for e in ends if m.at <= e[0] <= m.at + reply)
         if not within:
             return None
         at, kind, who = within[0]
         if kind == "uninstall":
             return "uninstalled", f"decided for {who}, uninstalled {at - m.at:.2f} s later"
+        if kind == "left":
+            return "left", f"decided for {who}, whose bot left {at - m.at:.2f} s later (not_in_channel)"
         v.crash_gap_s = max(v.crash_gap_s, at - m.at)
         v.crash_bound_s = max(v.crash_bound_s, reply)
         return "lost_in_crash", f"decided by {who}, killed {at - m.at:.2f} s later"

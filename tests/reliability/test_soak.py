@@ -59,6 +59,7 @@ def one(
     outages: list[tuple[float, float]] | None = None,
     reinstalls: list[Reinstall] | None = None,
     uninstalls: list[tuple[str, float]] | None = None,
+    leaves: list[tuple[str, str, float]] | None = None,
     limited: bool = False,
     readers: frozenset[str] = frozenset({T1, T2}),
 ) -> str:
@@ -74,6 +75,7 @@ def one(
         outages=outages or [],
         reinstalls=reinstalls or [],
         uninstalls=uninstalls or [],
+        leaves=leaves or [],
         limited={("C1", "m0")} if limited else set(),
     )
     v = classify(sent, seen, RULES)
@@ -117,6 +119,15 @@ def test_an_uninstall_excuses_only_a_reply_it_cut_off() -> None:
     assert one(copies={T2}, uninstalls=[(T2, AT + 5.4)]) == "uninstalled"
     assert one(copies={T2}, uninstalls=[(T2, AT + 5.6)]) == "lost"
     assert one(copies={T1, T2}, uninstalls=[(T2, AT + 1.0)]) == "lost"  # T1 could have answered
+
+
+def test_a_bot_leaving_excuses_only_a_reply_it_cut_off_in_that_conversation() -> None:
+    decided = [Decided(T1, None)]
+    assert one(copies={T1}, decided=decided, leaves=[(T1, "C1", AT + 1.0)]) == "left"
+    assert one(copies={T1}, decided=decided, leaves=[(T1, "C2", AT + 1.0)]) == "lost"  # elsewhere
+    assert one(copies={T1}, decided=decided, leaves=[(T2, "C1", AT + 1.0)]) == "lost"
+    assert one(copies={T1}, decided=decided, leaves=[(T1, "C1", AT + 2.6)]) == "lost"
+    assert one(copies={T1}, decided=decided, leaves=[(T1, "C1", AT + 2.6)], limited=True) == "left"
 
 
 def test_no_reader_and_undelivered_need_the_simulator_to_have_written_no_copy() -> None:
