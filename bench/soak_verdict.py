@@ -16,7 +16,9 @@ wider than the fault explains (:class:`Windows`, documented in README "The chaos
   of its sending, stretched by a Redis outage that overlapped it (events wait in the intake
   buffer while the store is down, and die with the process).
 * ``uninstalled``: decided for a team whose app was uninstalled within ``Windows.reply`` (or
-  ``reply_429``) of its sending, before the reply went out: the reply needs the revoked token;
+  ``reply_429``) after its sending, or at most ``Windows.read`` + ``Windows.redeliver`` before
+  it (the deciding process had not heard ``app_uninstalled`` yet), before the reply went out:
+  the reply needs the revoked token;
   or never decided, every copy for one team whose app was uninstalled within ``Windows.read`` +
   ``Windows.redeliver`` (a Socket Mode envelope no socket took is sent again after the ack
   timeout, and one arriving after ``app_uninstalled`` is for an installation no longer served).
@@ -168,7 +170,15 @@ def _excuse(m: Sent, seen: Observed, windows: Windows, v: Verdict) -> tuple[str,
     reply = windows.reply_429 if (m.channel, m.text) in seen.limited else windows.reply
     if deciders:  # the first thing that stopped a decider's reply explains it
         ends = [(d.killed.at, "kill", d.killed.process) for d in deciders if d.killed is not None]
-        ends += [(at, "uninstall", t) for d in deciders for t, at in seen.uninstalls if t == d.team]
+        # an uninstall shortly before counts too: its process hears ``app_uninstalled`` within the
+        # read window + a redelivery, and meanwhile decides for the team whose token is dead
+        news = windows.read + windows.redeliver
+        ends += [
+            (max(at, m.at), "uninstall", t)
+            for d in deciders
+            for t, at in seen.uninstalls
+            if t == d.team and m.at - news <= at
+        ]
         ends += [(at, "left", t) for d in deciders for t, c, at in seen.leaves if (t, c) == (d.team, key[0])]
         within = sorted(e for e in ends if m.at <= e[0] <= m.at + reply)
         if not within:

@@ -115,6 +115,9 @@ def test_an_uninstall_excuses_only_a_reply_it_cut_off() -> None:
     assert one(copies={T1}, decided=decided, uninstalls=[(T1, AT + 1.0)]) == "uninstalled"
     assert one(copies={T1}, decided=decided, uninstalls=[(T2, AT + 1.0)]) == "lost"
     assert one(copies={T1}, decided=decided, uninstalls=[(T1, AT + 3.0)]) == "lost"
+    # before it, while the deciding process had not heard app_uninstalled (2.5 s + a 3 s retry)
+    assert one(copies={T1}, decided=decided, uninstalls=[(T1, AT - 5.4)]) == "uninstalled"
+    assert one(copies={T1}, decided=decided, uninstalls=[(T1, AT - 5.6)]) == "lost"
     # undecided: its only copies were for the uninstalled team (an envelope retried after 3 s)
     assert one(copies={T2}, uninstalls=[(T2, AT + 5.4)]) == "uninstalled"
     assert one(copies={T2}, uninstalls=[(T2, AT + 5.6)]) == "lost"

@@ -247,6 +247,23 @@ async def test_uninstalling_sends_app_uninstalled_and_tokens_revoked(
     assert e.value.response["error"] == "token_revoked"
 
 
+async def test_app_uninstalled_reaches_an_app_whose_socket_was_down_when_it_happened(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    """The events that say an installation went are retried like any other (notes A: Events API
+    events, sent when it happens), although its other events stop: otherwise a process whose
+    socket was being replaced would never learn the team is gone."""
+    await sim.uninstall(APP, T1)  # no socket open: nothing taken yet
+    client = await socket_mode()
+    await client.expect(
+        lambda f: f.get("type") == "events_api" and f["payload"]["event"]["type"] == "app_uninstalled"
+    )
+    await client.expect(
+        lambda f: f.get("type") == "events_api" and f["payload"]["event"]["type"] == "tokens_revoked"
+    )
+    assert all(f["retry_attempt"] >= 1 for f in client.of_type("events_api"))
+
+
 @pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True)
 async def test_the_eleventh_socket_is_told_too_many_websockets(
     sim: GridSimulator, socket_mode: Connect

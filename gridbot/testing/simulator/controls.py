@@ -19,6 +19,7 @@ from .state import OrgState
 from .timing import Timing, TimingRule
 
 SOCKET_MODE_REASONS = ("warning", "refresh_requested", "link_disabled", "too_many_websockets")
+LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
 #: slack-protocol-notes.md C: after ``disconnect`` ``warning`` "the socket will close in about 10 s".
 WARNING_CLOSE = 10.0
 
@@ -199,6 +200,12 @@ class Controls:
             self._state.uninstalled.add(bot.key)
 
     def _authorized_live(self, payload: dict[str, Any]) -> bool:
+        """May this envelope still be redelivered? Not once its installation is gone, except the
+        events that say it went (notes A: ``tokens_revoked`` and ``app_uninstalled`` are Events
+        API events, sent when it happens): an app whose socket was down then still hears them."""
+        event = payload.get("event")
+        if isinstance(event, dict) and event.get("type") in LIFECYCLE_EVENTS:
+            return True
         auths = payload.get("authorizations") or [{}]
         key = (str(payload.get("api_app_id")), str(auths[0].get("team_id")))
         bot = next((b for b in self._state.topology.bots if b.key == key), None)
