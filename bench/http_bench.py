@@ -1,12 +1,14 @@
 """The ``http`` bench: one signed Events API request stream into gridbot and into slack_bolt.
 
 The same stream (``bench.http_load``: 1,000 requests/s by default, one message each, one
-``event_id`` each, over 16 keep-alive connections) goes to gridbot's HTTP transport (with Redis
-dedup: every delivery is claimed in Redis before its 200) and to slack_bolt's ``AsyncApp``
-behind its aiohttp adapter (no dedup), each in a fresh process, the two modes alternating run
-by run. Figures: the measured process's CPU time per event over the stream, and the ack latency
-Slack would see (request written to answer read), p50 and p99. A run in which a message was not
-answered 2xx, or (gridbot) handled other than once, fails instead of printing a figure.
+``event_id`` each, over 16 keep-alive connections; the same bodies for both runs of a pair) goes
+to gridbot's HTTP transport (with Redis dedup: every delivery is claimed in Redis before its 200)
+and to slack_bolt's ``AsyncApp`` behind its aiohttp adapter (no dedup), each in a fresh process,
+the two modes alternating run by run. Figures: the measured process's CPU time per event over the
+stream (user + system; the system share is printed per run), and the ack latency Slack would see
+(request written to answer read), p50 and p99; the CPU ratio is the median of the pairs' ratios.
+A run in which a message was not answered 2xx, or (gridbot) handled other than once, fails
+instead of printing a figure.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from typing import Any
 
 from .frameserver import team_id
@@ -60,8 +63,11 @@ async def load(spec: dict[str, Any]) -> dict[str, Any]:
         await _end(proc)
 
 
-async def one_run(server: FrameServer, mode: str, messages: int, rate: int) -> dict[str, Any]:
+async def one_run(server: FrameServer, mode: str, messages: int, rate: int, tag: str = "") -> dict[str, Any]:
+    """One measured process of ``mode`` under the stream named ``tag``: the two runs of a pair
+    get the same tag, so the same request bodies (each run claims under a key prefix of its own)."""
     prefix = run_prefix()
+    tag = tag or prefix[-10:]
     team = team_id(0)
     spec = {"mode": mode, "api_url": server.api_url, "team": team, "secret": SECRET, "redis_url": REDIS_URL,
             "prefix": prefix}  # fmt: skip
@@ -71,12 +77,10 @@ async def one_run(server: FrameServer, mode: str, messages: int, rate: int) -> d
         warm = {"host": "127.0.0.1", "port": port, "path": "/slack/events", "secret": SECRET, "team": team,
                 "channel": "C0BENCH01", "connections": 16}  # fmt: skip
         # A short warm-up (the first event elects the channel; Bolt's first request calls auth.test).
-        await load({**warm, "messages": 200, "rate": 200, "run": f"w{prefix[-6:]}"})
+        await load({**warm, "messages": 200, "rate": 200, "run": f"w{tag}"})
         await wait_for(lambda: _settled(worker, 200), 60, "the warm-up handled")
         before = await worker.ask("stats")
-        result = await load(
-            {**warm, "messages": messages, "rate": rate, "run": prefix[-10:], "offset": 10_000}
-        )
+        result = await load({**warm, "messages": messages, "rate": rate, "run": tag, "offset": 10_000})
         await wait_for(lambda: _settled(worker, 200 + messages), 60, f"{messages} handled")
         after = await worker.stop()
     finally:
@@ -89,7 +93,9 @@ async def one_run(server: FrameServer, mode: str, messages: int, rate: int) -> d
             f"{handled} handler runs, {after['count'] - after['unique']} duplicates"
         )
     cpu_us = (after["cpu_s"] - before["cpu_s"]) / messages * 1e6
-    print(f"  http {mode}: {cpu_us:.0f} us CPU/event, ack p50 {result['p50_ms']:.2f} ms, "
+    sys_us = (after["sys_s"] - before["sys_s"]) / messages * 1e6
+    print(f"  http {mode}: {cpu_us:.0f} us CPU/event ({sys_us:.0f} in the kernel), "
+          f"ack p50 {result['p50_ms']:.2f} ms, "
           f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.1f} ms "
           f"({result['seconds']:.1f} s, waited for a connection {result['waited']}x)",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -108,8 +114,12 @@ async def http(opts: Any) -> list[Any]:
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     async with FrameServer(1, {}) as server:
         for n in range(opts.runs):
+            tag = f"p{n}{uuid.uuid4().hex[:6]}"  # the pair's stream
             for mode in MODES if n % 2 == 0 else reversed(MODES):
-                runs[mode].append(await one_run(server, mode, messages, opts.rate))
+                runs[mode].append(await one_run(server, mode, messages, opts.rate, tag))
+            bolt, grid = runs["bolt"][-1]["cpu_us"], runs["gridbot"][-1]["cpu_us"]
+            print(f"  http pair {n + 1}: bolt / gridbot CPU per event {bolt / grid:.2f}x",
+                  file=sys.stderr, flush=True)  # fmt: skip
     cpu = {m: median([r["cpu_us"] for r in runs[m]]) for m in MODES}
     p50 = {m: median([r["p50_ms"] for r in runs[m]]) for m in MODES}
     p99 = {m: median([r["p99_ms"] for r in runs[m]]) for m in MODES}

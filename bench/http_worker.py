@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -110,6 +111,7 @@ class HttpWorker:
             "count": self.tally.count,
             "unique": len(self.tally.seen),
             "cpu_s": cpu_seconds(),
+            "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime,
             "backlog": backlog,
             "rss_mb": rss_mb(),
         }

@@ -53,7 +53,8 @@ def record(team: Team, data: dict[str, Any]) -> None:
     enterprise = data.get("enterprise_id") or None
     if team.team_id and enterprise and enterprise != team.enterprise_id:
         log.warning("team.enterprise_changed", team_id=team.team_id, enterprise_id=enterprise)
-    team.team_id = str(data.get("team_id", ""))
+    if not team.org_wide:  # an org token's auth.test speaks for the org, not for our workspace
+        team.team_id = str(data.get("team_id", ""))
     team.enterprise_id = enterprise
     team.bot_user_id = str(data.get("user_id", ""))
     team.bot_id = str(data.get("bot_id", ""))

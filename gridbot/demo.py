@@ -2,19 +2,21 @@
 
 The guide's org: three teams, the app installed on Team 1 and Team 2, a channel shared by all
 three and a DM across teams. Users of every team talk while the demo injects faults (a garbage
-frame, Team 1's socket cut with its reconnects refused, so Team 2 takes over). Each message is
+frame, Team 1's socket cut with its reconnects refused, so Team 2 takes over); then an org admin
+approves an app request with a button (the app over Socket Mode, part 6). Each message is
 printed with how many deliveries it got, which team answered and the reply; the summary says
-whether every message got exactly one reply, and the exit code follows it.
+whether every message got exactly one reply, and the exit code follows it (and the approval).
 
 ``gridbot demo --http`` runs the three transports side by side instead: Team One over RTM, Team
 Two over Socket Mode and Team Three over the Events API (HTTP), each its own app. The simulator
-does not deliver over HTTP yet, so a stand-in for Slack (:mod:`gridbot.testing.events_sender`)
-signs and posts Team Three's copy of each message to gridbot's request URL, retrying as Slack does.
+delivers Team Three's copy of each message to gridbot's request URL as Slack does: signed, and
+retried until acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 import uuid
@@ -30,7 +32,7 @@ from gridbot.testing import GridSimulator
 from gridbot.testing.harness import config_for
 
 T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
-SHARED, DM = "C0SHARED1", "D0CAROLDM"
+SHARED, DM, ADMINS = "C0SHARED1", "D0CAROLDM", "C0ADMINS1"
 
 
 @dataclass
@@ -204,4 +206,66 @@ async def run_demo(*, redis_url: str | None = None, out: TextIO | None = None, h
             ok = await Demo(sim, rt, stream).run()
             if redis_url:
                 await rt.store.wipe()
+        ok = await approve_with_a_button(sim, stream, redis_url) and ok
     return 0 if ok else 1
+
+
+async def approve_with_a_button(sim: GridSimulator, out: TextIO, redis_url: str | None) -> bool:
+    """Part 6: the app is served over Socket Mode with app_approvals; an app request is posted
+    with buttons, an org admin clicks Approve, and the message shows the outcome in place."""
+    say = functools.partial(print, file=out, flush=True)
+    say("\n6. an org admin approves an app request with a button (Socket Mode, app_approvals)")
+    config = config_for(
+        sim,
+        {T1: "socket_mode", T2: "socket_mode"},
+        redis_url=redis_url,
+        key_prefix=f"gridbot-demo:{uuid.uuid4().hex[:8]}",
+        plugins=("app_approvals",),
+        plugin_settings={"app_approvals": {"admin_channel": ADMINS, "user_token": "xoxp-sim-dave"}},
+    )
+    request = sim.topology.app_requests[0]
+    requester = sim.topology.user_by_id[request.user]
+    team = sim.topology.team_by_id[request.team]
+    event = {
+        "type": "app_requested",
+        "app_request": {
+            "id": request.id,
+            "app": {"id": request.app_id, "name": request.app_name},
+            "user": {"id": requester.id, "name": requester.name},
+            "team": {"id": team.id, "name": team.name, "domain": team.domain},
+            "enterprise": {"id": sim.topology.enterprise.id, "name": sim.topology.enterprise.name},
+            "scopes": [{"name": scope} for scope in request.scopes],
+        },
+    }
+    async with Runtime(config) as rt:
+        supervisor = rt.supervisor
+        assert supervisor is not None
+        if not await _until(lambda: len(supervisor.connected()) == 2, 15):
+            say("  the app's sockets did not connect")
+            return False
+        before = len(sim.posted)
+        await sim.send_event(event, team=T1)
+        if not await _until(lambda: any(p.channel == ADMINS for p in sim.posted[before:]), 10):
+            say("  the request was not posted")
+            return False
+        post = next(p for p in sim.posted[before:] if p.channel == ADMINS)
+        say(f"  #app-approvals  {requester.name} ({team.name}) asks for {request.app_name}, with buttons")
+        sent = await sim.interactivity.click("W0DAVE001", ADMINS, post.ts, "app_approvals:approve:team")
+        say(f"  dave clicks 'Approve for team {team.id}': acked in {sent.seconds * 1000:.0f} ms")
+        approved = await _until(
+            lambda: (sim.message(ADMINS, post.ts) or {}).get("text", "").startswith("✅"), 10
+        )
+        shown = (sim.message(ADMINS, post.ts) or {}).get("text", "")
+        say(f"  the message now reads: {shown.split(' on <!date')[0]}")
+        decided = sim.admin.resolutions.get((team.id, request.app_id))
+        say(f"  Slack's admin API: {request.app_name} is {decided or 'undecided'} for {team.name}")
+        return sent.acked and approved and decided == "approved"
+
+
+async def _until(pred: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

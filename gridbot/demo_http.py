@@ -2,12 +2,12 @@
 
 The guide's org with one app per team: Team One's classic app over RTM, Team Two's over Socket
 Mode, and Team Three's over HTTP (installed there, and a member of the shared channel and of
-Team Three's own channel). The simulator delivers the RTM and Socket Mode copies; it does not
-deliver over HTTP yet, so :class:`~gridbot.testing.events_sender.EventsSender` plays Slack for
-Team Three: it signs each copy with the app's signing secret, posts it to gridbot's request URL
-and retries what was not acknowledged. The script: the three teams in the shared channel (three
-copies, one reply), Team Three's channel (answered over HTTP), a retry of an acknowledged
-delivery (a duplicate), a forged request (401).
+Team Three's own channel). The simulator delivers every copy, Team Three's as Slack does over
+HTTP: it verifies gridbot's request URL (``url_verification``), then signs each event with the
+app's signing secret, posts it and retries what was not acknowledged. The script: the three
+teams in the shared channel (three copies, one reply), Team Three's channel (answered over HTTP),
+an ack lost on its way back (Slack retries after its 3 s deadline: a duplicate), a message Slack
+delivers twice with two event ids (a duplicate), a forged request (401).
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import asyncio
 import time
 import tomllib
 import uuid
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any, TextIO
 
-import orjson
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
 
 from gridbot.config import EventsConfig, TeamConfig, replace
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.testing import GridSimulator
-from gridbot.testing.events_sender import Delivery, EventsSender, event_callback
 from gridbot.testing.harness import config_for
+from gridbot.testing.simulator import HttpDelivery
 from gridbot.testing.simulator.model import Topology, topology_from_dict
 
 T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
@@ -63,15 +65,14 @@ def three_transports() -> Topology:
 
 
 class HttpDemo:
-    def __init__(self, sim: GridSimulator, rt: Runtime, slack: EventsSender, out: TextIO) -> None:
-        self.sim, self.rt, self.slack, self.out = sim, rt, slack, out
+    def __init__(self, sim: GridSimulator, rt: Runtime, url: str, out: TextIO) -> None:
+        self.sim, self.rt, self.url, self.out = sim, rt, url, out
         self.messages = self.exact = 0
-        self.last: tuple[dict[str, Any], Delivery] | None = None
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
-    async def until(self, pred: Any, timeout: float) -> bool:
+    async def until(self, pred: Callable[[], object], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not pred():
             if time.monotonic() > deadline:
@@ -79,15 +80,16 @@ class HttpDemo:
             await asyncio.sleep(0.02)
         return True
 
-    async def message(self, user: str, channel: str, text: str) -> None:
-        """A user writes; Slack delivers over RTM and Socket Mode (simulator) and HTTP (sender)."""
+    def http_copies(self, ts: str) -> list[HttpDelivery]:
+        return [d for d in self.sim.http.deliveries if d.kind == "event_callback" and d.ts == ts]
+
+    async def message(self, user: str, channel: str, text: str, *, copies: int = 1) -> str:
+        """A user writes; the simulator delivers over RTM, Socket Mode and HTTP."""
         expected = text.removeprefix("echo ")
         envelopes = len(self.sim.envelopes_sent)
         ts = await self.sim.post_message(user=user, channel=channel, text=text)
-        event = self.sim.message(channel, ts)
-        assert event is not None
-        delivery = await self.slack.deliver(event_callback(event, team_id=T3, app_id=HTTP_APP))
         await self.until(lambda: any(p.text == expected for p in self.sim.posted), 10)
+        await self.until(lambda: len([d for d in self.http_copies(ts) if d.outcome]) >= copies, 10)
         dedup, dispatcher = self.rt.dedup, self.rt.dispatcher
         assert dedup is not None and dispatcher is not None
         await self.until(lambda: dedup.backlog == 0 and dispatcher.running == 0, 10)
@@ -96,7 +98,11 @@ class HttpDemo:
         socket_mode = sum(
             1 for e in self.sim.envelopes_sent[envelopes:] if e.payload.get("event", {}).get("ts") == ts
         )
-        http = f"HTTP {delivery.attempts[-1].status} in {delivery.attempts[-1].seconds * 1000:.0f} ms"
+        http = ", ".join(
+            f"{d.attempts[-1].status} in {d.attempts[-1].seconds * 1000:.0f} ms"
+            for d in self.http_copies(ts)
+            if d.attempts
+        )
         self.messages += 1
         self.exact += len(replies) == 1
         answer = (
@@ -104,38 +110,58 @@ class HttpDemo:
             if len(replies) == 1
             else f"{len(replies)} replies (!)"
         )
-        self.say(f"  {channel:<10} {text!r:<32} RTM {rtm}, Socket Mode {socket_mode}, {http} -> {answer}")
-        self.last = (event, delivery)
+        self.say(
+            f"  {channel:<10} {text!r:<32} RTM {rtm}, Socket Mode {socket_mode}, HTTP {http} -> {answer}"
+        )
+        return ts
 
     async def run(self) -> bool:
         self.say("gridbot demo --http: RTM, Socket Mode and the Events API over HTTP in one org")
         self.say("  Team One: RTM (classic app); Team Two: Socket Mode; Team Three: Events API over HTTP")
-        self.say(f"  request URL {self.slack.url} (signed requests from a stand-in for Slack)")
         sup = self.rt.supervisor
         assert sup is not None
         if not await self.until(lambda: len(sup.connected()) == 3, 15):
             self.say("  teams did not connect")
             return False
+        await self.sim.http.subscribe(HTTP_APP, self.url, SIGNING_SECRET)
+        self.say(f"  request URL {self.url}: verified by the simulator (url_verification answered)")
         self.say("\n1. users of every team talk in the shared channel: three copies, one reply")
         for user, text in (("W0ALICE01", "echo hello from team one"), ("W0BOB0001", "echo hi from team two"),
                            ("W0CAROL01", "echo team three is here too")):  # fmt: skip
             await self.message(user, SHARED, text)
         self.say("\n2. Team Three's own channel: only the HTTP app hears it, and answers")
         await self.message("W0CAROL01", THREE, "echo answered over http")
-        self.say("\n3. Slack did not see that ack and retries: a duplicate, acked, not answered again")
-        assert self.last is not None
-        event, acked = self.last
-        retry = await self.slack.post(
-            orjson.dumps(event_callback(event, team_id=T3, app_id=HTTP_APP, event_id=acked.event_id)),
-            headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+        self.say("\n3. gridbot's ack is lost on the way: Slack waits out its 3 s and retries the same event")
+        self.sim.http.lose_answers(HTTP_APP, times=1)
+        ts = await self.message("W0CAROL01", THREE, "echo acked, ack lost")
+        [retried] = self.http_copies(ts)
+        again = sum(p.text == "acked, ack lost" for p in self.sim.posted)
+        reasons = [a.retry_reason or "first" for a in retried.attempts]
+        self.say(f"  attempts: {', '.join(reasons)}; the retry was answered 200; replies: {again}")
+        self.say(
+            "\n4. Slack delivers a message twice, 0.3 s apart, each with its own event_id (seen in the field)"
         )
-        await self.message("W0CAROL01", THREE, "echo and the next one")  # any second reply came before
-        again = sum(p.text == "answered over http" for p in self.sim.posted)
-        self.say(f"  the retry was answered {retry[0]}; replies to the retried message: {again}")
-        self.say("\n4. a request signed with the wrong secret")
-        forged = await self.slack.post(b'{"type":"event_callback"}', secret="not-the-signing-secret-0000")
-        self.say(f"  answered {forged[0]}; nothing reached a handler")
+        self.sim.duplicate(app=HTTP_APP, after=0.3, times=1)
+        await self.message("W0CAROL01", THREE, "echo said once, delivered twice", copies=2)
+        twice = sum(p.text == "said once, delivered twice" for p in self.sim.posted)
+        self.say(f"  both acknowledged; replies to the twice-delivered message: {twice}")
+        self.say("\n5. a request signed with the wrong secret")
+        self.say(f"  answered {await self.forged()}; nothing reached a handler")
         return self.summary()
+
+    async def forged(self) -> int:
+        """Someone who is not Slack posts to the request URL."""
+        body, ts = b'{"type":"event_callback"}', str(int(time.time()))
+        signature = SignatureVerifier("not-the-signing-secret-0000").generate_signature(
+            timestamp=ts, body=body
+        )
+        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": signature or ""}  # fmt: skip
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url, data=body, headers=headers) as answer,
+        ):
+            return answer.status
 
     def summary(self) -> bool:
         events = self.rt.events
@@ -143,12 +169,17 @@ class HttpDemo:
         answers = ", ".join(
             f"{status} {reason}: {n}" for (status, reason), n in sorted(events.counts.answers.items())
         )
+        c = self.sim.http.counts(HTTP_APP)
         ok = self.exact == self.messages and len(self.sim.posted) == self.messages
         self.say("\nsummary")
         self.say(f"  messages              {self.messages}")
         self.say(f"  replies               {len(self.sim.posted)}")
         self.say(f"  duplicates suppressed {self.rt.dedup.counters.duplicate}")
         self.say(f"  HTTP answers          {answers}")
+        self.say(
+            f"  Slack's side          {c.deliveries} deliveries, {c.acks} acked in time, "
+            f"{c.retries} retries, {c.late_acks} late, {c.non_2xx} non-2xx"
+        )
         self.say(f"  exactly once          {'yes' if ok else 'NO'}")
         return ok
 
@@ -164,8 +195,7 @@ async def run_http_demo(*, redis_url: str | None, out: TextIO) -> int:
         async with Runtime(config) as rt:
             assert rt.events is not None
             url = f"http://127.0.0.1:{rt.events.port}{config.events.path}"
-            async with EventsSender(url, SIGNING_SECRET, scale=0.01) as slack:
-                ok = await HttpDemo(sim, rt, slack, out).run()
+            ok = await HttpDemo(sim, rt, url, out).run()
             if redis_url:
                 await rt.store.wipe()
     return 0 if ok else 1

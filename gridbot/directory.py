@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 V = TypeVar("V")
+MIGRATION_BATCH = 400  # migration.exchange takes at most this many ids a call (platform-2026.md)
 
 
 class UserNotFound(LookupError):
@@ -173,6 +174,9 @@ class Directory:
         self.users: TtlCache[Profile] = TtlCache(ttl, capacity, clock)
         self.channels: TtlCache[ChannelInfo] = TtlCache(channel_ttl, capacity, clock)
         self.teams: TtlCache[str] = TtlCache(ttl, 1_000, clock)
+        # migration.exchange answers: (team, direction, id) -> the other id ("" when it has none).
+        # A mapping never changes once a workspace has joined: a day, bounded by capacity.
+        self.exchanged: TtlCache[str] = TtlCache(86_400.0, capacity, clock)
 
     async def user(self, client: AsyncWebClient, user_id: str, *, fresh: bool = False) -> Profile:
         async def load() -> tuple[Sequence[str], Profile]:
@@ -207,3 +211,32 @@ class Directory:
             return [], str(response["team"].get("name") or team_id)
 
         return await self.teams.get(team_id, load)
+
+    async def exchange(
+        self, client: AsyncWebClient, user_ids: Sequence[str], *, team_id: str, to_old: bool = False
+    ) -> dict[str, str]:
+        """Legacy user ids of ``team_id`` (a workspace that joined the org) translated to the org's
+        ids, or with ``to_old`` back: ``{asked: translated}`` for each id that has a counterpart
+        (ids without one are left out). ``migration.exchange``, at most 400 ids a call; every
+        answer cached, so ids a plugin stored are translated once."""
+        direction = "old" if to_old else "new"
+        found: dict[str, str] = {}
+        missing = []
+        for user_id in dict.fromkeys(user_ids):
+            hit = self.exchanged.peek(f"{team_id}/{direction}/{user_id}")
+            if hit is None:
+                missing.append(user_id)
+            elif hit:
+                found[user_id] = hit
+        for start in range(0, len(missing), MIGRATION_BATCH):
+            batch = missing[start : start + MIGRATION_BATCH]
+            response = await client.api_call(
+                "migration.exchange",
+                http_verb="GET",
+                params={"users": ",".join(batch), "team_id": team_id, "to_old": str(to_old).lower()},
+            )
+            mapping = {str(k): str(v) for k, v in (response.get("user_id_map") or {}).items()}
+            for user_id in batch:
+                self.exchanged.put([f"{team_id}/{direction}/{user_id}"], mapping.get(user_id, ""))
+            found.update(mapping)
+        return found

@@ -5,6 +5,11 @@ returning one). Handler signatures are checked when the plugin loads, so a typo 
 a message naming the plugin, the handler and the problem, not the first matching message in
 production.
 
+Interactive handlers (``slash``, ``action``, ``shortcut``, ``message_shortcut``,
+``view_submission``, ``view_closed``, ``options``) are chosen by a :class:`Selector`: ids matched
+exactly (a string) or by a pattern (an ``re.Pattern``, fully matched under the same time budget).
+One payload runs one handler: it has one ack.
+
 Message patterns are compiled with the ``regex`` module and matched under a time budget: matching
 runs on the event loop, and a pattern that backtracks catastrophically must cost a bounded few
 milliseconds, not stall every other handler.
@@ -16,10 +21,12 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import regex  # type: ignore[import-untyped, unused-ignore]
 
+from gridbot.interactive.ack import acking
+from gridbot.interactive.payload import SLASH
 from gridbot.triggers import Cron, CronError, Every, Trigger
 
 Handler = Callable[..., Awaitable[Any]]
@@ -41,18 +48,53 @@ class PluginError(Exception):
     """A plugin that cannot be loaded; the message names the plugin, handler and problem."""
 
 
+IdMatch = Union[str, "re.Pattern[str]", None]  # how a decorator names an id: exactly, or a pattern
+
+# What each kind of interactive handler may declare besides ctx (also on ctx.interaction).
+_OFFERED: Mapping[str, set[str]] = {
+    SLASH: {"text", "args"},
+    "block_actions": {"value", "action"},
+    "shortcut": set(),
+    "message_action": {"message"},
+    "view_submission": {"values", "metadata"},
+    "view_closed": {"values", "metadata"},
+    "block_suggestion": {"value"},
+}
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which interactive payloads a handler answers: the payload's kind, and its ``name`` (the
+    slash command, the ``callback_id``, or the ``action_id``) and ``block_id``, each None (any),
+    a string (exactly) or a compiled ``regex`` pattern (fully matched)."""
+
+    interaction: str
+    name: Any = None
+    block_id: Any = None
+
+    @property
+    def exact(self) -> bool:
+        """Both ids exact (or absent): two plugins declaring it conflict, as commands do."""
+        return not any(hasattr(v, "fullmatch") for v in (self.name, self.block_id))
+
+    def label(self) -> str:
+        shown = [getattr(v, "pattern", v) for v in (self.name, self.block_id) if v is not None]
+        return " ".join([self.interaction, *map(str, shown)])
+
+
 @dataclass(frozen=True)
 class Route:
     """One handler and what it answers to. Built by the decorators; read by the dispatcher."""
 
     plugin: str
     name: str  # the handler's function name
-    kind: str  # message | command | event | schedule
+    kind: str  # message | command | event | schedule | interactive
     fn: Handler
     pattern: Any = None  # a compiled ``regex`` pattern
     command: str | None = None
     event_type: str | None = None
     trigger: Trigger | None = None
+    selector: Selector | None = None  # kind "interactive"
     timeout: float | None = None
     match_timeout: float = MATCH_TIMEOUT
     include_bots: bool = False
@@ -92,9 +134,15 @@ class Plugin:
         if kind == "command" and any(r.command == route["command"] for r in self.routes):
             where = f"plugin {self.name}, handler {fn.__name__}"
             raise PluginError(f"{where}: command {route['command']!r} is declared twice")
+        selector = route.get("selector")
+        if selector is not None and selector.exact and any(r.selector == selector for r in self.routes):
+            where = f"plugin {self.name}, handler {fn.__name__}"
+            raise PluginError(f"{where}: {selector.label()} is declared twice")
         doc = inspect.getdoc(fn) or ""
+        # An interactive handler runs wrapped: it acks with its return value if it has not acked.
+        run = acking(fn) if kind == "interactive" else fn
         self.routes.append(
-            Route(self.name, fn.__name__, kind, fn, doc=doc, params=params, required=required, **route)
+            Route(self.name, fn.__name__, kind, run, doc=doc, params=params, required=required, **route)
         )
         return fn
 
@@ -166,6 +214,78 @@ class Plugin:
             except CronError as exc:
                 raise PluginError(f"plugin {self.name}: schedule(cron={cron!r}): {exc}") from None
         return lambda fn: self._add(fn, "schedule", set(), trigger=trigger, timeout=timeout)
+
+    # -- interactivity ---------------------------------------------------------------------------
+
+    def _interactive(
+        self, interaction: str, name: IdMatch, block_id: IdMatch, timeout: float | None, usage: str = ""
+    ) -> Callable[[Handler], Handler]:
+        selector = Selector(interaction, self._id(name), self._id(block_id))
+        offered = _OFFERED[interaction]
+
+        def decorate(fn: Handler) -> Handler:
+            self._add(fn, "interactive", offered, selector=selector, timeout=timeout, usage=usage)
+            return fn  # the plugin module keeps the function as written
+
+        return decorate
+
+    def _id(self, value: IdMatch) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, re.Pattern):
+            return _compile(self.name, value.pattern, value.flags & ~re.UNICODE)
+        raise PluginError(f"plugin {self.name}: an id is a str or an re.Pattern, not {type(value).__name__}")
+
+    def slash(self, command: str, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
+        """Run on the slash command ``command`` (``"/deploy"``). The handler may take ``text``
+        (as typed after the command) and ``args`` (its words); what it returns is the immediate
+        answer (a str: an ephemeral message; a dict: the ack's body), or it calls ``ctx.ack()``."""
+        if not re.fullmatch(r"/[a-z0-9_-]+", command.lower()):
+            raise PluginError(f"plugin {self.name}: a slash command is '/name', not {command!r}")
+        return self._interactive(SLASH, command.lower(), None, timeout, usage=command.lower())
+
+    def action(
+        self, action_id: IdMatch = None, *, block_id: IdMatch = None, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run on a click or selection (``block_actions``) whose ``action_id`` and/or ``block_id``
+        match (a str exactly, an ``re.Pattern`` fully). The handler may take ``value`` (the
+        button's value, or the chosen option's) and ``action`` (the whole action object)."""
+        if action_id is None and block_id is None:
+            raise PluginError(f"plugin {self.name}: action() needs an action_id or a block_id")
+        return self._interactive("block_actions", action_id, block_id, timeout)
+
+    def shortcut(self, callback_id: IdMatch, *, timeout: float | None = None) -> Callable[[Handler], Handler]:
+        """Run on the global shortcut ``callback_id`` (typically opens a modal: ``ctx.open_modal``)."""
+        return self._interactive("shortcut", callback_id, None, timeout)
+
+    def message_shortcut(
+        self, callback_id: IdMatch, *, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run on the message shortcut ``callback_id``; ``message`` is the message it was used on."""
+        return self._interactive("message_action", callback_id, None, timeout)
+
+    def view_submission(
+        self, callback_id: IdMatch, *, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run when a modal with ``callback_id`` is submitted. ``values`` is its state as
+        ``{block_id: {action_id: value}}``, ``metadata`` its ``private_metadata``. Return
+        ``{"errors": {block_id: message}}`` (or call ``ctx.ack(errors=...)``) to keep it open."""
+        return self._interactive("view_submission", callback_id, None, timeout)
+
+    def view_closed(
+        self, callback_id: IdMatch, *, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Run when a modal with ``callback_id`` (opened with ``notify_on_close``) is closed."""
+        return self._interactive("view_closed", callback_id, None, timeout)
+
+    def options(
+        self, action_id: IdMatch = None, *, block_id: IdMatch = None, timeout: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Answer an external select's options request (``block_suggestion``); ``value`` is what
+        the user typed. Return the options (``ctx.ack(options=[(label, value), ...])``)."""
+        if action_id is None and block_id is None:
+            raise PluginError(f"plugin {self.name}: options() needs an action_id or a block_id")
+        return self._interactive("block_suggestion", action_id, block_id, timeout)
 
     def on_startup(self, fn: Hook) -> Hook:
         """Run once when the runtime starts; the hook gets a context with ``store`` and ``config``."""

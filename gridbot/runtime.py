@@ -23,15 +23,23 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.bots import Bots
-from gridbot.config import Config
+from gridbot.config import Config, TeamConfig
 from gridbot.context import Contexts
 from gridbot.dedup import Decider, Intake
 from gridbot.directory import Directory
 from gridbot.dispatch import Dispatcher, Router
 from gridbot.election import Elector
 from gridbot.http import OpsServer
+from gridbot.installs.service import InstallService
+from gridbot.installs.store import InstallStore
+from gridbot.interactive.context import InteractiveContexts
+from gridbot.interactive.intake import Interactions
+from gridbot.interactive.metrics import InteractiveCollector
 from gridbot.loading import load_all
 from gridbot.logs import get_logger
 from gridbot.metrics import Metrics
@@ -80,8 +88,13 @@ class Runtime:
         store: Store | None = None,
         plugins: list[Plugin] | None = None,
         instance_id: str | None = None,
+        install_store: InstallStore | None = None,
+        install_clock: Callable[[], float] = time.time,
+        install_clock_rate: float = 1.0,
     ) -> None:
         self.config = config
+        self._install_store = install_store  # [oauth]: the deployment's Redis when None
+        self._install_clock = (install_clock, install_clock_rate)  # token expiry (tests: scaled)
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store = store or make_store(config)
         self._owns_store = store is None
@@ -100,6 +113,8 @@ class Runtime:
         self.dedup: Decider | None = None
         self.dispatcher: Dispatcher | None = None
         self.elector: Elector | None = None
+        self.installs: InstallService | None = None  # [oauth]: the installation store, served
+        self.interactions: Interactions | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._store_wait: asyncio.Task[None] | None = None  # start-up: waiting for the store
@@ -132,29 +147,46 @@ class Runtime:
         # directly (it counts deliveries for the metrics): this runs once per delivery, and a
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
+        # Slash commands and interactive payloads: their acks, then the same intake.
+        self.interactions = Interactions(intake)
+        self.metrics.registry.register(InteractiveCollector(self.interactions.counters))
         if cfg.events.port is not None:
-            self.events = EventsReceiver(cfg.events, intake)
+            self.events = EventsReceiver(cfg.events, self.interactions)
             self.metrics.registry.register(EventsCollector(self.events.counts))
         # The supervisor (connections and their links) comes next: the elector asks it which
         # teams exist, and the contexts ask it for a team and its client.
         self.supervisor = Supervisor(
             self.clients,
             self.store,
-            intake,
+            self.interactions,  # the intake, and the entry of Socket Mode's interactive envelopes
             cfg.runtime,
             instance_id=self.instance_id,
             on_team_ready=self._team_ready,
             events=self.events,
+            web_client=self._web_client,
         )
         self.elector = Elector(
             self.store,
             installed=self.supervisor.installed,
             stopped=self.supervisor.stopped,
             client_for=self.supervisor.client_for,
-            retire=self.supervisor.retire,
+            retire=self._retire,
         )
+        if cfg.oauth is not None:
+            self.installs = InstallService(
+                cfg,
+                cfg.oauth,
+                self.supervisor,
+                instance_id=self.instance_id,
+                store=self._install_store,
+                clock=self._install_clock[0],
+                rate=self._install_clock[1],
+            )
         router = Router(
-            self.plugins, command_prefix=cfg.plugins.command_prefix, bot_user_ids=self.bots.user_ids
+            self.plugins,
+            command_prefix=cfg.plugins.command_prefix,
+            bot_user_ids=self.bots.user_ids,
+            interactions=self.interactions,
         )
         self.contexts = Contexts(
             self.supervisor,
@@ -163,6 +195,7 @@ class Runtime:
             self.users,
             router.routes,
             router.command_prefix,
+            InteractiveContexts(self.interactions),
         )
         self.dispatcher = Dispatcher(
             router,
@@ -194,7 +227,7 @@ class Runtime:
             if await check.answers():
                 check = None
         if check is None:
-            self.supervisor.start(cfg.teams)
+            self._serve_teams()
         scheduler = Scheduler(self.plugins, self.store, self.dispatcher, self.supervisor, self.instance_id)
         self._scheduler = asyncio.create_task(scheduler.run(), name="scheduler")
         self._tasks.append(self._scheduler)
@@ -207,6 +240,7 @@ class Runtime:
             decisions=self.dedup,
             elector=self.elector,
             handlers=self.dispatcher,
+            installs=self.installs.live if self.installs is not None else None,
         )
         self.metrics.collect_runtime(view)
         if cfg.http.port is not None:
@@ -218,6 +252,8 @@ class Runtime:
             self._store_wait = asyncio.create_task(self._serve_once(check, publisher), name="store:startup")
         if self.http is not None:
             await self.http.start()
+        if self.installs is not None:
+            await self.installs.start_routes()
         self._started = True
         log.info(
             "gridbot.started",
@@ -229,9 +265,27 @@ class Runtime:
     async def _serve_once(self, check: StoreCheck, publisher: StatusPublisher) -> None:
         """Wait for the store, then start the teams and the status publisher."""
         await check.wait()
+        self._serve_teams()
+        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+
+    def _web_client(self, config: TeamConfig, plain: AsyncWebClient) -> AsyncWebClient:
+        """A team's Web API client: an installation's refreshes an expired token once."""
+        return self.installs.live.client(config, plain) if self.installs is not None else plain
+
+    def _serve_teams(self) -> None:
+        """Both sources of installations: the config's [[teams]], then the installation store."""
         assert self.supervisor is not None
         self.supervisor.start(self.config.teams)
-        self._tasks.append(asyncio.create_task(publisher.run(), name="status:publisher"))
+        if self.installs is not None:
+            self.installs.start()
+
+    async def _retire(self, team_id: str, reason: str) -> None:
+        """Slack says ``team_id``'s tokens are dead: stop it; an installation from the store also
+        leaves the store, so every process drops it."""
+        assert self.supervisor is not None
+        await self.supervisor.retire(team_id, reason)
+        if self.installs is not None:
+            await self.installs.live.dead(team_id, reason)
 
     async def _hooks(self, which: str) -> None:
         assert self.contexts is not None
@@ -265,6 +319,8 @@ class Runtime:
         await cancel_and_wait([t for t in (self._store_wait, self._scheduler) if t is not None])
         if self.events is not None:  # stop accepting, answer the requests in flight
             await self.events.stop()
+        if self.installs is not None:  # no install gained or lost while the sockets close
+            await self.installs.stop()
         await self.supervisor.stop()  # stop reading first: nothing new comes in
         # One budget for the dedup stage and the handlers: the handlers run while it drains.
         deadline = loop.time() + self.config.runtime.shutdown_timeout
@@ -278,10 +334,14 @@ class Runtime:
         cancelled = await self.dispatcher.drain(max(0.0, deadline - loop.time()))
         begun = running + self.dispatcher.counters.started - started  # running then, or since
         await self._hooks("shutdown")
+        if self.interactions is not None:
+            await self.interactions.close()  # the empty acks in flight (sockets are closed by now)
         await cancel_and_wait(reversed(self._tasks))
         if self.http is not None:
             await self.http.stop()
         await self.clients.close()
+        if self.installs is not None:
+            await self.installs.close()
         if self._owns_store:
             await self.store.close()
         log.info(

@@ -32,10 +32,32 @@ def register(value: str) -> None:
         _stale = True
 
 
+def forget(value: str) -> None:
+    """Stop remembering a rotated Slack token (a replaced bot token, a spent refresh token), so
+    that rotation every 12 hours does not grow the registry, and the redaction pattern, forever.
+
+    Only a value the token pattern masks on its own is forgotten: anything else (a password, a
+    signing secret) stays registered for the life of the process.
+    """
+    global _stale
+    match = _TOKEN_RE.search(value)
+    if match is None or re.search(r"[A-Za-z0-9]{6,}", value[: match.start()] + value[match.end() :]):
+        return
+    if value in _known:
+        _known.discard(value)
+        _stale = True
+
+
+def registered() -> int:
+    """How many secret values the redaction knows (bounded under rotation: see :func:`forget`)."""
+    return len(_known)
+
+
 def _pattern() -> re.Pattern[str] | None:
     global _known_re, _stale
     if _stale:
-        _known_re = re.compile("|".join(re.escape(v) for v in sorted(_known, key=len, reverse=True)))
+        joined = "|".join(re.escape(v) for v in sorted(_known, key=len, reverse=True))
+        _known_re = re.compile(joined) if joined else None
         _stale = False
     return _known_re
 

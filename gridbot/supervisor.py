@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -47,27 +46,13 @@ from gridbot.store import Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 from gridbot.team import Team, TeamState, best_state
 from gridbot.transport.http import EventsReceiver
-from gridbot.transport.http_apps import EventsApp
 from gridbot.transport.link import FrameIntake, Link
-from gridbot.transport.rtm import RtmLink
-from gridbot.transport.socket_mode import SocketModeLink
+from gridbot.transport.links import Connection, beats, everywhere, socket_links
 
 log = get_logger("gridbot.supervisor")
 
 EVENTS_HOLDER = "events-api"  # the heartbeat holder every replica renews for its HTTP teams
-
-
-@dataclass
-class Connection:
-    """One RTM team, or one Socket Mode app token with every team installed through it: what one
-    process owns (one ownership lease each) and keeps sockets for."""
-
-    key: str  # connection_key() of its teams
-    teams: list[Team]
-    links: list[Link | EventsApp] = field(default_factory=list)
-    by_id: dict[str, Team] = field(default_factory=dict)  # authenticated teams
-    # Its runner first, then the auth.test of each team added to it later; ended on removal.
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+STORE_INDEX = 10_000  # Team.index of installations from the store ([oauth]): after any [[teams]] one
 
 
 class Supervisor:
@@ -81,8 +66,10 @@ class Supervisor:
         instance_id: str,
         on_team_ready: Callable[[Team], Awaitable[None]] | None = None,
         events: EventsReceiver | None = None,
+        web_client: Callable[[TeamConfig, AsyncWebClient], AsyncWebClient] | None = None,
     ) -> None:
         self.clients = clients
+        self._web_client = web_client  # a team's client, from SlackClients.web's (installs: rotation)
         self.store = store
         self.runtime = runtime
         self.instance_id = instance_id
@@ -143,13 +130,13 @@ class Supervisor:
         for index, config in enumerate(teams):
             self._configured.setdefault(connection_key(config), []).append((index, config))
         for key in self._configured:
-            if _everywhere(key):
+            if everywhere(key):
                 self._serve(key)
         if self.store.shared:
             self._ownership = Ownership(
                 self.store,
                 Registry(self.store, self.instance_id, ttl=self.runtime.lease_ttl),
-                [key for key in self._configured if not _everywhere(key)],
+                [key for key in self._configured if not everywhere(key)],
                 ttl=self.runtime.lease_ttl,
                 serve=self._serve,
                 drop=self.remove,
@@ -178,17 +165,57 @@ class Supervisor:
         """A team was added to the config (reload): served now, or once ownership gives us its connection."""
         key = connection_key(config)
         self._configured.setdefault(key, []).append((index, config))
-        if self._ownership is None or key in self.connections or _everywhere(key):
+        if self._ownership is None or key in self.connections or everywhere(key):
             self.add(config, index)  # one process, another team on an app token we serve, or HTTP
         else:
             self._ownership.adopt(key)
 
     async def forget(self, key: str) -> None:
-        """A connection left the config (reload): stop serving it and give up its lease."""
-        self._configured.pop(key, None)
+        """A connection left the config (reload): stop serving it and give up its lease. Teams of
+        the installation store on it (not the file's) are served again at once."""
+        kept = [(i, c) for i, c in self._configured.pop(key, []) if i >= STORE_INDEX]
         if self._ownership is not None:
             await self._ownership.abandon(key)
         await self.remove(key, gone=True)
+        for index, config in kept:
+            self.configure(config, index)
+
+    def retoken(self, old: TeamConfig, new: TeamConfig) -> None:
+        """A rotated bot token: the team's Web API client sends it from now on (no socket moves)."""
+        key = connection_key(old)
+        self._configured[key] = [(i, new if c is old else c) for i, c in self._configured.get(key, [])]
+        for team in self.teams_of(old):
+            team.config = new
+            client = self._web.get(team.team_id)
+            if client is not None:
+                client.token = new.bot_token.get()
+
+    def teams_of(self, config: TeamConfig) -> list[Team]:
+        conn = self.connections.get(connection_key(config))
+        return [t for t in conn.teams if t.config is config] if conn is not None else []
+
+    async def unconfigure(self, config: TeamConfig) -> None:
+        """An installation is gone (uninstalled, its token dead): its team stops for good, here and
+        when its connection moves; the last team of a connection takes the connection with it."""
+        key = connection_key(config)
+        self._configured[key] = [(i, c) for i, c in self._configured.get(key, []) if c is not config]
+        if not self._configured[key]:
+            await self.forget(key)
+            return
+        for team in self.teams_of(config):
+            conn = self.connections[key]
+            conn.teams.remove(team)
+            conn.by_id.pop(team.team_id, None)
+            self._by_id.pop(team.team_id, None)  # (the connection stays: the index would find it)
+            # (an org install's workspace that meanwhile has its own team here: that one stays)
+            if team.team_id and not any(t.team_id == team.team_id for t in self.teams):
+                self._retired[team.team_id] = team
+                self._beats.release(team.team_id)
+                self._web.pop(team.team_id, None)
+                if not team.state.final:
+                    self._announce(team, "removed")
+            team.state = TeamState.REMOVED
+            log.info("team.removed", team_id=team.team_id or None, team=team.label)
 
     def _is_up(self, key: str) -> bool:
         conn = self.connections.get(key)
@@ -196,7 +223,7 @@ class Supervisor:
 
     def _fenced(self, key: str) -> bool:
         """Lost (or never had) the ownership of ``key``: its teams must not claim a heartbeat."""
-        return self._ownership is not None and not _everywhere(key) and not self._ownership.serving(key)
+        return self._ownership is not None and not everywhere(key) and not self._ownership.serving(key)
 
     def add(self, config: TeamConfig, index: int) -> Team:
         """Start serving one more team (on Socket Mode, with its app token's connection)."""
@@ -291,31 +318,16 @@ class Supervisor:
         if not await self._authenticate(first):
             return
         conn.by_id[first.team_id] = first
-        connector = self.clients.connector(config.app_token or config.bot_token)
-        if config.transport == "rtm":
-            link: Link = RtmLink(
-                first,
-                connector=connector,
-                intake=self._intake,
-                session=self.clients.session,
-                runtime=self.runtime,
-                on_state=lambda _: self._link_state(conn),
-            )
-            conn.links = [link]
-        else:
-            conn.links = [
-                SocketModeLink(
-                    f"{conn.key}#{n}",
-                    conn.by_id,
-                    app_token=config.app_token or config.bot_token,
-                    connector=connector,
-                    intake=self._intake,
-                    session=self.clients.session,
-                    runtime=self.runtime,
-                    on_state=lambda _: self._link_state(conn),
-                )
-                for n in range(config.connections)
-            ]
+        conn.links = socket_links(
+            conn.key,
+            first,
+            conn.by_id,
+            connector=self.clients.connector(config.app_token or config.bot_token),
+            intake=self._intake,
+            session=self.clients.session,
+            runtime=self.runtime,
+            on_state=lambda _: self._link_state(conn),
+        )
         async with asyncio.TaskGroup() as group:
             for link in [lk for lk in conn.links if isinstance(lk, Link)]:
                 group.create_task(link.run(), name=f"link:{link.name}")
@@ -351,6 +363,9 @@ class Supervisor:
     async def _authenticate(self, team: Team) -> bool:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
         client = self.clients.web(team.config.bot_token)
+        client = self._web_client(team.config, client) if self._web_client else client
+        if team.config.workspace is not None:  # an org-wide token acting in one granted workspace
+            client.default_params["team_id"] = team.config.workspace
         if not await authenticate(team, client, self.runtime.paused_probe_interval):
             self._ended(team)
             return False
@@ -380,20 +395,4 @@ class Supervisor:
     # -- heartbeats and polling ------------------------------------------------------------------
 
     def _connected(self, keys: Collection[str] | None) -> dict[str, list[str]]:
-        """The connected teams of ``keys`` (None: of every connection) this process may beat for,
-        by holder: its own instance id, or :data:`EVENTS_HOLDER` for the Events API's teams."""
-        beats: dict[str, list[str]] = {}
-        for key in self.connections if keys is None else keys:
-            conn = self.connections.get(key)
-            if conn is None or self._fenced(key):
-                continue
-            holder = EVENTS_HOLDER if _everywhere(key) else self.instance_id
-            beats.setdefault(holder, []).extend(
-                t.team_id for t in conn.by_id.values() if t.state == TeamState.CONNECTED
-            )
-        return beats
-
-
-def _everywhere(key: str) -> bool:
-    """A connection every process serves: an Events API app (any replica gets its requests)."""
-    return key.startswith("http:")
+        return beats(self.connections, keys, self._fenced, self.instance_id, EVENTS_HOLDER)

@@ -52,7 +52,8 @@ TEAM_STATES: Final[tuple[TeamState, ...]] = tuple(TeamState)
 
 @dataclass
 class Team:
-    """One configured team. Filled in by ``auth.test``; mutated only by its supervisor."""
+    """One configured team. Filled in by ``auth.test`` (a workspace of an org-wide install has
+    its team id preset: :attr:`TeamConfig.workspace`); mutated only by its supervisor."""
 
     index: int  # position in the config's [[teams]]
     config: TeamConfig
@@ -63,6 +64,23 @@ class Team:
     state: TeamState = TeamState.STARTING
     error: str | None = None
     last_event_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.config.workspace is not None:
+            self.team_id = self.config.workspace
+
+    @property
+    def org_wide(self) -> bool:
+        """Served by an org-wide installation's token, in a workspace the org admin granted."""
+        return self.config.workspace is not None
+
+    @property
+    def installation(self) -> str:
+        """Which installation serves the team (the store's name for it, gridbot.installs.model):
+        ``org:<enterprise>`` for a workspace of an org-wide install, else ``team:<team>``."""
+        if self.org_wide and self.enterprise_id:
+            return f"org:{self.enterprise_id}"
+        return f"team:{self.team_id}"
 
     @property
     def label(self) -> str:

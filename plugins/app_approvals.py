@@ -1,9 +1,14 @@
 """app_approvals: app install requests as a chat workflow for org admins (the admin.apps API).
 
-On ``app_requested`` the request is posted to ``admin_channel``. Org admins and owners answer with
-``approve``, ``restrict``, ``clear`` or ``uninstall``, for one team or the whole org. Who may act
-is decided from ``users.info`` of the message's author, asked afresh on every request; nothing in
-the message text can claim it. The calls use the admin's user token from the config::
+On ``app_requested`` the request is posted to ``admin_channel`` with Approve / Restrict buttons
+for the requesting team, and for the whole org where the request comes from an org. A click is
+decided like a command: the clicker must be an org admin or owner (``users.info``, asked afresh),
+the ``admin.apps`` call is made, and the message is updated in place with the outcome, who decided
+and when; a refusal or an error is answered to the clicker alone. Org admins and owners can also
+answer with ``approve``, ``restrict``, ``clear`` or ``uninstall``, for one team or the whole org.
+Who may act is decided from ``users.info`` of the message's author (or the clicker), asked afresh
+on every request; nothing in the message text can claim it. The calls use the admin's user token
+from the config::
 
     [plugins.app_approvals]
     admin_channel = "C0ADMINS1"
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +27,16 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from gridbot import Context, Plugin, UserNotFound, get_logger
+from gridbot import Context, InteractiveContext, Plugin, UserNotFound, get_logger
+
+from ._admin_errors import ERRORS, MAX_UNINSTALL_TEAMS, explain
+
+__all__ = ["ERRORS", "Action", "Refusal", "explain", "parse", "plugin", "usage"]
 
 plugin = Plugin("app_approvals")
 log = get_logger("gridbot.plugins.app_approvals")
 
 REQUEST_TTL = 30 * 24 * 3600.0  # how long a posted request's details are remembered
-MAX_UNINSTALL_TEAMS = 100
 _REQUEST_ID = re.compile(r"Ar[A-Z0-9]+")
 _APP_ID = re.compile(r"A[A-Z0-9]+")
 _TEAM_ID = re.compile(r"T[A-Z0-9]+")
@@ -40,81 +49,6 @@ DONE = {
     "clear": "cleared the decision about",
     "uninstall": "uninstalled",
 }
-
-# Every error the admin.apps reference documents for these methods, and the common ones, in words
-# an admin can act on. ``{app}`` and ``{where}`` are filled in.
-ERRORS: Mapping[str, str] = {
-    # approve / restrict / clearResolution / uninstall
-    "app_management_app_not_installed_on_org": "the app management app is not installed on the org, "
-    "so Slack won't take app decisions through the API yet. An org owner has to install it first.",
-    "app_restricted_org_wide": "{app} is restricted for the whole org, so it can't be approved for one "
-    "team. Clear the org-wide restriction first (`clear {app_id} org`).",
-    "custom_integration_not_allowed_at_enterprise": "{app} is a custom integration, and those can't be "
-    "approved or restricted for the whole org: choose a team instead.",
-    "feature_not_enabled": "the Admin API isn't enabled for this org, so app decisions have to be made "
-    "in the admin dashboard.",
-    "invalid_request_id": "there is no app request with that id. Check the id in the request message.",
-    "invalid_app_id": "there is no app with that id. Check the A… id.",
-    "org_resolution_required": "{app} is certified for the org, so it has to be decided for the whole "
-    "org (`org`), not for one team.",
-    "invalid_scopes": "some of the scopes in that request don't exist.",
-    "not_an_admin": "the token I use for app decisions doesn't belong to an org admin or owner. Ask an "
-    "org owner to configure a user token of an org admin.",
-    "request_already_resolved": "that request has already been answered.",
-    "request_id_or_app_id_is_required": "I need the app id (A…) or the request id (Ar…).",
-    "request_id_required_for_custom_integrations": "{app} is a custom integration: use the request id "
-    "(Ar…) from the request message instead of the app id.",
-    "team_not_found": "Slack doesn't know {where}. Check the team id.",
-    "too_many_ids_provided": "give either the app id or the request id, not both.",
-    "too_many_teams_provided": "give either one team or the whole org, not both.",
-    "no_resolution_found": "there is no decision about {app} for {where} to clear.",
-    "restricted_action": "the admin token I use isn't allowed to do that.",
-    "app_not_found": "there is no app with that id. Check the A… id.",
-    "can_not_uninstall": "{app} can't be uninstalled through the API; remove it in the admin dashboard.",
-    "enterprise_not_found": "Slack doesn't know that org id.",
-    "must_revoke_access": "{app} was deployed to the whole org, so it can't be uninstalled from single "
-    "teams: uninstall it from the org (`org`) instead.",
-    "permission_denied": "the admin token I use may not uninstall apps from {where}.",
-    "specify_enterprise_or_teams": "say where: one or more teams, or the whole org, not both.",
-    "teams_not_found": "Slack doesn't know one of those teams. Check the team ids.",
-    "too_many_teams": f"that is too many teams at once (at most {MAX_UNINSTALL_TEAMS}).",
-    # errors every Web API method can return
-    "access_denied": "Slack denied access to that app or team.",
-    "account_inactive": "the admin token I use belongs to a deactivated account. An org owner needs to "
-    "configure a new one.",
-    "deprecated_endpoint": "Slack has retired this API method; gridbot needs an update.",
-    "method_deprecated": "Slack has retired this API method; gridbot needs an update.",
-    "ekm_access_denied": "the org's administrators have suspended this action (EKM).",
-    "enterprise_is_restricted": "this can't be done from the org level.",
-    "invalid_auth": "the admin token I use isn't valid (wrong token, or used from a disallowed address).",
-    "is_bot": "app decisions need an admin's user token, not a bot token.",
-    "missing_scope": "the admin token I use lacks the `admin.apps:write` scope.",
-    "not_allowed_token_type": "app decisions need an admin's user token; the configured token is of "
-    "the wrong kind.",
-    "not_authed": "no admin token is configured for app decisions.",
-    "no_permission": "the admin token I use doesn't have permission for this.",
-    "org_login_required": "the workspace is migrating into the org; try again when the migration is over.",
-    "team_added_to_org": "the workspace is migrating into the org; try again in a little while.",
-    "token_expired": "the admin token I use has expired. An org owner needs to configure a new one.",
-    "token_revoked": "the admin token I use was revoked. An org owner needs to configure a new one.",
-    "two_factor_setup_required": "the admin account behind my token must set up two-factor "
-    "authentication first.",
-    "accesslimited": "Slack doesn't allow this method from this network.",
-    "fatal_error": "Slack hit a serious error; part of it may have happened. Check the app's status "
-    "in the admin dashboard before trying again.",
-    "internal_error": "Slack had a temporary problem; part of it may have happened. Check, then try again.",
-    "invalid_arg_name": "Slack rejected an argument name; this is a gridbot bug, please report it.",
-    "invalid_arguments": "Slack rejected the arguments; check the ids and try again.",
-    "invalid_array_arg": "Slack rejected a list argument; this is a gridbot bug, please report it.",
-    "invalid_charset": "Slack rejected the request's encoding; this is a gridbot bug, please report it.",
-    "invalid_form_data": "Slack rejected the request's form data; this is a gridbot bug, please report it.",
-    "invalid_post_type": "Slack rejected the request's type; this is a gridbot bug, please report it.",
-    "missing_post_type": "Slack rejected the request's type; this is a gridbot bug, please report it.",
-    "ratelimited": "Slack is rate-limiting app decisions; wait a minute and try again.",
-    "request_timeout": "the request to Slack timed out; check, then try again.",
-    "service_unavailable": "Slack is temporarily unavailable; try again in a few minutes.",
-}
-
 
 class Refusal(Exception):
     """A request that is answered with a sentence and never reaches Slack's admin API."""
@@ -211,14 +145,6 @@ def usage(verb: str) -> str:
     return f"Usage: `{verb} {target} ({teams} | org)`"
 
 
-def explain(error: str, *, app: str, app_id: str, where: str) -> str:
-    """A plain-language sentence for a Slack error code."""
-    template = ERRORS.get(error)
-    if template is None:
-        return f"Slack refused with `{error}`, which I don't know how to explain. Nothing was changed."
-    return template.format(app=app, app_id=app_id, where=where)
-
-
 def user_token(config: Mapping[str, Any]) -> str | None:
     """The configured admin user token; ``${VAR}`` is read from the environment."""
     value = config.get("user_token")
@@ -275,36 +201,65 @@ async def app_requested(ctx: Context) -> None:
         f"Org admins can answer `{p}approve {request['id']} {where}` or `{p}restrict {request['id']} "
         f"{where}` (`org` instead of `team …` decides for the whole org)."
     )
+    text = "\n".join(lines)
+    org = (request.get("enterprise") or {}).get("id") or ctx.enterprise_id
     try:
-        await ctx.post(channel, "\n".join(lines))
+        await ctx.post(channel, text, blocks=request_blocks(text, request["id"], team.get("id"), org))
     except SlackApiError as exc:
         log.error(
             "app_approvals.post_failed", channel=channel, team_id=ctx.team_id, error=exc.response.get("error")
         )
 
 
+def request_blocks(text: str, request_id: str, team_id: str | None, org: str | None) -> list[dict[str, Any]]:
+    """The request's text and its buttons: for the team, and for the whole org where there is one."""
+    buttons = []
+    for verb, style in (("approve", "primary"), ("restrict", "danger")):
+        scopes = ([("team", f"team {team_id}")] if team_id else []) + ([("org", "the org")] if org else [])
+        for scope, label in scopes:
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": f"app_approvals:{verb}:{scope}",
+                    "text": {"type": "plain_text", "text": f"{verb.title()} for {label}"},
+                    "value": f"{request_id} {'team ' + team_id if scope == 'team' and team_id else 'org'}",
+                    **({"style": style} if scope == "team" else {}),
+                }
+            )
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "block_id": "request", "text": {"type": "mrkdwn", "text": text}}
+    ]
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "app_approvals", "elements": buttons})
+    return blocks
+
+
 async def _act(ctx: Context, verb: str, words: list[str]) -> None:
     actor = ctx.event.user
     if actor is None:
         return
+    _, answer = await decide(ctx, actor, verb, words)
+    await ctx.reply(answer)
+
+
+async def decide(ctx: Context, actor: str, verb: str, words: list[str]) -> tuple[Action | None, str]:
+    """Check ``actor`` is an org admin, then make the ``admin.apps`` call ``verb words`` says.
+
+    Returns the action (None: nothing was done) and the sentence that answers the admin.
+    """
     refusal = await _authorize(ctx, actor)
     if refusal is not None:
         log.warning("app_approvals.refused", actor=actor, verb=verb, reason=refusal, team_id=ctx.team_id)
-        await ctx.reply(
-            "Sorry, only org admins and owners can decide about apps."
-            if refusal == "not_admin"
-            else f"Sorry, I couldn't check your permissions ({refusal}), so I did nothing."
-        )
-        return
+        if refusal == "not_admin":
+            return None, "Sorry, only org admins and owners can decide about apps."
+        return None, f"Sorry, I couldn't check your permissions ({refusal}), so I did nothing."
     try:
         action = parse(verb, words, ctx.enterprise_id)
     except Refusal as exc:
-        await ctx.reply(str(exc))
-        return
+        return None, str(exc)
     token = user_token(ctx.config)
     if token is None:
-        await ctx.reply("App decisions aren't set up: `[plugins.app_approvals] user_token` is missing.")
-        return
+        return None, "App decisions aren't set up: `[plugins.app_approvals] user_token` is missing."
     app = await _app_label(ctx, action)
     admin = AsyncWebClient(  # the team client's retry policy: 429s are waited out, within bounds
         token=token,
@@ -325,10 +280,36 @@ async def _act(ctx: Context, verb: str, words: list[str]) -> None:
         error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
         log.warning("app_approvals.failed", error=error, **where)
         text = explain(error, app=app, app_id=action.app_id or "<app id>", where=action.where)
-        await ctx.reply(f"I couldn't {verb} {app}: {text}")
-        return
+        return None, f"I couldn't {verb} {app}: {text}"
     log.info("app_approvals.done", scope=action.where, **where)
-    await ctx.reply(f"Done: {DONE[verb]} {app} for {action.where}, as <@{actor}> asked.")
+    return action, f"Done: {DONE[verb]} {app} for {action.where}, as <@{actor}> asked."
+
+
+@plugin.action(re.compile(r"app_approvals:(approve|restrict):(team|org)"))
+async def clicked(ctx: InteractiveContext, value: str, action: dict[str, Any]) -> None:
+    """A button of a posted request: decided as the command would be; the message shows the outcome."""
+    await ctx.ack()
+    actor = ctx.user_id
+    if actor is None:
+        return
+    verb = str(action.get("action_id", "")).split(":")[1]
+    done, answer = await decide(ctx, actor, verb, value.split())
+    if done is None:  # refused, or Slack said no: only the clicker sees why
+        await ctx.respond(answer)
+        return
+    when = int(time.time())
+    shown = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when))
+    stamp = f"<!date^{when}^{{date_short_pretty}} at {{time}}|{shown}>"  # in the reader's time zone
+    mark = "✅" if verb == "approve" else "⛔"
+    label = await _app_label(ctx, done)
+    outcome = f"{mark} {DONE[verb].capitalize()} {label} for {done.where}, by <@{actor}> on {stamp}."
+    original = next(
+        (b for b in (ctx.interaction.message or {}).get("blocks") or [] if b.get("block_id") == "request"),
+        None,
+    )
+    blocks = [original] if original else []
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
+    await ctx.update(outcome, blocks=blocks)
 
 
 async def _authorize(ctx: Context, actor: str) -> str | None:

@@ -1,10 +1,16 @@
-"""whois: ``whois @user`` tells who someone is across the org, whichever team they belong to."""
+"""whois: who someone is across the org, whichever team they belong to.
+
+``whois @user`` in a message, the ``/whois @user`` slash command, and the "Who wrote this?"
+message shortcut (callback id ``whois_author``); the last two are answered to the asker alone.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.errors import SlackApiError
 
-from gridbot import Context, Plugin, UserNotFound
+from gridbot import Context, InteractiveContext, Plugin, UserNotFound
 from gridbot.events import MENTION
 
 plugin = Plugin("whois")
@@ -28,18 +34,44 @@ async def whois_command(ctx: Context, text: str) -> None:
 
 
 async def _answer(ctx: Context, user_id: str) -> None:
+    await ctx.reply(await profile_text(ctx, user_id))
+
+
+@plugin.slash("/whois")
+async def whois_slash(ctx: InteractiveContext, text: str) -> None:
+    """/whois @user: the same answer, seen by the asker alone."""
+    m = MENTION.search(text)
+    if m is None:
+        await ctx.ack(text="Usage: `/whois @user` (mention the person, so Slack gives me their id).")
+        return
+    await ctx.ack()  # the lookup may take longer than Slack waits for the ack
+    await ctx.respond(await profile_text(ctx, m.group(1)))
+
+
+@plugin.message_shortcut("whois_author")
+async def who_wrote_this(ctx: InteractiveContext, message: dict[str, Any]) -> None:
+    """"Who wrote this?" on a message: its author's profile, seen by the asker alone."""
+    await ctx.ack()
+    author = message.get("user")
+    if not isinstance(author, str) or message.get("bot_id"):
+        await ctx.respond("That message was written by an app, not a person.")
+        return
+    mapping = message.get("user_id_mapping_old_to_new")
+    stable = mapping.get(author, author) if isinstance(mapping, dict) else author
+    await ctx.respond(await profile_text(ctx, stable))
+
+
+async def profile_text(ctx: Context, user_id: str) -> str:
+    """The answer about ``user_id``: who they are across the org, or why that is not known."""
     try:
         person = await ctx.user(user_id)
     except UserNotFound:
-        await ctx.reply(f"I can't find `{user_id}` in this org: they may have left, or the id is wrong.")
-        return
+        return f"I can't find `{user_id}` in this org: they may have left, or the id is wrong."
     except SlackApiError as exc:
         error = exc.response.get("error")
-        await ctx.reply(f"I couldn't look up `{user_id}` right now (Slack said `{error}`).")
-        return
+        return f"I couldn't look up `{user_id}` right now (Slack said `{error}`)."
     if person.is_bot:
-        await ctx.reply(f"<@{person.id}> is a bot user (`{person.id}`), not a person.")
-        return
+        return f"<@{person.id}> is a bot user (`{person.id}`), not a person."
     home = await ctx.team_name(person.home_team) if person.home_team else "unknown"
     teams = [f"{await ctx.team_name(t)} (`{t}`)" for t in person.teams]
     lines = [
@@ -52,4 +84,4 @@ async def _answer(ctx: Context, user_id: str) -> None:
     ]
     if person.deleted:
         lines.append("• this account is deactivated")
-    await ctx.reply("\n".join(lines))
+    return "\n".join(lines)

@@ -10,11 +10,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import gridbot_plugins
 import pytest
 from rediskit import REDIS_UP, REDIS_URL, delete_prefix, require_redis
 from reliability.redis_servers import RedisServers
 
 from gridbot.store import MemoryStore, RedisStore, Store
+
+# The bundled plugins under test are this checkout's: the environment's editable install maps
+# gridbot_plugins to the checkout it was made from, which a git worktree is not.
+gridbot_plugins.__path__[:] = [str(Path(__file__).resolve().parents[1] / "plugins")]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from gridbot import logs
 from gridbot.config import Config
+from gridbot.dedup.outcomes import Outcomes
 from gridbot.events import Event, normalise
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
@@ -178,6 +179,7 @@ class CollectingIntake:
         self.events = events
         self.open = asyncio.Event()
         self.open.set()
+        self.outcomes = Outcomes()  # (interactive payloads register their claim's answer here)
 
     def offer(
         self,
@@ -188,6 +190,9 @@ class CollectingIntake:
         event_id: str | None = None,
     ) -> None:
         self.events.append(normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id))
+
+    def handed_over(self) -> None:
+        """Nothing waits for a batch here."""
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from gridbot.secrets import Secret
 
@@ -49,6 +50,9 @@ class TeamConfig:
     connections: int = 1  # Socket Mode sockets for this app token (1..10)
     name: str = ""  # an operator's label; the team id itself comes from auth.test
     signing_secret: Secret | None = None  # transport = "http": the app's request signing secret
+    # An org-wide installation's granted workspace (gridbot.installs.org): the team id is this,
+    # whatever auth.test says, and every Web API call is sent with team_id= it.
+    workspace: str | None = None
 
 
 def connection_key(team: TeamConfig) -> str:
@@ -127,6 +131,45 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
+class OAuthConfig:
+    """Installs made through Slack's OAuth flow (``[oauth]``): the install routes, how the installed
+    teams' events arrive, and token rotation. The installations themselves live in the store."""
+
+    client_id: str
+    client_secret: Secret
+    scopes: tuple[str, ...]
+    redirect_url: str  # https://<public host>/slack/oauth_redirect, as registered with the app
+    transport: Transport  # "socket_mode" (app_token) or "http" (signing_secret, [events])
+    app_token: Secret | None = None
+    signing_secret: Secret | None = None
+    connections: int = 1
+    user_scopes: tuple[str, ...] = ()
+    install_path: str = "/slack/install"
+    host: str = "127.0.0.1"
+    port: int | None = None  # the install routes' listener; None: no routes (installs made elsewhere)
+    token_rotation: bool = False
+    refresh_ahead: float = 7200.0  # refresh a token this many seconds before it expires
+    watch_interval: float = 1.0  # how often every process looks for installs gained or lost
+    state_ttl: float = 600.0  # how long an install link stays good
+
+    @property
+    def redirect_path(self) -> str:
+        """The path part of :attr:`redirect_url`: where the redirect route is served."""
+        return urlsplit(self.redirect_url).path or "/"
+
+    def team_config(self, bot_token: Secret, name: str) -> TeamConfig:
+        """How one stored installation is served: the app's transport, the install's bot token."""
+        return TeamConfig(
+            transport=self.transport,
+            bot_token=bot_token,
+            app_token=self.app_token,
+            connections=self.connections,
+            name=name,
+            signing_secret=self.signing_secret,
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -136,6 +179,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    oauth: OAuthConfig | None = None  # None: static [[teams]] only
     warnings: tuple[str, ...] = ()
 
 

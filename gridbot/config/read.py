@@ -25,10 +25,11 @@ from gridbot.config.model import (
     SlackConfig,
     TeamConfig,
 )
+from gridbot.config.oauth import read_oauth
 from gridbot.secrets import Secret
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token", "signing_secret"})
+_SECRET_KEYS = frozenset({"bot_token", "app_token", "url", "user_token", "signing_secret", "client_secret"})
 T = TypeVar("T")
 
 
@@ -269,7 +270,7 @@ def _events(r: _Reader, raw: Any, teams: tuple[TeamConfig, ...]) -> EventsConfig
 def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from a parsed TOML mapping, or raise :class:`ConfigError`."""
     r = _Reader(os.environ if env is None else env)
-    sections = {"slack", "redis", "teams", "plugins", "runtime", "http", "logging", "events"}
+    sections = {"slack", "redis", "teams", "plugins", "runtime", "http", "logging", "events", "oauth"}
     top = r.table(dict(raw), "", sections)
     slack = r.table(top.get("slack"), "slack", {"api_url"})
     api_url = r.get(slack, "api_url", "slack", str, SlackConfig.api_url)
@@ -287,6 +288,7 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
     prefix = r.get(redis, "key_prefix", "redis", str, "gridbot")
     r.check(bool(re.fullmatch(r"[A-Za-z0-9_.:-]+", prefix)), "redis.key_prefix", "letters, digits, _.:- only")
     teams = _teams(r, top.get("teams"))
+    events = _events(r, top.get("events"), teams)
     config = Config(
         slack=SlackConfig(api_url=api_url),
         redis=RedisConfig(url=Secret(url) if url else None, key_prefix=prefix),
@@ -295,7 +297,8 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
         runtime=_runtime(r, top.get("runtime")),
         http=_http(r, top.get("http")),
         logging=_logging(r, top.get("logging")),
-        events=_events(r, top.get("events"), teams),
+        events=events,
+        oauth=read_oauth(r, top.get("oauth"), teams, events.port),
     )
     problems = r.report()
     if problems:

@@ -28,7 +28,7 @@ from gridbot.dedup.intake import Intake
 from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision, materialise
 from gridbot.dedup.standby import Dispatch, Standby
 from gridbot.events import Event
-from gridbot.logs import get_logger
+from gridbot.logs import HotLogger, get_logger
 from gridbot.store import Decision, Outcome, Store, StoreUnavailable
 from gridbot.tasks import cancel_and_wait
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the elector imports this package's facts
     from gridbot.election import Elector
 
 log = get_logger("gridbot.dedup")
+_BATCH_LOG = HotLogger("gridbot.dedup")  # bound once per configuration, not once per batch
 
 
 class Decider:
@@ -133,11 +134,11 @@ class Decider:
                 # this worker hands over its copies first. Without it, in a flood, the responsible
                 # team's copy often came a turn late, after the question was decided without it:
                 # 15-45 % of deliveries were held as standby copies and asked about twice.
-                await asyncio.sleep(0)
-                self._log = log.bind()  # bound once per batch: the lazy logger binds on every call
+                if not intake.whole:  # (not after a whole hand-over: the Events API window)
+                    await asyncio.sleep(0)
+                self._log = _BATCH_LOG.bound  # (the lazy logger binds again on every call)
                 self._trace = self._log.is_enabled_for(logging.DEBUG)
-                # Take no more than the dispatcher has room for: what stays queued is served round
-                # robin across conversations, so a quiet channel is not queued behind a flood.
+                # Take no more than the dispatcher has room for: the rest is served round robin
                 room = self._capacity() if self._capacity is not None else self._batch_size
                 batch = intake.take(min(self._batch_size, max(1, room)), trace=self._trace)
                 deciding = sum(len(ask.items) for ask in batch)

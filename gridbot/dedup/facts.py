@@ -15,6 +15,8 @@ Where each comes from (``/work/shared/reference/slack-protocol-notes.md`` sectio
 * ``channel_unshared``: ``previously_connected_team_id`` (a team, or an ``E`` org id) left.
 * ``app_uninstalled``, and ``tokens_revoked`` listing one of our bot users: the team is gone
   everywhere (protocol notes H: "stop the team").
+* ``team_access_revoked`` (``{"team_ids": [...]}``, protocol notes D): an org admin took the
+  org-wide install's access to those workspaces away: they are gone, their teams stopped.
 * :data:`TEAM_STOPPED`: gridbot's own, offered by the supervisor when a team stops for good (a
   dead token, Socket Mode disabled, removed from the config): gone everywhere.
 """
@@ -32,7 +34,7 @@ TEAM_STOPPED = "gridbot.team_stopped"
 
 JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
 LEAVE_TYPES = frozenset({"channel_left", "group_left", "member_left_channel", "channel_unshared"})
-GONE_TYPES = frozenset({"app_uninstalled", "tokens_revoked", TEAM_STOPPED})
+GONE_TYPES = frozenset({"app_uninstalled", "tokens_revoked", "team_access_revoked", TEAM_STOPPED})
 # Looked at alone, before their batch is decided: never merged on arrival.
 FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
 # Sent only to the bot they are about: no other team gets a copy, so one is claimed for the team
@@ -96,6 +98,11 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
             bots_of |= bots.teams_of(user)
         # The event is delivered for the installation whose tokens were revoked.
         return Fact(Kind.GONE, frozenset(bots_of or {via}), None, kind, via, stop=True)
+    if kind == "team_access_revoked":  # an org install's workspaces, no longer granted
+        revoked = raw.get("team_ids")
+        if not isinstance(revoked, list) or not revoked:
+            return None
+        return Fact(Kind.GONE, frozenset(str(t) for t in revoked), None, kind, via, stop=True)
     if kind == TEAM_STOPPED:
         return Fact(Kind.GONE, frozenset({via}), None, "team_stopped", via)
     return None

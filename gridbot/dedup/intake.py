@@ -81,6 +81,8 @@ class Intake:
         self._closures = 0  # intake closures since then
         self._frameless: dict[str, Item] = {}
         self._trace = False  # decisions logged at debug: every copy keeps its frame to be logged
+        # Everything queued since the last take came in one hand-over (see :meth:`handed_over`).
+        self.whole = False
 
     # -- the transports' entry -----------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Intake:
         ``channel``, ``ts``, ``type`` (not a fact) and ``subtype``, and no unknown bot: its key is
         then exactly the one the normalised event would have.
         """
+        self.whole = False
         # The key's parts are checked before the key is built (str() of a hostile value, say a
         # 1,000-deep array, raises), the author fields only on a hit.
         get = frame.get
@@ -122,6 +125,14 @@ class Intake:
                 local = None  # normalise keys an empty ts on event_ts: not this key
         event = normalise(frame, team_id=team_id, enterprise_id=enterprise_id, event_id=event_id)
         self._submit(event, covers, local)
+
+    def handed_over(self) -> None:
+        """The caller just offered, in this loop turn, every delivery it had (the Events API
+        receiver at the end of its batch window): unless another offer comes before the decider
+        runs, the decider takes its batch at once instead of first yielding a loop turn for
+        readers woken with it (a turn of its own per batch: about a sixth of the loop's
+        iterations on the http bench)."""
+        self.whole = True
 
     def _merge(
         self,
@@ -291,6 +302,7 @@ class Intake:
         ``trace``: decisions are logged at debug from now on, so merged copies keep their frame.
         """
         self._trace = trace
+        self.whole = False
         batch: list[Ask] = []
         while self._lanes and len(batch) < limit:
             share = max(1, (limit - len(batch)) // len(self._lanes))

@@ -10,6 +10,10 @@ Two rules keep one message from being answered twice:
   plugin's handler for the same name is not routed (nor listed by ``help``), and start-up logs one
   ``dispatch.command_conflict`` warning naming both.
 
+An interaction (a slash command, a click, a shortcut, a modal submission, an options request)
+runs exactly one handler, chosen by :class:`gridbot.interactive.routing.InteractiveRoutes`; a
+conflict between plugins follows the rule of commands (``dispatch.interaction_conflict``).
+
 Message patterns are searched under each route's time budget (``match_timeout``): matching runs
 on the event loop, and a pattern that backtracks catastrophically must cost its budget and one
 ``handler.match_timeout`` log event, not stall the daemon.
@@ -22,6 +26,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from gridbot.events import MENTION, Event
+from gridbot.interactive.intake import Interactions
+from gridbot.interactive.payload import FRAME_TYPE
+from gridbot.interactive.routing import InteractiveRoutes
 from gridbot.logs import get_logger
 from gridbot.plugins import Plugin, Route
 
@@ -35,15 +42,21 @@ class Router:
     """The routes of the loaded plugins, and :meth:`match`, which picks those an event runs.
 
     ``bot_user_ids`` is a live view of our bots' user ids (``@bot name`` is a command only when
-    the mention is one of them); it may grow after the router is made.
+    the mention is one of them); it may grow after the router is made. ``interactions`` holds the
+    pending acks of interactive payloads (without it, they are not routed).
     """
 
     def __init__(
-        self, plugins: Sequence[Plugin], *, command_prefix: str, bot_user_ids: Collection[str]
+        self,
+        plugins: Sequence[Plugin],
+        *,
+        command_prefix: str,
+        bot_user_ids: Collection[str],
+        interactions: Interactions | None = None,
     ) -> None:
         self.command_prefix = command_prefix
         self._bot_user_ids = bot_user_ids
-        self.match_timeouts = 0
+        self._match_timeouts = 0
         self._commands: dict[str, Route] = {}  # command name -> the route that owns it
         routes: list[Route] = []
         for route in (r for p in plugins for r in p.routes):
@@ -58,10 +71,21 @@ class Router:
                     )
                     continue
             routes.append(route)
+        self.interactive = InteractiveRoutes((r for r in routes if r.kind == "interactive"), interactions)
+        interactive = set(map(id, self.interactive.routes))
+        routes = [r for r in routes if r.kind != "interactive" or id(r) in interactive]
         self.routes: tuple[Route, ...] = tuple(routes)  # every routed one (what ``help`` lists)
+        self._events = tuple(r for r in self.routes if r.kind != "interactive")
+
+    @property
+    def match_timeouts(self) -> int:
+        """Pattern searches that ran out of their budget (message and interactive routes)."""
+        return self._match_timeouts + self.interactive.match_timeouts
 
     def match(self, event: Event) -> list[Match]:
         """The routes ``event`` runs, in the plugins' order, with their handlers' arguments."""
+        if event.type == FRAME_TYPE:
+            return self.interactive.match(event)
         found: list[Match] = []
         is_user_message = event.type == "message" and event.subtype in _USER_SUBTYPES
         command: Match | None = None
@@ -70,7 +94,7 @@ class Router:
             command = self._command(event)
             if command is not None:
                 commanded = command[0].plugin
-        for route in self.routes:
+        for route in self._events:
             kind = route.kind
             if kind == "event":
                 if route.event_type == event.type:
@@ -93,7 +117,7 @@ class Router:
         try:
             m = route.pattern.search(event.text, timeout=route.match_timeout)
         except TimeoutError:
-            self.match_timeouts += 1
+            self._match_timeouts += 1
             log.error(
                 "handler.match_timeout",
                 plugin=route.plugin,

@@ -126,15 +126,17 @@ class Dispatcher:
         if self._log_handled:
             # Every handled event, handled or rescued, passes here exactly once: the one place an
             # operator can follow messages at info level (a few us a line: README, "Performance").
-            _HANDLED.bound.info(
+            _HANDLED.info(
                 "event.handled",
-                received_by=event.team_id,
-                handled_by=team_id,
-                decision=decision,
-                channel=event.channel,
-                ts=event.ts,
-                type=event.type,
-                handlers=[f"{route.plugin}.{route.name}" for route, _ in matches],
+                {
+                    "received_by": event.team_id,
+                    "handled_by": team_id,
+                    "decision": decision,
+                    "channel": event.channel,
+                    "ts": event.ts,
+                    "type": event.type,
+                    "handlers": [f"{route.plugin}.{route.name}" for route, _ in matches],
+                },
             )
         for route, kwargs in matches:
             if self._active < self._max:

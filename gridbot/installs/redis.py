@@ -57,6 +57,14 @@ return 1
 """
 
 
+# KEYS: bot, users. ARGV: the bot token the installation must still have.
+_REMOVE_IF = """
+if redis.call('HGET', KEYS[1], 'bot_token') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+
 class RedisInstallStore(InstallStore):
     """Installations in the deployment's Redis, under its key prefix."""
 
@@ -68,6 +76,7 @@ class RedisInstallStore(InstallStore):
         self._release = client.register_script(_RELEASE)
         self._commit = client.register_script(_COMMIT)
         self._fail = client.register_script(_FAIL)
+        self._remove_if = client.register_script(_REMOVE_IF)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "gridbot") -> RedisInstallStore:
@@ -90,6 +99,18 @@ class RedisInstallStore(InstallStore):
         # The index lives on another slot: written after the record, so a listed id always
         # exists or was removed since (readers skip an id whose record is gone).
         await self._r.sadd(self.keys.installs(), install.id)
+        await self._bump()
+
+    async def _bump(self) -> None:
+        # After the write it announces (another slot): a watcher that sees the new number reads
+        # the new record.
+        await self._r.incr(self.keys.installs_version())
+
+    async def version(self) -> int:
+        return int(await self._r.get(self.keys.installs_version()) or 0)
+
+    async def touch(self) -> None:
+        await self._bump()
 
     async def get(self, install: str) -> Install | None:
         raw = await self._r.hgetall(self.keys.install(install))
@@ -109,6 +130,15 @@ class RedisInstallStore(InstallStore):
     async def remove(self, install: str) -> None:
         await self._r.delete(self.keys.install(install), self.keys.installers(install))
         await self._r.srem(self.keys.installs(), install)
+        await self._bump()
+
+    async def remove_if(self, install: str, token: Secret) -> bool:
+        keys = [self.keys.install(install), self.keys.installers(install)]
+        if not await self._remove_if(keys=keys, args=[token.get()]):
+            return False
+        await self._r.srem(self.keys.installs(), install)
+        await self._bump()
+        return True
 
     async def remove_installers(self, install: str, user_id: str | None) -> None:
         if user_id is None:
@@ -132,7 +162,13 @@ class RedisInstallStore(InstallStore):
         self, install: str, spent: Secret, token: Secret, refresh: Secret, expires_at: int
     ) -> bool:
         args = [spent.get(), token.get(), refresh.get(), str(expires_at)]
-        return bool(await self._commit(keys=self._claim_keys(install, spent), args=args))
+        done = bool(await self._commit(keys=self._claim_keys(install, spent), args=args))
+        if done:
+            await self._bump()
+        return done
 
     async def fail_refresh(self, install: str, spent: Secret, error: str) -> bool:
-        return bool(await self._fail(keys=self._claim_keys(install, spent), args=[spent.get(), error]))
+        done = bool(await self._fail(keys=self._claim_keys(install, spent), args=[spent.get(), error]))
+        if done:
+            await self._bump()
+        return done

@@ -105,6 +105,12 @@ class Rotator:
         self.call_timeout = claim_ttl / 2
         self.poll = poll
         self.clock = clock
+        # What this process did, for /status and the rotation figures: refresh tokens it spent,
+        # refreshes Slack refused for good (invalid_refresh_token), and ones to retry.
+        self.spent = 0
+        self.failed = 0
+        self.retried = 0
+        self.deferred = 0  # found a refresh token claimed or spent by another process: took its pair
 
     def __repr__(self) -> str:
         return f"Rotator(client_id={self.client_id!r}, holder={self.holder!r})"
@@ -190,6 +196,7 @@ class Rotator:
             if latest.refresh_token != spend or latest.failed:
                 if latest.failed:
                     raise RotationFailed(found.id, latest.failed)
+                self.deferred += 1
                 return latest, False
             # still the same pair: claim again (won once a dead holder's claim lapses)
 
@@ -205,14 +212,18 @@ class Rotator:
         except SlackApiError as exc:
             error = str(exc.response.get("error") or "unknown_error")
             if error == "invalid_refresh_token":
+                self.failed += 1
                 await self.store.fail_refresh(found.id, spend, error)
                 log.error("install.refresh_failed", install=found.id, error=error)
                 raise RotationFailed(found.id, error) from None
             await self.store.release_refresh(found.id, spend, self.holder)  # refused: not spent
+            self.retried += 1
             raise RotationError(found.id, error) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # Perhaps spent: the claim stays until it lapses, so nobody spends it meanwhile.
+            self.retried += 1
             raise RotationError(found.id, type(exc).__name__) from None
+        self.spent += 1
         token, refresh = Secret(str(answer["access_token"])), Secret(str(answer["refresh_token"]))
         expires_at = int(self.clock()) + int(answer["expires_in"])
         if not await self.store.commit_refresh(found.id, spend, token, refresh, expires_at):

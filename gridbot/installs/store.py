@@ -69,6 +69,21 @@ class InstallStore(AsyncInstallationStore, ABC):
     async def remove_installers(self, install: str, user_id: str | None) -> None: ...
 
     @abstractmethod
+    async def remove_if(self, install: str, token: Secret) -> bool:
+        """Drop the installation if ``token`` is still its bot token (a token Slack said is dead);
+        a reinstall made meanwhile, with a new token, stays."""
+
+    @abstractmethod
+    async def version(self) -> int:
+        """A number every write to any installation changes: a watcher reads everything again
+        only when it moved."""
+
+    @abstractmethod
+    async def touch(self) -> None:
+        """Change :meth:`version` without a write: every watcher reads everything again (an org
+        install's workspace was revoked: every process lists its workspaces now)."""
+
+    @abstractmethod
     async def claim_refresh(self, install: str, spend: Secret, holder: str, ttl: float) -> Claim:
         """Claim the right to spend ``spend`` (the stored refresh token) for ``ttl`` seconds."""
 
@@ -160,8 +175,16 @@ class MemoryInstallStore(InstallStore):
         self._users: dict[str, dict[str, dict[str, Any]]] = {}
         self._claims: dict[tuple[str, str], tuple[str, float]] = {}  # (install, digest) -> holder, until
         self._clock = clock
+        self._version = 0
+
+    async def version(self) -> int:
+        return self._version
+
+    async def touch(self) -> None:
+        self._version += 1
 
     async def put(self, install: Install, user: dict[str, Any] | None = None) -> None:
+        self._version += 1
         self._bots[install.id] = install.to_fields()
         if user is not None:
             self._users.setdefault(install.id, {})[str(user["user_id"])] = dict(user)
@@ -178,8 +201,16 @@ class MemoryInstallStore(InstallStore):
         return sorted(self._bots)
 
     async def remove(self, install: str) -> None:
+        self._version += 1
         self._bots.pop(install, None)
         self._users.pop(install, None)
+
+    async def remove_if(self, install: str, token: Secret) -> bool:
+        fields = self._bots.get(install)
+        if fields is None or fields["bot_token"] != token.get():
+            return False
+        await self.remove(install)
+        return True
 
     async def remove_installers(self, install: str, user_id: str | None) -> None:
         if user_id is None:
@@ -217,6 +248,7 @@ class MemoryInstallStore(InstallStore):
     ) -> bool:
         if self._stored_refresh(install) != spent.get():
             return False
+        self._version += 1
         fields = self._bots[install]
         fields.update(
             bot_token=token.get(), refresh_token=refresh.get(), expires_at=str(expires_at), failed=""
@@ -226,5 +258,6 @@ class MemoryInstallStore(InstallStore):
     async def fail_refresh(self, install: str, spent: Secret, error: str) -> bool:
         if self._stored_refresh(install) != spent.get():
             return False
+        self._version += 1
         self._bots[install]["failed"] = error
         return True

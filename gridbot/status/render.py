@@ -17,6 +17,21 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+_TEAM_COLUMNS = (
+    "TEAM",
+    "NAME",
+    "ENTERPRISE",
+    "TRANSPORT",
+    "SOURCE",
+    "TOKEN EXPIRES",
+    "STATE",
+    "LAST EVENT",
+    "HEARTBEAT",
+    "PROCESS",
+    "ERROR",
+)
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
@@ -53,6 +68,8 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                     str(t.get("name") or "-"),
                     str(t.get("enterprise_id") or "-"),
                     str(t.get("transport")),
+                    str(t.get("source") or "config"),
+                    _expires(t.get("expires_at"), now),
                     str(t.get("state")),
                     _ago(t.get("last_event_at"), now),
                     heartbeat,
@@ -67,6 +84,8 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                 u["name"] or "-",
                 "-",
                 u["transport"],
+                "config",
+                "-",
                 "not running",
                 "-",
                 "-",
@@ -76,11 +95,51 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
         )
     lines += ["", f"Teams ({len(team_rows)})"]
     lines += _table(
-        ["TEAM", "NAME", "ENTERPRISE", "TRANSPORT", "STATE", "LAST EVENT", "HEARTBEAT", "PROCESS", "ERROR"],
+        [*_TEAM_COLUMNS],
         team_rows,
     )
+    lines += render_installations(procs, now)
     lines += ["", *render_elections(data.get("elections", []))]
     return "\n".join(lines)
+
+
+def _expires(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    left = ts - now
+    if left <= 0:
+        return "expired"
+    return f"in {left / 60:.0f}m" if left < 7200 else f"in {left / 3600:.1f}h"
+
+
+def _kind(row: dict[str, Any]) -> str:
+    """``workspace``, or ``org-wide:`` and the workspaces it serves (those granted, listed)."""
+    if not row.get("org_wide"):
+        return "workspace"
+    return "org-wide:" + (",".join(row.get("workspaces") or []) or "-")
+
+
+def render_installations(procs: list[dict[str, Any]], now: float) -> list[str]:
+    """The installation store's entries (``[oauth]``), as every process reported them, once each."""
+    rows: dict[str, dict[str, Any]] = {}
+    for d in procs:
+        for row in d.get("installations", []):
+            rows.setdefault(str(row.get("id")), row)
+    if not rows:
+        return []
+    table = [
+        [
+            key,
+            str(r.get("team_id") or r.get("enterprise_id") or "-"),
+            _kind(r),
+            str(r.get("source", "oauth")),
+            _expires(r.get("expires_at"), now),
+            str(r.get("failed") or "ok"),
+        ]
+        for key, r in sorted(rows.items())
+    ]
+    headers = ["ID", "TEAM", "KIND", "SOURCE", "TOKEN EXPIRES", "STATE"]
+    return ["", f"Installations ({len(rows)})", *_table(headers, table)]
 
 
 def render_elections(rows: list[dict[str, Any]]) -> list[str]:

@@ -26,6 +26,8 @@ TEAM_FIELDS = (
     "error",
     "last_event_at",
     "reconnects",
+    "source",
+    "expires_at",
 )
 
 
@@ -45,7 +47,9 @@ def process_document(view: RuntimeView, http: str | None) -> dict[str, Any]:
         "store": "redis" if view.store.shared else "memory",
         "store_ok": view.decisions.store_ok,
         "http": http,
-        "teams": [t.pick(*TEAM_FIELDS) for t in team_views(view.connections())],
+        "teams": [t.pick(*TEAM_FIELDS) for t in team_views(view.connections(), view.installs)],
+        "installations": view.installs.rows() if view.installs is not None else [],
+        "rotation": view.installs.rotation() if view.installs is not None else None,
         "counters": {
             "handled": decided.handled,
             "duplicate": decided.duplicate,

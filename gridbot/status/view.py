@@ -114,6 +114,20 @@ class Lifecycle(Protocol):
     def stopping(self) -> bool: ...
 
 
+class Installations(Protocol):
+    """Where each team came from (``[[teams]]`` or the installation store) and the stored
+    installations (``[oauth]``): ids, sources and expiry, never a token."""
+
+    def source(self, team: Team) -> tuple[str, int | None]:
+        """(``"config"`` or ``"oauth"``, when its token expires (Unix seconds) or None)."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every stored installation this process knows of."""
+
+    def rotation(self) -> dict[str, int] | None:
+        """This process's token refreshes (spent, failed, deferred, retried); None: rotation off."""
+
+
 @dataclass(frozen=True)
 class RuntimeView:
     """A running runtime as operations code sees it (read-only; built once the parts exist)."""
@@ -125,6 +139,7 @@ class RuntimeView:
     decisions: Decisions
     elector: ElectionCounts
     handlers: Handlers
+    installs: Installations | None = None  # [oauth]: the installation store, served
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +158,8 @@ class TeamView:
     last_event_at: float | None
     reconnects: int  # of the connection's sockets: shared by the teams of one app token
     frames_dropped: int
+    source: str = "config"  # where the installation came from: "config" ([[teams]]) or "oauth"
+    expires_at: int | None = None  # when its bot token expires (rotation on), Unix seconds
 
     @property
     def ready(self) -> bool:
@@ -154,7 +171,7 @@ class TeamView:
         return {f: getattr(self, f) for f in fields}
 
 
-def team_views(connections: Iterable[Connection]) -> list[TeamView]:
+def team_views(connections: Iterable[Connection], installs: Installations | None = None) -> list[TeamView]:
     """Every team of ``connections``, in the order the supervisor holds them."""
     views = []
     for conn in list(connections):
@@ -162,6 +179,7 @@ def team_views(connections: Iterable[Connection]) -> list[TeamView]:
         reconnects = sum(lk.reconnects for lk in links)
         dropped = sum(lk.frames_dropped for lk in links)
         for team in list(conn.teams):
+            source, expires_at = installs.source(team) if installs is not None else ("config", None)
             views.append(
                 TeamView(
                     team_id=team.team_id or None,
@@ -176,6 +194,8 @@ def team_views(connections: Iterable[Connection]) -> list[TeamView]:
                     last_event_at=team.last_event_at,
                     reconnects=reconnects,
                     frames_dropped=dropped,
+                    source=source,
+                    expires_at=expires_at,
                 )
             )
     return views

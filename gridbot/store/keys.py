@@ -95,6 +95,11 @@ class Keys:
         """Set: the id of every stored installation (an index; the ``:bot`` hash is the truth)."""
         return f"{self.prefix}:{{ix}}:installs"
 
+    def installs_version(self) -> str:
+        """Integer: bumped by every write to any installation, so every process notices a change
+        with one GET (the installs' watcher)."""
+        return f"{self.prefix}:{{ix}}:version"
+
     def oauth_state(self, state_digest: str) -> str:
         """String with EX: one pending OAuth install, named by the SHA-256 of its ``state``."""
         return f"{self.prefix}:{{os:{state_digest}}}:state"

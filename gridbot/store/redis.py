@@ -25,8 +25,12 @@ from gridbot.store.base import (
     merge_candidates,
 )
 from gridbot.store.connect import Client, connect
+from gridbot.store.direct import Direct
 from gridbot.store.keys import Keys
+from gridbot.store.scripts import ELECTION_FIELDS as _ELECTION_FIELDS
 from gridbot.store.scripts import Scripts
+from gridbot.store.scripts import election as _election
+from gridbot.store.scripts import stored_election as _stored_election
 
 T = TypeVar("T")
 # Failures that a failover or a network blip explains: the caller buffers and retries. A Cluster
@@ -50,20 +54,6 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[start : start + _RENEW_CHUNK]
 
 
-_ELECTION_FIELDS = ("team", "candidates", "epoch", "pinned", "reason")
-
-
-def _election(reply: Sequence[Any]) -> Election:
-    team, cands, epoch, pinned, reason = reply
-    return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1", reason)
-
-
-def _stored_election(fields: Sequence[Any]) -> Election | None:
-    """An election hash's fields (HMGET of _ELECTION_FIELDS); None if it has no team."""
-    team, cands, epoch, pinned, reason = fields
-    return _election([team, cands or "", epoch or "1", pinned or "0", reason or ""]) if team else None
-
-
 class RedisStore(Store):
     shared = True  # many processes: connections are split through ownership leases
 
@@ -73,6 +63,8 @@ class RedisStore(Store):
         self.keys = keys or Keys()
         self._r = client
         self._scripts = Scripts.register(client)
+        # The decider's script batches on a connection of their own (a Cluster spreads them).
+        self._direct = None if self.cluster else Direct(client.connection_pool)  # type: ignore[union-attr]
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "gridbot", claim_ttl: int = 900) -> RedisStore:
@@ -96,14 +88,17 @@ class RedisStore(Store):
     async def _each(self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         """Run one script for each ``(keys, args)``: one round trip where possible.
 
-        A standalone Redis takes EVALSHA in a non-transactional pipeline. Unlike a redis-py
-        pipeline given the script object, this does not ask SCRIPT EXISTS first (a second round
-        trip per batch); a NOSCRIPT reply loads the script and retries. A Cluster spreads the
-        calls over slots (and its pipeline cannot load a script a node has not seen), so there
-        they go out concurrently: no multi-slot transaction anywhere.
-        """
+        A standalone Redis takes EVALSHA in a non-transactional pipeline, on the store's own
+        connection when it is free (:mod:`gridbot.store.direct`), else through redis-py, which
+        does not ask SCRIPT EXISTS first (a second round trip per batch): a NOSCRIPT reply loads
+        the script and retries. A Cluster spreads the calls over slots (and its pipeline cannot
+        load a script a node has not seen): they go out concurrently, no multi-slot transaction."""
         if not calls:
             return []
+        if self._direct is not None and not self._direct.busy:
+            replies = await self._direct.scripts(script.sha, calls)
+            if replies is not None:
+                return replies
         if len(calls) == 1:
             return [await script(*calls[0])]
         if self.cluster:
@@ -396,4 +391,6 @@ class RedisStore(Store):
         await self._call(op)
 
     async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await self._r.aclose()

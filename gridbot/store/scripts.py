@@ -7,10 +7,13 @@ run only on a standalone server or a Sentinel-managed master: HOLD_MANY and OWN_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.commands.core import AsyncScript
 
+from gridbot.store.base import Election
 from gridbot.store.connect import Client
 
 # The hot path: many events of one conversation decided in one call (one slot: every key carries
@@ -312,3 +315,18 @@ class Scripts:
             member_beat=script(MEMBER_BEAT),
             members=script(MEMBERS),
         )
+
+
+ELECTION_FIELDS = ("team", "candidates", "epoch", "pinned", "reason")
+
+
+def election(reply: Sequence[Any]) -> Election:
+    """The election fields ELECT, TAKEOVER and DEPART return."""
+    team, cands, epoch, pinned, reason = reply
+    return Election(team, tuple(filter(None, cands.split(","))), int(epoch), pinned == "1", reason)
+
+
+def stored_election(fields: Sequence[Any]) -> Election | None:
+    """An election hash's fields (HMGET of ELECTION_FIELDS); None if it has no team."""
+    team, cands, epoch, pinned, reason = fields
+    return election([team, cands or "", epoch or "1", pinned or "0", reason or ""]) if team else None

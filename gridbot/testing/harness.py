@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from gridbot.config import Config, PluginsConfig, RedisConfig, RuntimeConfig, SlackConfig, TeamConfig
+from gridbot.config import (
+    Config,
+    EventsConfig,
+    PluginsConfig,
+    RedisConfig,
+    RuntimeConfig,
+    SlackConfig,
+    TeamConfig,
+)
 from gridbot.secrets import Secret
 from gridbot.testing.simulator import GridSimulator
+
+if TYPE_CHECKING:
+    from gridbot.runtime import Runtime
+
+Transport = Literal["rtm", "socket_mode", "http"]
 
 # Timings that make failover observable in seconds rather than minutes (tests, the demo).
 FAST_RUNTIME: Mapping[str, float] = {
@@ -22,9 +36,15 @@ FAST_RUNTIME: Mapping[str, float] = {
 }
 
 
+def signing_secret(app_id: str) -> str:
+    """The signing secret the simulator's app ``app_id`` signs its HTTP requests with (a test
+    secret of Slack's shape: 32 hex digits)."""
+    return hashlib.sha256(f"sim-signing-secret-{app_id}".encode()).hexdigest()[:32]
+
+
 def config_for(
     sim: GridSimulator,
-    transports: Mapping[str, Literal["rtm", "socket_mode"]] | None = None,
+    transports: Mapping[str, Transport] | None = None,
     *,
     redis_url: str | None = None,
     key_prefix: str = "gridbot",
@@ -34,9 +54,11 @@ def config_for(
 ) -> Config:
     """A config serving the simulator's installations.
 
-    ``transports`` maps team ids to "rtm" or "socket_mode"; by default every installed team is
-    served over RTM. Timings are :data:`FAST_RUNTIME`'s; ``runtime`` overrides any
-    :class:`RuntimeConfig` field.
+    ``transports`` maps team ids to "rtm", "socket_mode" or "http"; by default every installed
+    team is served over RTM. An "http" team is served by the ``[events]`` listener (an ephemeral
+    port on loopback), its app signing with :func:`signing_secret`: :func:`subscribe_http` then
+    gives the app that request URL in the simulator, for its events and interactions. Timings
+    are :data:`FAST_RUNTIME`'s; ``runtime`` overrides any :class:`RuntimeConfig` field.
     """
     teams = []
     for app in sim.topology.apps:
@@ -49,6 +71,7 @@ def config_for(
                     transport=kind,
                     bot_token=Secret(inst.bot_token),
                     app_token=Secret(app.app_token) if kind == "socket_mode" and app.app_token else None,
+                    signing_secret=Secret(signing_secret(app.id)) if kind == "http" else None,
                     name=inst.team,
                 )
             )
@@ -59,7 +82,26 @@ def config_for(
         teams=tuple(teams),
         plugins=PluginsConfig(enabled=plugins, settings=dict(plugin_settings or {})),
         runtime=RuntimeConfig(**timings),
+        events=EventsConfig(port=0) if any(t.transport == "http" for t in teams) else EventsConfig(),
     )
+
+
+async def subscribe_http(sim: GridSimulator, runtime: Runtime, config: Config) -> list[str]:
+    """Give every app with a team over "http" the runtime's ``[events]`` listener as its request
+    URL (the simulator checks it with ``url_verification``): its events and its users' slash
+    commands and interactions are POSTed there. Returns the apps subscribed."""
+    if runtime.events is None:
+        return []
+    url = f"http://{config.events.host}:{runtime.events.port}{config.events.path}"
+    http_teams = {t.bot_token.get() for t in config.teams if t.transport == "http"}
+    socket_teams = {t.bot_token.get() for t in config.teams if t.transport == "socket_mode"}
+    apps = [a for a in sim.topology.apps if any(i.bot_token in http_teams for i in a.installations)]
+    for app in apps:
+        if any(i.bot_token in socket_teams for i in app.installations):
+            # an app has Socket Mode or a request URL, not both: its other teams would hear nothing
+            raise ValueError(f"app {app.id} has teams over both http and socket_mode: pick one")
+        await sim.http.subscribe(app.id, url, signing_secret(app.id))
+    return [a.id for a in apps]
 
 
 def _toml_value(value: Any) -> str:

@@ -8,12 +8,19 @@ on the in-memory store, and waits until every team is connected::
         reply = await grid.ask("bob", "C0SHARED1", f"whois {grid.mention('alice')}")
         assert "Team One" in reply.text
 
+``grid.slash()``, ``grid.click()``, ``grid.shortcut()``, ``grid.message_shortcut()``,
+``grid.submit()``, ``grid.suggest()`` and ``grid.close_modal()`` (Socket Mode teams,
+``transports={...: "socket_mode"}``, or HTTP teams, ``transports={...: "http"}``: the runtime's
+``[events]`` listener on a free port becomes the app's request URL, and each action is POSTed
+there, its HTTP response the ack) return an :class:`~gridbot.testing.interact.Answer`: what was
+acked, posted, shown to the user alone, updated and opened.
+
 ``grid.say()`` returns every bot message posted because of what was said, once the runtime has
 processed every copy Slack delivered (shared channels reach several teams) and every handler has
 finished: no sleeps, and "exactly one reply" means exactly one.
 
 The ``gridbot`` marker takes ``plugins``, ``settings`` (``{plugin: {key: value}}``),
-``transports`` (``{team id: "rtm" | "socket_mode"}``), ``topology`` (a ``Topology`` or a TOML
+``transports`` (``{team id: "rtm" | "socket_mode" | "http"}``), ``topology`` (a ``Topology`` or a TOML
 path), ``command_prefix``, ``strict``, ``expect_errors``, ``simulator`` (keywords for
 ``GridSimulator``, e.g. ``{"time_scale": 10}`` or ``{"rate_limits": RateLimits(enabled=False)}``)
 and any ``[runtime]`` field.
@@ -43,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gridbot.testing.interact import Interacting
 from gridbot.testing.watch import PluginFailure, Watch
 
 if TYPE_CHECKING:
@@ -58,7 +66,7 @@ except ImportError:  # pragma: no cover
 MARKER = "gridbot"
 FIXTURES = ("grid", "grid_factory")
 _MARKER_DOC = (
-    "gridbot(plugins=[...], settings={plugin: {...}}, transports={team: 'rtm'|'socket_mode'}, "
+    "gridbot(plugins=[...], settings={plugin: {...}}, transports={team: 'rtm'|'socket_mode'|'http'}, "
     "topology=Topology|path, command_prefix='!', strict=False, expect_errors=False, simulator={...}, "
     "**runtime): how the `grid` fixture configures the simulator and the runtime"
 )
@@ -103,8 +111,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"{needs}: pip install pytest-asyncio")
 
 
-class Grid:
-    """A running simulator with a runtime serving it: say things, read the bot's replies."""
+class Grid(Interacting):
+    """A running simulator with a runtime serving it: say things, read the bot's replies; run
+    slash commands, click buttons, use shortcuts and submit modals (:class:`Answer`)."""
 
     def __init__(
         self, sim: GridSimulator, runtime: Runtime, config: Config, *, watch: Watch, expect_errors: bool
@@ -227,9 +236,16 @@ class Grid:
         processed = c.handled + c.duplicate + c.rescued + c.own_message
         # len() of the simulator's logs counts every record ever written (only the newest are
         # kept), so this never stops growing in a long test
-        delivered = len(self.sim.deliveries) + len(self.sim.envelopes_sent)
+        delivered = len(self.sim.deliveries) + len(self.sim.envelopes_sent) + self.sim.http.events_submitted
+        if rt.interactions is not None:  # interactions offered to the dedup stage are decided too
+            delivered += rt.interactions.offered
         # a copy a timing fault holds back is delivered later: not settled until it is
-        idle = rt.dedup.backlog == 0 and rt.dispatcher.running == 0 and self.sim.in_flight == 0
+        idle = (
+            rt.dedup.backlog == 0
+            and rt.dispatcher.running == 0
+            and self.sim.in_flight == 0
+            and self.sim.http.in_flight == 0  # an HTTP delivery not answered yet, or awaiting a retry
+        )
         return processed, delivered, idle
 
     async def settle(self, timeout: float = 10.0) -> None:
@@ -292,7 +308,7 @@ async def _start(
     from gridbot.config import replace
     from gridbot.loading import load_plugins, report_load
     from gridbot.runtime import Runtime
-    from gridbot.testing.harness import config_for
+    from gridbot.testing.harness import config_for, subscribe_http
     from gridbot.testing.simulator import GridSimulator
 
     sim = GridSimulator(_topology(topology), seed=seed, **dict(simulator or {}))
@@ -330,6 +346,7 @@ async def _start(
         if loop.time() > deadline:
             raise AssertionError(f"only {supervisor.connected()} of {len(config.teams)} teams connected")
         await asyncio.sleep(0.01)
+    await subscribe_http(sim, rt, config)  # "http" teams: the app's request URL is the listener
     await grid.settle()
     grid.check_errors()  # an on_startup hook that raised
     return grid

@@ -17,8 +17,9 @@ dropped from a full buffer, not decided within ``ack_timeout``, the intake above
 mark (not offered), or the team still authenticating. So a 200 means the claim is in the store:
 no event acknowledged here is lost with this process, and a retry that reaches another replica,
 seconds or minutes later, meets the claim (kept ``runtime.claim_ttl``, >= 15 minutes, beyond
-Slack's retry horizon). ``X-Slack-No-Retry`` is never sent. Interactive payloads and slash
-commands are not retried by Slack and need no claim: they are answered 200 once offered.
+Slack's retry horizon). ``X-Slack-No-Retry`` is never sent. An interactive payload or a slash
+command is answered with its ack: the body its handler acked with (an immediate message, a
+``response_action``, options), or empty at the deadline (:mod:`gridbot.interactive.ack`).
 
 The parsing is a small HTTP/1.1 server on :class:`asyncio.Protocol` (Content-Length bodies,
 keep-alive, one request at a time per connection), not aiohttp's web server: it costs about a
@@ -39,6 +40,7 @@ import orjson
 from gridbot.config import EventsConfig
 from gridbot.dedup.outcomes import ACCEPTED, Outcomes
 from gridbot.events import FrameError
+from gridbot.interactive.intake import Interactions
 from gridbot.logs import get_logger
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
@@ -66,6 +68,7 @@ class EventsIntake(Protocol):
         covers: tuple[str, ...],
         event_id: str | None = None,
     ) -> None: ...
+    def handed_over(self) -> None: ...
 
 
 class Waiter:
@@ -241,6 +244,9 @@ class EventsReceiver:
             if kind == "ssl_check":
                 conn.answer(200, "ssl_check")
                 return
+            if kind == "interaction":
+                self._interact(conn, app, payload.envelope, payload.body)
+                return
             team, enterprise = app.route(payload.body)
         except Pending:
             self.retry_later(conn, "starting", None)
@@ -255,10 +261,6 @@ class EventsReceiver:
             conn.answer(200, "app_rate_limited")
             return
         assert payload.frame is not None
-        if kind == "interaction":  # not retried by Slack, nothing to claim: in, then 200
-            if self._offer(conn, app, team, enterprise, payload.frame, None, None):
-                conn.answer(200, "interaction")
-            return
         assert payload.event_id is not None
         if not self._intake.open.is_set():  # above the high-water mark: not taken in
             self.retry_later(conn, "busy", payload.event_id)
@@ -278,10 +280,29 @@ class EventsReceiver:
         else:
             self._offer(conn, app, team, enterprise, payload.frame, payload.event_id, waiter)
 
+    def _interact(self, conn: Conn, app: EventsApp, envelope: str, body: dict[str, Any]) -> None:
+        """Hand an interaction over; the request is answered when it is acked."""
+        if not isinstance(self._intake, Interactions):
+            raise FrameError("interactivity_off")
+        waiter = conn.waiter = Waiter(self, conn, "", self.clock())  # holds the connection's next request
+
+        async def send(ack: dict[str, Any] | None) -> None:
+            waiter.done = True
+            body = b"" if ack is None else orjson.dumps(ack)
+            conn.answer(200, "interaction", body, JSON if body else None)
+
+        try:
+            team, _ = self._intake.offer_interaction(envelope, body, app.by_id, app.teams, send)
+        except FrameError:
+            conn.waiter = None
+            raise
+        team.last_event_at = time.time()
+
     def _flush(self) -> None:
         batch, self._batch = self._batch, []
         for conn, app, team, enterprise, frame, event_id, waiter in batch:
             self._offer(conn, app, team, enterprise, frame, event_id, waiter)
+        self._intake.handed_over()  # the whole window is in: the decider need not wait a turn
 
     def _offer(
         self,

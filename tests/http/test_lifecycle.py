@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 import pytest
 from gridtest import SHARED, T1, T2, wait_until
-from httpkit import http_config, http_runtime, sender
+from httpkit import APP, delivery_of, event_callback, http_config, http_runtime, message, subscribe
 
 from gridbot.config import HttpConfig, replace
 from gridbot.runtime import Runtime
 from gridbot.store import Decision, MemoryStore
 from gridbot.testing import GridSimulator
-from gridbot.testing.events_sender import event_callback, message
 
 
 @pytest.fixture
@@ -42,13 +41,21 @@ async def test_http_teams_are_authenticated_connected_and_shown(sim: GridSimulat
             (T2, "http", "connected"),
         ]
         assert health == (200, {"ok": True, "apps": 1, "store_ok": True})
-        async with sender(url) as slack:
-            await slack.deliver(event_callback(message(SHARED, "W0ALICE01", "echo hi", team=T1), team_id=T1))
+        await subscribe(sim, url)
+        await sim.post_message(user="W0ALICE01", channel=SHARED, text="echo hi")
+        await wait_until(lambda: len(sim.posted) == 1, 5, "the reply")
+        await delivery_of(sim, sim.posted[0].ts)  # the reply, as Slack delivers it to its own app
         text = rt.metrics.render().decode()
         assert 'gridbot_team_state{state="connected",team_id="T0TEAM001"} 1.0' in text
         assert 'gridbot_events_answers_total{reason="handled",status="200"} 1.0' in text
-        assert "gridbot_events_ack_seconds_count 1.0" in text
-        assert 'gridbot_events_received_total{team_id="T0TEAM001",type="message"} 1.0' in text
+        assert 'gridbot_events_answers_total{reason="own_message",status="200"} 1.0' in text
+        assert "gridbot_events_ack_seconds_count 2.0" in text  # the message and the bot's own reply
+        received = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("gridbot_events_received_total{") and 'type="message"' in line
+        ]
+        assert sum(received) == 2.0  # by the team the delivery was authorized for (either)
 
 
 class GatedStore(MemoryStore):
@@ -73,18 +80,17 @@ async def test_stopping_refuses_new_connections_and_answers_those_in_flight(sim:
         sup = rt.supervisor
         await wait_until(lambda: len(sup.connected()) == 2, 10, "teams connected")
         url = f"http://127.0.0.1:{rt.events.port}/slack/events"
-        async with sender(url, retry_delays=()) as slack:
-            delivering = asyncio.create_task(
-                slack.deliver(event_callback(message(SHARED, "W0ALICE01", "echo late", team=T1), team_id=T1))
-            )
-            await store.asked.wait()  # the delivery is being decided: in flight
-            stopping = asyncio.create_task(rt.stop())
-            await wait_until(lambda: not rt.events.listening.is_set(), 5, "the listener stopped")
-            with pytest.raises(aiohttp.ClientConnectionError):
-                async with aiohttp.ClientSession() as other:
-                    await other.post(url, data=b"{}")
-            store.gate.set()
-            delivery = await delivering
+        await subscribe(sim, url)
+        said = event_callback(message(SHARED, "W0ALICE01", "echo late", team=T1), team_id=T1)
+        delivering = asyncio.create_task(sim.http.deliver(APP, said, retries=False))
+        await store.asked.wait()  # the delivery is being decided: in flight
+        stopping = asyncio.create_task(rt.stop())
+        await wait_until(lambda: not rt.events.listening.is_set(), 5, "the listener stopped")
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with aiohttp.ClientSession() as other:
+                await other.post(url, data=b"{}")
+        store.gate.set()
+        delivery = await delivering
         assert delivery.acked and [a.status for a in delivery.attempts] == [200]
         await stopping
         assert [p.text for p in sim.posted] == ["late"]

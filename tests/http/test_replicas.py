@@ -1,8 +1,8 @@
 """Two `gridbot run` replicas behind a round-robin load balancer, one real Redis.
 
-Slack delivers each event to the request URL and retries what was not acknowledged within 3 s
-(about at once, after 1 and 5 minutes; 100x faster here): the retry usually lands on the other
-replica, which must find the claim the first one made (platform-2026.md, "Events API over HTTP":
+The simulator delivers each event to the request URL (the proxy) and retries what was not
+acknowledged within 3 s (about at once, after 1 and 5 minutes; 100x faster here): the retry
+usually lands on the other replica, which must find the claim the first one made (platform-2026.md, "Events API over HTTP":
 a dedup memory must outlive the retry horizon).
 """
 
@@ -12,27 +12,40 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from gridtest import SHARED, T1, T2, GridbotProcess, wait_until
-from httpkit import Proxy, http_config, http_runtime, listening_port, sender
+from httpkit import (
+    APP,
+    FAST,
+    Proxy,
+    delivered,
+    delivery_of,
+    event_callback,
+    http_config,
+    http_runtime,
+    listening_port,
+    message,
+    signed_post,
+    subscribe,
+)
 
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator, RateLimits
-from gridbot.testing.events_sender import Delivery, event_callback, message
 
 USERS = {T1: "W0ALICE01", T2: "W0BOB0001"}
-UNLIMITED = pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True, ids=["unlimited"])
+UNLIMITED = pytest.mark.parametrize(
+    "sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True, ids=["unlimited"]
+)
 
 
 @pytest.fixture
 async def sim(request: pytest.FixtureRequest) -> AsyncIterator[GridSimulator]:
     """Slack's rate limits, unless parametrized indirectly with GridSimulator keywords."""
     options = getattr(request, "param", {})
-    async with GridSimulator(seed=17, **options) as simulator:
+    async with GridSimulator(seed=17, time_scale=FAST, **options) as simulator:
         yield simulator
 
 
@@ -57,9 +70,9 @@ def backend(proc: GridbotProcess) -> str:
     return f"http://127.0.0.1:{listening_port(proc)}"
 
 
-def said(n: int, label: str) -> dict[str, Any]:
-    team = (T1, T2)[n % 2]
-    return event_callback(message(SHARED, USERS[team], f"echo {label}{n}", team=team), team_id=team)
+async def say(sim: GridSimulator, n: int, label: str) -> str:
+    """A user of Team One or Team Two writes in the shared channel; returns the message ts."""
+    return await sim.post_message(user=USERS[(T1, T2)[n % 2]], channel=SHARED, text=f"echo {label}{n}")
 
 
 def replies(sim: GridSimulator) -> list[str]:
@@ -72,18 +85,22 @@ async def test_every_event_answered_once_while_slack_retries_on_the_other_replic
 ) -> None:
     procs = await replicas(sim, tmp_path, redis_url, redis_prefix)
     try:
-        proxy = Proxy([backend(p) for p in procs], lose={n for n in range(40) if n % 3 == 1})
-        async with proxy.serving() as url, sender(url) as slack:
-            # One after the other, so the round robin sends each retry to the other replica.
-            deliveries = [await slack.deliver(said(n, "rr")) for n in range(24)]
+        # The first answer to every third message is lost on its way back to Slack.
+        lose = {f"echo rr{n}" for n in range(24) if n % 3 == 1}
+        proxy = Proxy([backend(p) for p in procs], lose=lose, retry_elsewhere=True)
+        async with proxy.serving() as url:
+            await subscribe(sim, url)
+            # One after the other: each reply is in before the next message.
+            deliveries = [await delivery_of(sim, await say(sim, n, "rr")) for n in range(24)]
             expected = sorted(f"rr{n}" for n in range(24))
             await wait_until(lambda: len(sim.posted) >= 24, 15, "24 replies")
-            assert (await slack.deliver(said(99, "marker"))).acked  # a later reply: no more after it
+            assert (await delivery_of(sim, await say(sim, 99, "marker"))).acked  # no more replies after it
             await wait_until(lambda: "marker99" in replies(sim), 10, "the marker's reply")
         assert all(d.acked for d in deliveries)
         assert replies(sim) == sorted([*expected, "marker99"])  # each exactly once
         retried = [d for d in deliveries if d.retries]
-        assert len(retried) >= 5  # every third answer was lost
+        assert len(retried) == 8  # every third message's first answer was lost
+        assert all(a.retry_reason == "http_error" for d in retried for a in d.attempts[1:])  # the proxy's 502
         by_event: dict[str | None, list[str]] = {}
         for _, where, status, event_id in proxy.served:
             assert status == 200
@@ -91,6 +108,7 @@ async def test_every_event_answered_once_while_slack_retries_on_the_other_replic
         for d in retried:  # the retry was taken by the other replica, and answered 200 there
             first, second = by_event[d.event_id][:2]
             assert first != second
+        assert sim.http.counts(APP).non_2xx == len(retried)
         assert sim.calls_to("chat.postMessage") and len(sim.posted) == 25
     finally:
         for p in procs:
@@ -107,33 +125,41 @@ async def test_a_replica_killed_with_events_in_flight_loses_none_it_had_not_clai
     procs = await replicas(sim, tmp_path, redis_url, redis_prefix)
     victim, survivor = procs
     try:
-        proxy = Proxy([backend(p) for p in procs])
-        payloads = [said(n, "k") for n in range(40)]
-        async with proxy.serving() as url, sender(url) as slack:
+        # Random picks: with round robin, each user's message and the bot's reply to the one
+        # before would take turns, and the victim would only ever hold replies.
+        proxy = Proxy([backend(p) for p in procs], seed=17)
+        ts_of: dict[str, str] = {}
+        async with proxy.serving() as url:
+            await subscribe(sim, url)
 
-            async def stream() -> list[Delivery]:
-                sent = []
-                for payload in payloads:
-                    sent.append(asyncio.create_task(slack.deliver(payload)))
-                    await asyncio.sleep(0.01)  # Slack's pace: 100 events a second
-                return list(await asyncio.gather(*sent))
+            async def stream() -> None:
+                for n in range(40):
+                    ts_of[f"k{n}"] = await say(sim, n, "k")
+                    await asyncio.sleep(0.05)  # the users' pace: still talking when the victim stops
 
             streaming = asyncio.create_task(stream())
             await wait_until(lambda: len(sim.posted) >= 8, 10, "the stream under way")
             # Stopped first, so that deliveries are surely in flight at it when it is killed.
             victim.signal(signal.SIGSTOP)
             held = backend(victim)
-            await wait_until(lambda: proxy.inflight.get(held, 0) > 0, 10, "a delivery held by the victim")
+            await wait_until(
+                lambda: any(t.startswith("echo k") for t in proxy.holding.get(held, ())),
+                10,
+                "a user's message held by the victim",
+            )
             victim.signal(signal.SIGKILL)
-            deliveries = await streaming
+            await streaming
+            await wait_until(
+                lambda: len(ts_of) == 40 and all(d.outcome for d in delivered(sim)), 30, "all done"
+            )
+            deliveries = [d for d in delivered(sim) if d.ts in ts_of.values()]  # not the bot's own replies
             await wait_until(lambda: len(sim.posted) >= 30, 15, "most replies")
-            assert (await slack.deliver(said(99, "marker"))).acked
+            assert (await delivery_of(sim, await say(sim, 99, "marker"))).acked
             await wait_until(lambda: "marker99" in replies(sim), 10, "the marker's reply")
-        assert all(d.acked for d in deliveries)
+        assert len(deliveries) == 40 and all(d.acked for d in deliveries)
         assert any(d.retries for d in deliveries)  # some were in flight at the victim
         got = replies(sim)
         assert len(got) == len(set(got))  # never twice
-        ts_of = {p["event"]["text"].removeprefix("echo "): p["event"]["ts"] for p in payloads}
         missing = {f"k{n}" for n in range(40)} - set(got)
         claimed_by_victim = {
             e["ts"]
@@ -159,19 +185,21 @@ async def test_a_retry_minutes_later_on_the_other_replica_is_still_a_duplicate(
     async with http_runtime(config) as (_, url_a), http_runtime(config) as (_, url_b):
         said_once = event_callback(message(SHARED, USERS[T1], "echo late retry", team=T1), team_id=T1)
         joined = event_callback({"type": "team_join", "user": {"id": "W0NEW0001", "team_id": T1}}, team_id=T1)
-        async with sender(url_a) as slack:
-            assert all([(await slack.deliver(said_once)).acked, (await slack.deliver(joined)).acked])
+        await subscribe(sim, url_a)
+        assert all(
+            [(await sim.http.deliver(APP, said_once)).acked, (await sim.http.deliver(APP, joined)).acked]
+        )
         async with aioredis.Redis.from_url(redis_url) as redis:  # the claims, as Redis holds them
             claims = [k async for k in redis.scan_iter(match=f"{redis_prefix}:*:ev*")]
             assert len(claims) == 2
             for key in claims:
                 assert await redis.ttl(key) > 6 * 60 + 30
         retry = {"X-Slack-Retry-Num": "3", "X-Slack-Retry-Reason": "http_timeout"}
-        async with sender(url_b) as slack:
-            for payload in (said_once, joined):
-                status, _ = await slack.post(orjson.dumps(payload), headers=retry)
-                assert status == 200
-            assert (await slack.deliver(said(98, "marker"))).acked
+        for payload in (said_once, joined):  # Slack's last retry, as it reaches the other replica
+            status, _ = await signed_post(url_b, orjson.dumps(payload), headers=retry)
+            assert status == 200
+        await subscribe(sim, url_b)
+        assert (await delivery_of(sim, await say(sim, 98, "marker"))).acked
         await wait_until(lambda: "marker98" in replies(sim), 10, "the marker's reply")
         assert replies(sim) == ["late retry", "marker98"]
 

@@ -10,6 +10,8 @@ request. Slack's rules (platform-2026.md, "Events API over HTTP"): HMAC-SHA256 o
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,19 +19,37 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from gridtest import SHARED, T1, log_lines, wait_until
-from httpkit import OTHER_SECRET, SECRET, http_config, http_runtime, sender
+from httpkit import (
+    FAST,
+    OTHER_SECRET,
+    SECRET,
+    delivery_of,
+    event_callback,
+    http_config,
+    http_runtime,
+    message,
+    signed_post,
+    subscribe,
+)
+from slack_sdk.signature import SignatureVerifier
 
 from gridbot.runtime import Runtime
 from gridbot.testing import GridSimulator
-from gridbot.testing.events_sender import event_callback, message, sign
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[GridSimulator, Runtime, str]]:
-    async with GridSimulator() as sim:
+    async with GridSimulator(time_scale=FAST) as sim:
         config = http_config(sim, events={"read_timeout": 0.5, "max_body_bytes": 64 * 1024})
         async with http_runtime(config) as (rt, url):
+            await subscribe(sim, url)
             yield sim, rt, url
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's v0 signature of any bytes (slack_sdk's generator only takes UTF-8 bodies)."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 def _payload(text: str) -> bytes:
@@ -41,11 +61,13 @@ def _received(rt: Runtime) -> int:
 
 
 async def _still_serving(sim: GridSimulator, url: str, text: str) -> None:
-    """A genuine delivery after the refusal is handled: the daemon kept serving."""
-    async with sender(url) as slack:
-        delivery = await slack.deliver(orjson.loads(_payload(f"echo {text}")))
-    assert delivery.acked
+    """A genuine delivery after the refusal is handled: the daemon kept serving. (Returns once
+    the bot's reply was delivered back to it too, as Slack delivers an app's own messages.)"""
+    ts = await sim.post_message(user="W0ALICE01", channel=SHARED, text=f"echo {text}")
+    assert (await delivery_of(sim, ts)).acked
     await wait_until(lambda: any(p.text == text for p in sim.posted), 5, "the marker's reply")
+    reply = next(p for p in sim.posted if p.text == text)
+    assert (await delivery_of(sim, reply.ts)).acked
 
 
 def _refusals(stream: str) -> list[dict[str, object]]:
@@ -87,15 +109,14 @@ async def test_unverified_requests_get_401_and_never_reach_the_intake(
         ts = "1.5e9"
     before = _received(rt)
     with log_lines("info") as logs:
-        async with sender(url) as slack:
-            status, answer = await slack.post(body, timestamp=ts, secret=secret, headers=headers)
+        status, answer = await signed_post(url, body, timestamp=ts, secret=secret, headers=headers)
     assert (status, answer) == (401, b"")
     refused = _refusals(logs.getvalue())
     assert [(r["reason"], r["status"], r["refused_total"]) for r in refused] == [(reason, 401, 1)]
     assert "forged" not in logs.getvalue().lower() and SECRET not in logs.getvalue()
     assert rt.events is not None and rt.events.counts.answers[(401, reason)] == 1
     await _still_serving(sim, url, "after " + case)
-    assert _received(rt) == before + 1  # only the genuine delivery was offered
+    assert _received(rt) == before + 2  # only the genuine delivery (and the bot's reply) was offered
     assert [p.text for p in sim.posted] == ["after " + case]
 
 
@@ -203,3 +224,40 @@ async def test_malformed_requests_are_refused(
     answer = await _raw(url, data)
     assert answer.startswith(b"HTTP/1.1 " + status + b" ")
     await _still_serving(sim, url, f"after {status.decode()}")
+
+
+def test_the_receivers_check_agrees_with_slack_sdks_verifier() -> None:
+    """EventsApp.verify computes the digest its own way (one-shot hmac.digest); on every case
+    here it must answer exactly what slack_sdk's SignatureVerifier.is_valid answers."""
+
+    from gridbot.secrets import Secret
+    from gridbot.transport.http_apps import EventsApp
+
+    app = EventsApp("app", Secret(SECRET), [], {})
+    reference = SignatureVerifier(SECRET)
+    now = str(int(time.time()))
+    body = _payload("verify me")
+    good = sign(SECRET, now, body)
+    cases: list[tuple[bytes, str | None, str | None]] = [
+        (body, now, good),
+        (body + b" ", now, good),  # tampered body
+        (body, now, sign(OTHER_SECRET, now, body)),  # another app's secret
+        (body, str(int(now) - 301), sign(SECRET, str(int(now) - 301), body)),  # stale
+        (body, str(int(now) + 301), sign(SECRET, str(int(now) + 301), body)),  # from the future
+        (body, str(int(now) - 299), sign(SECRET, str(int(now) - 299), body)),  # inside the window
+        (body, now, good.upper()),
+        (body, now, good[:-1]),
+        (body, now, None),
+        (body, None, good),
+        (body, "not-a-number", good),
+        (b"\xff\xfe" + body, now, sign(SECRET, now, b"\xff\xfe" + body)),  # no UTF-8
+        (body, now, "v0=\u00e9" + good[4:]),  # not ASCII
+        ("caf\u00e9 ok".encode(), now, sign(SECRET, now, "caf\u00e9 ok".encode())),
+    ]
+    for n, (data, ts, signature) in enumerate(cases):
+        try:
+            expected = reference.is_valid(data, ts, signature)
+        except (ValueError, TypeError):
+            expected = False
+        assert app.verify(data, ts, signature) is expected, f"case {n}"
+    assert app.verify(body, now, good) is True

@@ -204,3 +204,12 @@ async def test_a_claim_lapses_after_its_ttl(installs: InstallStore) -> None:
         return claim if claim is Claim.WON else None
 
     await eventually(won, 5)
+
+
+async def test_a_touch_moves_the_version_and_writes_nothing(installs: InstallStore) -> None:
+    """Every watcher reads the store again (a revoked workspace of an org install)."""
+    await installs.async_save(org_wide())
+    before, ids = await installs.version(), await installs.ids()
+    await installs.touch()
+    assert await installs.version() != before
+    assert await installs.ids() == ids

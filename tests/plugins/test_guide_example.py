@@ -21,7 +21,14 @@ from ops.readme import marked, one
 def guide(tmp_path: Path) -> Project:
     project = fresh_project(tmp_path)
     files = marked("file")
-    assert [b.name for b in files] == ["standup.py", "gridbot.toml", "test_standup.py", "test_whois.py"]
+    assert [b.name for b in files] == [
+        "standup.py",
+        "gridbot.toml",
+        "test_standup.py",
+        "tickets.py",
+        "test_tickets.py",
+        "test_whois.py",
+    ]
     for block in files:
         project.write(block.name, block.text)
     assert sorted(p.name for p in project.path.iterdir()) == sorted(b.name for b in files)
@@ -34,7 +41,7 @@ def test_the_guide_as_written_checks_and_its_tests_pass_on_the_first_run(guide: 
     assert checked.stdout.endswith("plugins: help, whois, standup)\n") and checked.stderr == ""
     tested = guide.pytest()
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert tested.stdout.splitlines()[-1].startswith("==") and " 2 passed" in tested.stdout.splitlines()[-1]
+    assert tested.stdout.splitlines()[-1].startswith("==") and " 3 passed" in tested.stdout.splitlines()[-1]
     assert "warning" not in tested.stdout.lower()
 
 

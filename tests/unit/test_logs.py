@@ -95,3 +95,92 @@ def test_config_reprs_hide_tokens() -> None:
 def test_a_registered_secret_that_prefixes_another_token_does_not_unmask_its_rest() -> None:
     Secret("xoxb-1")  # a short secret somewhere in the process (a test's, a sloppy config's)
     assert redact("token xoxb-1234-abcdef leaked") == "token xoxb-[redacted] leaked"
+
+
+def test_a_hot_line_is_the_line_structlog_writes() -> None:
+    """HotLogger.info renders its line itself: same keys, order, values and redaction as the
+    configured pipeline (a bound context variable included), a timestamp of the same shape,
+    and nothing below the configured level."""
+    import re
+
+    import structlog
+
+    fields = {"received_by": "T1", "handled_by": "T2", "decision": "handled", "ts": "1.000100",
+              "handlers": ["echo.echo", TOKEN], "channel": None, "n": 3}  # fmt: skip
+    hot = logs.HotLogger("gridbot.test")
+    structlog.contextvars.bind_contextvars(request="r-1")
+    try:
+        lines = [capture(lambda: logs.get_logger("gridbot.test").info("event.handled", **fields))]
+        lines.append(capture(lambda: hot.info("event.handled", dict(fields))))
+    finally:
+        structlog.contextvars.unbind_contextvars("request")
+    slow, fast = (json.loads(line) for line in lines)
+    assert TOKEN not in lines[1] and "echo.echo" in lines[1]
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"
+    assert re.fullmatch(stamp, slow.pop("timestamp")) and re.fullmatch(stamp, fast.pop("timestamp"))
+    assert list(fast.items()) == list(slow.items())
+    assert fast["request"] == "r-1" and fast["level"] == "info"
+    stream = io.StringIO()
+    logs.configure("warning", stream=stream, json=True)
+    hot.info("event.handled", dict(fields))
+    assert stream.getvalue() == ""
+    logs.configure("info")
+
+
+def test_timestamps_read_as_utc_now() -> None:
+    import datetime
+
+    before = datetime.datetime.now(datetime.UTC)
+    stamp = datetime.datetime.fromisoformat(logs._now_iso().replace("Z", "+00:00"))
+    after = datetime.datetime.now(datetime.UTC)
+    assert before <= stamp <= after
+
+
+async def test_hot_lines_of_one_loop_turn_reach_the_stream_with_one_flush() -> None:
+    import asyncio
+
+    class Counting(io.StringIO):
+        flushes = 0
+
+        def flush(self) -> None:
+            self.flushes += 1
+
+    stream = Counting()
+    logs.configure("info", stream=stream, json=True)
+    try:
+        hot = logs.HotLogger("gridbot.test")
+        for n in range(3):
+            hot.info("event.handled", {"n": n})
+        assert stream.flushes == 0  # written, flushed once the turn ends
+        await asyncio.sleep(0)
+        assert stream.flushes == 1
+        assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == [0, 1, 2]
+        hot.info("event.handled", {"n": 3})
+        await asyncio.sleep(0)
+        assert stream.flushes == 2
+    finally:
+        logs.configure("info")
+
+
+def test_a_hot_line_reaches_processors_someone_else_added_after_it_was_first_used() -> None:
+    """The playground's tap (and a test capturing logs) reconfigure structlog around gridbot's
+    pipeline: a HotLogger used before must still pass its lines through the new processors."""
+    import structlog
+
+    seen: list[str] = []
+
+    def tap(_logger: object, _method: str, event_dict: dict[str, object]) -> dict[str, object]:
+        seen.append(str(event_dict["event"]))
+        return event_dict
+
+    logs.configure("info", stream=io.StringIO(), json=False)  # structlog's own path: binds
+    hot = logs.HotLogger("gridbot.test")
+    hot.info("event.handled", {"n": 1})
+    saved = structlog.get_config()
+    structlog.configure(processors=[tap, *saved["processors"]])
+    try:
+        hot.info("event.handled", {"n": 2})
+    finally:
+        structlog.configure(processors=saved["processors"])
+        logs.configure("info")
+    assert seen == ["event.handled"]

@@ -1,5 +1,7 @@
 """The Enterprise Grid simulator: Web API, RTM and Socket Mode for one org, on loopback."""
 
+from .http_delivery import HttpHub, RequestUrlRefused
+from .http_policy import HttpAttempt, HttpCounts, HttpDelivery, HttpNotice, HttpPolicy, form_body
 from .messages import Message
 from .model import (
     App,
@@ -27,6 +29,12 @@ __all__ = [
     "Conversation",
     "Enterprise",
     "GridSimulator",
+    "HttpAttempt",
+    "HttpCounts",
+    "HttpDelivery",
+    "HttpHub",
+    "HttpNotice",
+    "HttpPolicy",
     "Injection",
     "Installation",
     "Limit",
@@ -35,12 +43,14 @@ __all__ = [
     "RateLimits",
     "Reaction",
     "Recent",
+    "RequestUrlRefused",
     "SentEnvelope",
     "Team",
     "TimingRule",
     "Topology",
     "User",
     "default_topology",
+    "form_body",
     "load_topology",
     "topology_from_dict",
 ]

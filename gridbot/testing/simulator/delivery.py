@@ -1,4 +1,5 @@
-"""The delivery rules: RTM gets one copy per connected installation, Socket Mode one per app.
+"""The delivery rules: RTM gets one copy per connected installation, Socket Mode or the app's
+request URL (http_delivery.py) one per app.
 
 Copies go out in a random order per message (Slack gives no ordering between teams' sockets);
 timing faults (timing.py) can make any copy late, or write it twice.
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from .http_delivery import HttpHub
 from .model import BotRef, Conversation
 from .records import Delivery, Journal
 from .rtm import RtmRegistry, RtmSocket
@@ -63,8 +65,10 @@ class Fanout:
         rng: random.Random,
         journal: Journal,
         timing: Timing,
+        http: HttpHub,
     ) -> None:
         self._state = state
+        self._http = http
         self._deliveries = journal.deliveries
         self._rtm = rtm
         self._sm = socket_mode
@@ -151,7 +155,7 @@ class Fanout:
     ) -> None:
         by_app: dict[str, list[BotRef]] = {}
         for bot in bots:
-            if bot.app.app_token is not None:
+            if bot.app.app_token is not None or self._http.subscribed(bot.app.id):
                 by_app.setdefault(bot.app.id, []).append(bot)
         for app_id, app_bots in by_app.items():
             # Slack sends one event per app however many of its installs share the channel;
@@ -166,7 +170,7 @@ class Fanout:
             if plan.delay:
                 self._timing.later(plan.delay, self._envelope(app_id, payload), f"sim.sm.lag.{app_id}")
             else:
-                await self._sm.deliver(app_id, payload)
+                await self._per_app(app_id, payload)
             if plan.again is not None:
                 # The field report: a second delivery with another installation's team id (and
                 # so its own event_id), which only the message identity can dedup.
@@ -176,8 +180,19 @@ class Fanout:
                     plan.delay + plan.again, self._envelope(app_id, twin), f"sim.sm.dup.{app_id}"
                 )
 
+    async def to_app(self, app_id: str, payload: dict[str, Any]) -> None:
+        """One payload to the app, as it is (an app-level event: org_installs.py)."""
+        await self._per_app(app_id, payload)
+
     def _envelope(self, app_id: str, payload: dict[str, Any]) -> Callable[[], Any]:
-        return lambda: self._sm.deliver(app_id, payload)
+        return lambda: self._per_app(app_id, payload)
+
+    async def _per_app(self, app_id: str, payload: dict[str, Any]) -> None:
+        # An app with a request URL has Socket Mode off: its events go to the URL.
+        if self._http.subscribed(app_id):
+            self._http.submit(app_id, payload)
+        else:
+            await self._sm.deliver(app_id, payload)
 
     def payload(
         self, auth: BotRef, event: dict[str, Any], source_team: str, channel: str | None
@@ -185,6 +200,7 @@ class Fanout:
         """The Events API wrapper (slack-protocol-notes.md D) for ``auth``'s installation."""
         enterprise_id = self._state.topology.enterprise.id
         event_type = str(event.get("type", "event"))
+        org_wide = auth.key in self._state.org_wide
         return {
             "token": "",
             "team_id": source_team,
@@ -197,12 +213,15 @@ class Fanout:
             "authorizations": [
                 {
                     "enterprise_id": enterprise_id,
-                    "team_id": auth.team,
+                    # an org-wide install names no team (slack-protocol-notes.md C, D)
+                    "team_id": None if org_wide else auth.team,
                     "user_id": auth.installation.bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": org_wide,
                 }
             ],
             "is_ext_shared_channel": False,
+            "context_team_id": source_team,
+            "context_enterprise_id": enterprise_id,
             "event_context": event_context(event_type, source_team, auth.app.id, channel),
         }

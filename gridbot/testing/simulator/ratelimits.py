@@ -42,6 +42,7 @@ POST_PER_WORKSPACE = Limit(300, 300)
 
 #: Each method's tier, as the method's reference page gives it.
 METHOD_LIMITS: Mapping[str, Limit] = {
+    "auth.teams.list": TIER_2,  # docs.slack.dev/reference/methods/auth.teams.list: Tier 2
     "auth.test": TIER_4,  # "Special": generous; no documented number below Tier 4
     "team.info": TIER_3,
     "rtm.connect": TIER_1,
@@ -58,12 +59,17 @@ METHOD_LIMITS: Mapping[str, Limit] = {
     "chat.postEphemeral": TIER_4,
     "chat.update": TIER_3,
     "reactions.add": TIER_3,
+    "views.open": TIER_4,  # the views.* reference pages: Tier 4
+    "views.push": TIER_4,
+    "views.update": TIER_4,
     "admin.apps.approve": TIER_2,
     "admin.apps.restrict": TIER_2,
     "admin.apps.clearResolution": TIER_2,
     "admin.apps.clear_resolution": TIER_2,
     "admin.apps.requests.list": TIER_2,
     "admin.apps.uninstall": TIER_1,
+    "migration.exchange": TIER_2,
+    "oauth.v2.access": TIER_4,  # docs.slack.dev/reference/methods/migration.exchange: Tier 2
 }
 
 

@@ -18,10 +18,16 @@ from .chat import Chat
 from .controls import Controls
 from .delivery import Fanout
 from .faults import Faults
+from .http_delivery import HttpHub
+from .http_policy import HttpPolicy
+from .interactivity import Interactivity
 from .listing import Listing
 from .messages import KEEP_MESSAGES, Message
+from .migration import Migration
 from .model import BotRef, Conversation, Topology, User, default_topology
+from .oauth import OAuth
 from .org import OrgChanges
+from .org_installs import OrgInstalls
 from .ratelimits import RateLimits
 from .records import (
     KEEP,
@@ -35,11 +41,13 @@ from .records import (
     Recent,
     SentEnvelope,
 )
+from .responses import Responses
 from .rtm import RtmRegistry
 from .socket_mode import SocketModeHub
 from .state import OrgState
 from .timing import Timing
 from .translate import Viewer
+from .views import Views
 from .webapi import WebApi
 
 
@@ -52,7 +60,9 @@ class GridSimulator(Controls):
     ``time_scale`` speeds up Slack's own clocks (the ``warning`` close, rate-limit windows):
     ``time_scale=10`` closes a warned socket after 1 s. ``rate_limits`` replaces the default
     limits (Slack's documented floors at ``time_scale``). ``keep`` bounds every observation log
-    and ``keep_messages`` the stored history: counts are never bounded, memory is.
+    and ``keep_messages`` the stored history: counts are never bounded, memory is. ``http``
+    replaces Slack's rules for the Events API over HTTP (:attr:`http`: an app's request URL,
+    retries on Slack's schedule at ``time_scale``, counts, the disable rule).
     """
 
     def __init__(
@@ -68,6 +78,7 @@ class GridSimulator(Controls):
         rate_limits: RateLimits | None = None,
         keep: int = KEEP,
         keep_messages: int = KEEP_MESSAGES,
+        http: HttpPolicy | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -91,15 +102,26 @@ class GridSimulator(Controls):
             self._journal.acks,
             wanted=self._authorized_live,
         )
-        self._fanout = Fanout(self._state, self._rtm, self._sm, rng, self._journal, self._timing)
+        self._http = HttpHub(
+            http if http is not None else HttpPolicy(), time_scale, keep=keep, wanted=self._authorized_live
+        )
+        self._fanout = Fanout(self._state, self._rtm, self._sm, rng, self._journal, self._timing, self._http)
         self._actions = OrgActions(self._state, self._fanout)
         self.org = OrgChanges(self._state, self._fanout, self._actions)
         self.rate_limits = rate_limits if rate_limits is not None else RateLimits(scale=time_scale)
         self._api = WebApi(self._state, self._faults, self._journal, self.rate_limits)
         Chat(self._state, self._actions, self._journal, self._api)
         Listing(self._state, self._api)
+        Migration(self._state, self._api)
+        responses = Responses(self._state, self._actions, self._journal)
+        views = Views(self._state, self._api)
+        self.interactivity = Interactivity(
+            self._state, self._sm, views, responses, self._journal.posted, self._http
+        )
         self._admin = AdminApps(self._state, self._uninstall)
         self._admin.register(self._api)
+        self.oauth = OAuth(self._state, self._journal, time_scale, self.rate_limits)  # apps' clients
+        self.org_installs = OrgInstalls(self._state, self._api, self._fanout)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,10 +129,13 @@ class GridSimulator(Controls):
     # lifecycle
     async def start(self) -> None:
         app = web.Application()
+        app.router.add_post("/api/oauth.v2.access", self.oauth.access)  # client credentials, no token
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         app.router.add_route("*", "/api/{method}", self._api.handle)
         app.router.add_get("/rtm", self._rtm.handle)
         app.router.add_get("/link/", self._sm.handle)
         app.router.add_get("/link", self._sm.handle)
+        app.router.add_post("/respond/{token}", self.interactivity.responses.handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -118,6 +143,8 @@ class GridSimulator(Controls):
         server = site._server
         assert isinstance(server, asyncio.Server)
         self._bound_port = server.sockets[0].getsockname()[1]
+        await self._http.start()
+        self.interactivity.responses.base = f"http://{self.host}:{self._bound_port}"
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -125,6 +152,7 @@ class GridSimulator(Controls):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._timing.stop()
         await self._sm.stop()
+        await self._http.stop()
         for sock in self._all_sockets():
             await sock.close()
         if self._runner is not None:
@@ -206,7 +234,8 @@ class GridSimulator(Controls):
         await self.org.leave(channel, team=team, by=by)
 
     async def send_event(self, event: dict[str, Any], *, team: str) -> None:
-        """Deliver any event to ``team``'s RTM sockets and, once per app, to Socket Mode."""
+        """Deliver any event to ``team``'s RTM sockets and, once per app, to Socket Mode or the
+        app's request URL."""
         if team not in self.topology.team_by_id:
             raise ValueError(f"unknown team {team!r}")
         await self._fanout.to_team(event, team)
@@ -260,6 +289,12 @@ class GridSimulator(Controls):
     def stored_messages(self) -> int:
         """Messages kept in history (at most ``keep_messages``)."""
         return len(self._state.messages)
+
+    @property
+    def http(self) -> HttpHub:
+        """The Events API over HTTP: ``await sim.http.subscribe(app, url, signing_secret)``, then
+        ``sim.http.counts(app)``, ``.attempts``, ``.deliveries``, ``.notices``, ``.deliver(...)``."""
+        return self._http
 
     @property
     def admin(self) -> AdminApps:

@@ -71,6 +71,8 @@ class SocketModeHub:
         self.acks = acks
         self._wanted = wanted
         self._pending: dict[str, _Pending] = {}
+        # slash_commands / interactive envelopes: never redelivered; the ack carries the answer
+        self._interactive: dict[str, tuple[int, asyncio.Future[Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def sockets(self, app: str | None = None) -> list[SmSocket]:
@@ -137,7 +139,39 @@ class SocketModeHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _ack(self, sock: SmSocket, envelope_id: str) -> None:
+    async def deliver_interactive(
+        self, app_id: str, kind: str, payload: dict[str, Any], *, avoid: int | None = None
+    ) -> tuple[str, asyncio.Future[Any], int] | None:
+        """Send one ``slash_commands`` / ``interactive`` envelope (``accepts_response_payload``) to
+        one open socket of the app: its ack's ``payload`` resolves the future (None: empty).
+        They are never redelivered (platform-2026.md, "Interactivity": "They are not retried: an
+        un-acked one fails for the user"). None when the app has no open socket."""
+        socks = [s for s in self.by_app.get(app_id, ()) if not s.closed]
+        if not socks:
+            return None
+        sock = self._rng.choice([s for s in socks if s.id != avoid] or socks)
+        envelope_id = str(uuid.uuid4())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._interactive[envelope_id] = (sock.id, future)
+        envelope = {"envelope_id": envelope_id, "type": kind, "accepts_response_payload": True}
+        envelope["payload"] = payload
+        if not await sock.send(orjson.dumps(envelope)):
+            del self._interactive[envelope_id]
+            return None
+        return envelope_id, future, sock.id
+
+    def forget(self, envelope_id: str) -> None:
+        """An interactive envelope's 3 s are over: a later ack counts for nothing."""
+        self._interactive.pop(envelope_id, None)
+
+    def _ack(self, sock: SmSocket, envelope_id: str, payload: Any = None) -> None:
+        waiting = self._interactive.get(envelope_id)
+        if waiting is not None and waiting[0] == sock.id:
+            del self._interactive[envelope_id]
+            if not waiting[1].done():
+                waiting[1].set_result(payload)
+            self.acks.append(Ack(sock.app.id, envelope_id, None, sock.id, time.time(), True))
+            return
         pending = self._pending.get(envelope_id)
         counted = pending is not None and pending.socket_id == sock.id
         if pending is not None and counted:
@@ -187,7 +221,7 @@ class SocketModeHub:
                 if msg.type == WSMsgType.TEXT:
                     frame = parse_frame(msg.data)
                     if frame is not None and isinstance(frame.get("envelope_id"), str):
-                        self._ack(sock, frame["envelope_id"])
+                        self._ack(sock, frame["envelope_id"], frame.get("payload"))
                 elif msg.type == WSMsgType.PING:
                     await ws.pong(msg.data)
         finally:

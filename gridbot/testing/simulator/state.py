@@ -7,6 +7,7 @@ reads it sees one consistent org, and an installation is known by its key (app i
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -75,9 +76,14 @@ class OrgState:
         self._now = now
         self.revoked: set[str] = set()
         self.uninstalled: set[tuple[str, str]] = set()  # (app id, team id)
+        self.org_wide: set[tuple[str, str]] = set()  # (app id, team id) rows of org installs
         self.migrating: dict[str, str] = {}  # team -> the error its calls answer (Grid migration)
         self.messages = MessageStore(keep_messages)
         self._tickets: dict[str, Ticket] = {}
+        # OAuth (oauth.py): earlier tokens of a rotated installation -> its current token, and
+        # the deadline of every expiring token (platform-2026.md, "OAuth and token rotation").
+        self.aliases: dict[str, str] = {}
+        self.expires: dict[str, float] = {}
         self.topology = topology
 
     @property
@@ -88,6 +94,17 @@ class OrgState:
     def topology(self, topology: Topology) -> None:
         self._topology = topology
         self.tokens = _index_tokens(topology)
+        for old, current in self.aliases.items():
+            if current in self.tokens:
+                self.tokens[old] = dataclasses.replace(self.tokens[current], token=old)
+
+    def expired(self, token: str) -> bool:
+        """An expiring token past its deadline: every call with it answers ``token_expired``."""
+        deadline = self.expires.get(token)
+        return deadline is not None and self._now() >= deadline
+
+    def now(self) -> float:
+        return self._now()
 
     # installations and membership
     def is_installed(self, bot: BotRef) -> bool:

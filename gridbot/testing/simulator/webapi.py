@@ -62,6 +62,8 @@ class WebApi:
         self._faults = faults
         self._journal = journal
         self.limits = limits
+        # Who an org-wide install's token acts as for a call (org_installs.py); None: not one.
+        self.org_token: Callable[[str, str, dict[str, Any]], TokenInfo | None] | None = None
         self.methods: dict[str, Method] = {
             "auth.test": (self.auth_test, BOT_OR_USER),
             "team.info": (self.team_info, BOT_OR_USER),
@@ -85,7 +87,7 @@ class WebApi:
             if method not in self.methods:
                 raise ApiError("unknown_method")
             handler, kinds = self.methods[method]
-            info = self._authenticate(token)
+            info = self._authenticate(token, method, args)
             if info.kind not in kinds:
                 raise ApiError("not_allowed_token_type")
             migrating = self._state.migrating.get(info.team_id or "")
@@ -121,14 +123,21 @@ class WebApi:
             content_type="application/json",
         )
 
-    def _authenticate(self, token: str | None) -> TokenInfo:
+    def _authenticate(self, token: str | None, method: str, args: dict[str, Any]) -> TokenInfo:
         if not token:
             raise ApiError("not_authed")
+        acting = self.org_token(token, method, args) if self.org_token is not None else None
+        if acting is not None:
+            return acting
         info = self._state.tokens.get(token)
         if info is None:
             raise ApiError("invalid_auth")
         if token in self._state.revoked:
             raise ApiError("token_revoked")
+        if info.bot is not None and not self._state.is_live(info.bot):
+            raise ApiError("token_revoked")  # an earlier (rotated) token of an uninstalled app
+        if self._state.expired(token):
+            raise ApiError("token_expired")
         return info
 
     def _rate_limit(self, method: str, info: TokenInfo, args: dict[str, Any]) -> None:

@@ -1,0 +1,199 @@
+"""Interactions: the transports' one entry for interactive payloads (:meth:`Interactions.offer`).
+
+A payload is read (:mod:`gridbot.interactive.payload`), given a :class:`~gridbot.interactive.ack.Pending`
+ack with its deadline, and offered to the dedup stage's intake like any delivery, keyed on its
+``trigger_id`` (or envelope id) and with no conversation: the decider claims it in the store,
+the same claim every event gets, so a payload that reaches two sockets or two processes is
+handled once, and it never waits for a shared-channel election (it is addressed to one
+installation). The claim's answer comes back through the intake's
+:class:`~gridbot.dedup.outcomes.Outcomes`: a duplicate is acked empty at once.
+
+The router (:meth:`routed`, :meth:`unrouted`) and the context factory (:meth:`take`) find the
+pending ack by the event's id, which is the payload's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from gridbot.dedup.outcomes import Outcomes
+from gridbot.events import FrameError
+from gridbot.interactive.ack import Acks, Pending, Send
+from gridbot.interactive.payload import (
+    Interaction,
+    T,
+    frame_of,
+    interaction_key,
+    read_interaction,
+    serving_team,
+)
+from gridbot.logs import get_logger
+
+log = get_logger("gridbot.interactive")
+
+FORGET_AFTER = 120.0  # seconds a payload never dispatched (the store down throughout) is kept
+
+
+class DeliveryIntake(Protocol):
+    """What this needs of the dedup stage's intake (:class:`gridbot.dedup.Intake`)."""
+
+    @property
+    def open(self) -> asyncio.Event: ...
+
+    @property
+    def outcomes(self) -> Outcomes: ...
+
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None: ...
+
+    def handed_over(self) -> None: ...
+
+
+class Interactions:
+    """Pending acks by key, from arrival until their handler's context takes them.
+
+    It is also the intake the supervisor hands its links: every other delivery goes straight to
+    the dedup stage's intake (``offer`` *is* that intake's method: no call in between), and a
+    Socket Mode link or the Events API listener given this object hands its interactive
+    payloads to :meth:`offer_interaction`.
+    """
+
+    def __init__(self, intake: DeliveryIntake, acks: Acks | None = None) -> None:
+        self._intake = intake
+        self.offer = intake.offer
+        self.handed_over = intake.handed_over
+        self.acks = acks or Acks()
+        self.counters = self.acks.counters
+        self.offered = 0  # payloads handed to the intake: each is decided once, handled or duplicate
+        self._pending: dict[str, Pending] = {}
+        self._forget: dict[str, asyncio.TimerHandle] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """The dedup stage's answers to waiting transports (the Events API listener's too)."""
+        return self._intake.outcomes
+
+    @property
+    def open(self) -> asyncio.Event:
+        """The dedup stage's intake is open (links stop reading while it is not)."""
+        return self._intake.open
+
+    # -- the transports' side ----------------------------------------------------------------
+
+    def offer_interaction(
+        self,
+        envelope_type: str,
+        payload: Mapping[str, Any],
+        by_id: Mapping[str, T],
+        teams: Iterable[T],
+        send: Send,
+        envelope_id: str | None = None,
+    ) -> tuple[T, Pending]:
+        """Take one payload: ``send`` writes its ack (once). Returns the serving team and the
+        pending ack. Raises :class:`FrameError` for a payload that cannot be handled (the
+        transport acks it empty and logs it)."""
+        interaction = read_interaction(envelope_type, payload)
+        team, enterprise = serving_team(interaction, by_id, teams)
+        key = interaction_key(interaction, envelope_id)
+        pending = Pending(key, interaction, team.team_id, send, self.acks.clock())
+        if key in self._pending:  # a second copy on this process while the first is pending
+            self._duplicate(pending)
+            return team, pending
+        self._pending[key] = pending
+        self.acks.arm(pending)
+        outcomes = self._intake.outcomes
+        decided = functools.partial(self._decided, pending)
+        outcomes.expect(key, decided)
+        try:
+            self._intake.offer(frame_of(interaction), team.team_id, enterprise, (team.team_id,), key)
+        except FrameError:
+            outcomes.cancel(key, decided)
+            self._drop(pending)
+            raise
+        self.offered += 1
+        loop = asyncio.get_running_loop()
+        self._forget[key] = loop.call_later(FORGET_AFTER, self._drop, pending)
+        return team, pending
+
+    def _decided(self, pending: Pending, outcome: str) -> None:
+        """The dedup stage's decision about a payload's claim."""
+        if outcome == "duplicate":
+            self._drop(pending)
+            self._duplicate(pending)
+        elif outcome == "dropped":  # the intake's buffer overflowed: never handled
+            self._drop(pending)
+            self.acks.empty(pending, "dropped")
+        # handled: its handler acks; unavailable: it stays queued, the deadline acks meanwhile
+
+    def _duplicate(self, pending: Pending) -> None:
+        self.counters.duplicates += 1
+        log.info(
+            "interactive.duplicate", key=pending.key, kind=pending.interaction.kind, team_id=pending.team_id
+        )
+        self.acks.empty(pending, "duplicate")
+
+    def _drop(self, pending: Pending) -> None:
+        if self._pending.get(pending.key) is pending:
+            del self._pending[pending.key]
+        timer = self._forget.pop(pending.key, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- the router's and the context factory's side -------------------------------------------
+
+    def get(self, key: str | None) -> Pending | None:
+        return self._pending.get(key) if key is not None else None
+
+    def unrouted(self, pending: Pending) -> None:
+        """No handler answers it: ack empty now (Slack shows the user nothing), and say so."""
+        self._drop(pending)
+        self.counters.empty_unrouted += 1
+        i = pending.interaction
+        log.warning(
+            "interactive.unrouted",
+            kind=i.kind,
+            command=i.command,
+            action_id=i.action_id,
+            block_id=i.block_id,
+            callback_id=i.callback_id,
+            team_id=pending.team_id,
+        )
+        self.acks.empty(pending, "unrouted")
+
+    def take(self, key: str | None) -> Pending | None:
+        """The pending ack of a payload whose handler starts now (it leaves the registry)."""
+        pending = self._pending.get(key) if key is not None else None
+        if pending is not None:
+            self._drop(pending)
+        return pending
+
+    async def close(self) -> None:
+        """Shutdown (the sockets are closed, the handlers drained): no deadline fires after it."""
+        for timer in self._forget.values():
+            timer.cancel()
+        self._forget.clear()
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
+        await self.acks.close()
+
+
+def describe(interaction: Interaction) -> str:
+    """How a log line or an error names a payload: ``/deploy``, ``block_actions approve`` ..."""
+    if interaction.command:
+        return interaction.command
+    name = interaction.action_id or interaction.callback_id or ""
+    return f"{interaction.kind} {name}".strip()
