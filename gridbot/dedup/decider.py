@@ -7,10 +7,9 @@ bots' messages, keys known claimed), asks the store about the rest in one round 
 dispatcher), duplicate, or standby (held by :class:`~gridbot.dedup.standby.Standby`). A slow
 store never blocks a socket reader and no task is made per delivery.
 
-Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in one spot,
-before the batch they came in is asked about, so the events after a fact are decided under the
-election it made. A standby copy whose responsible team is known gone is rescued at once, not
-after the grace (:class:`~gridbot.dedup.standby.Standby` knows whose heartbeat is up).
+Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in order, before
+the batch they came in is asked about, so later events are decided under the election they made. A
+standby copy whose responsible team is known gone is rescued at once (:class:`Standby` knows).
 """
 
 from __future__ import annotations
