@@ -5,18 +5,12 @@ so a restart keeps what it acknowledged) and several ``gridbot run`` processes r
 Their teams overlap on purpose: two processes can read the same team's copy of a message, and
 the dedup stage must still answer once. A steady stream of user messages goes to shared
 channels, single-team channels, a cross-team DM and an MPDM while faults fire at random
-(seeded): sockets cut, ``goodbye``, Socket Mode ``refresh_requested``, connects refused with 429
-and ``Retry-After``, Web API latency spikes, a gridbot process killed with SIGKILL and started
-again, Redis killed and started again.
+(seeded, :mod:`bench.soak_faults`): sockets cut, ``goodbye``, ``refresh_requested``, connects
+refused with 429, Web API latency, a process SIGKILLed, Redis SIGKILLed, late / reordered /
+doubled copies, membership churn, posting limits with a burst, an uninstall and reinstall.
 
-At the end every message is classified:
-
-* ``answered``: exactly one reply (the send-to-reply time is measured);
-* ``duplicate``: more than one reply: always a failure;
-* ``lost``: delivered to a live connection and never answered: a failure;
-* ``lost_in_crash``: the documented exception: the process that claimed it, or every process
-  that read it, was SIGKILLed before the reply went out (gridbot runs a handler at most once);
-* ``undelivered``: no connection was up to receive it (RTM does not replay; not gridbot's doing).
+At the end every message is classified (:mod:`bench.soak_verdict`): answered once, duplicate
+(a failure), lost (a failure), or excused by a fault inside its documented window.
 
 The suite runs a short version (``tests/reliability/test_soak.py``).
 """
@@ -26,38 +20,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from gridbot.testing import GridSimulator, RateLimits
+from bench.soak_faults import APP, FAULTS, T1, T2, TRIO, Chaos, posting_limits
+from bench.soak_procs import APP_TOKEN, GridbotProcess, RedisServer, config_toml
+from bench.soak_verdict import Decided, Kill, Observed, Reinstall, Sent, Verdict, Windows, classify
+from gridbot.testing import GridSimulator
+from gridbot.testing.simulator import Conversation
 
-APP = "A0GRIDBOT1"
-APP_TOKEN = "xapp-sim-A0GRIDBOT1"
-T1, T2 = "T0TEAM001", "T0TEAM002"
-BOT_TOKENS = {T1: "xoxb-sim-T0TEAM001", T2: "xoxb-sim-T0TEAM002"}
+__all__ = ["APP_TOKEN", "FAULTS", "WINDOWS", "RedisServer", "SoakReport", "run_soak"]
 
-# Conversation -> authors who may write there (the default three-team topology).
+# Conversation -> authors who may write there (when they are members: churn removes some).
 CONVERSATIONS: dict[str, tuple[str, ...]] = {
-    "C0SHARED1": ("W0ALICE01", "W0BOB0001", "W0CAROL01"),  # shared by three teams
+    "C0SHARED1": ("W0ALICE01", "W0BOB0001", "W0CAROL01"),  # shared by three teams, hosted by Team 1
+    TRIO: ("W0ALICE01", "W0BOB0001", "W0CAROL01"),  # shared by three, hosted by Team 3 (no app)
     "C0ONE0001": ("W0ALICE01",),  # Team 1 only
     "G0TWOPRIV": ("W0BOB0001",),  # Team 2 only, private
     "D0CAROLDM": ("W0CAROL01",),  # a Team 3 user's DM with Team 1's bot
     "G0MPIM001": ("W0ALICE01", "W0BOB0001", "W0CAROL01"),  # MPDM across three teams
 }
+TRIO_CHANNEL = Conversation(
+    id=TRIO,
+    name="trio",
+    kind="channel",
+    teams=(T1, T2, "T0TEAM003"),
+    host_team="T0TEAM003",
+    members=CONVERSATIONS[TRIO],
+    bot_teams=(T1, T2),
+)
 
 # Which teams each process serves, over which transport. p1 and p3 both read Team 2 over RTM;
 # p2 reads both teams again over Socket Mode (one envelope per app).
@@ -75,242 +73,79 @@ RUNTIME = {  # failover in seconds, not minutes
     "pong_timeout": 1.0,
     "hello_timeout": 2.0,
     "shutdown_timeout": 5.0,
-    "handler_timeout": 10.0,
+    # A reply in a posting burst waits out 429s (Retry-After) inside its handler's time.
+    "handler_timeout": 30.0,
 }
 
-FAULTS = ("drop", "goodbye", "refresh", "connect_429", "latency", "kill", "redis_restart")
+ACK_TIMEOUT = 3.0  # the simulator's (Slack redelivers an unacked envelope after a few seconds)
+#: The excuse windows (README "The chaos soak"): the grace (0.5 s) + a lagged copy (<= 1.5 s) +
+#: 0.5 s to decide; a decided reply goes out within 2.5 s, or within the handler timeout when
+#: it is waiting out a 429.
+WINDOWS = Windows(read=2.5, reply=2.5, reply_429=RUNTIME["handler_timeout"], redeliver=ACK_TIMEOUT)
 DECIDED = ("handled", "rescued")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A private ``redis-server`` on a free loopback port, killed and restarted at will.
-
-    ``persistent`` keeps an append-only file fsynced on every write, so a SIGKILL loses nothing
-    Redis acknowledged. ``password``, ``users`` (ACL lines such as ``"app on >pw ~* &* +@all"``)
-    and ``tls`` (cert, key, CA files) configure access. Always ``stop()`` it (a finally block).
-    """
-
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        persistent: bool = False,
-        password: str | None = None,
-        users: tuple[str, ...] = (),
-        tls: tuple[Path, Path, Path] | None = None,
-    ) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.persistent = persistent
-        self.password = password
-        self.users = users
-        self.tls = tls
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.log_path = workdir / f"redis-{self.port}.log"
-
-    def args(self) -> list[str]:
-        args = ["redis-server", "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", ""]
-        args += ["--logfile", str(self.log_path)]
-        if self.persistent:
-            args += ["--appendonly", "yes", "--appendfsync", "always"]
-        else:
-            args += ["--appendonly", "no"]
-        if self.tls is not None:
-            cert, key, ca = self.tls
-            args += ["--port", "0", "--tls-port", str(self.port)]
-            args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca)]
-            args += ["--tls-auth-clients", "no"]
-        else:
-            args += ["--port", str(self.port)]
-        if self.password is not None:
-            args += ["--requirepass", self.password]
-        for user in self.users:
-            args += ["--user", *user.split()]
-        return args
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Start (or start again, on the same port) and wait until it accepts connections."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        mark = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log_path.exists():
-                with self.log_path.open("rb") as f:
-                    f.seek(mark)
-                    if b"Ready to accept connections" in f.read():
-                        return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-        raise RuntimeError(f"redis-server did not start on port {self.port}:\n{tail}")
-
-    def kill(self) -> None:
-        """SIGKILL: an outage with no goodbye. ``start()`` brings it back."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    stop = kill
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def url(self, *, user: str | None = None, password: str | None = None, db: int = 0) -> str:
-        scheme = "rediss" if self.tls is not None else "redis"
-        auth = ""
-        secret = password if password is not None else self.password
-        if user is not None or secret is not None:
-            auth = f"{quote(user or '', safe='')}:{quote(secret or '', safe='')}@"
-        query = f"?ssl_ca_certs={self.tls[2]}" if self.tls is not None else ""
-        host = "localhost" if self.tls is not None else "127.0.0.1"  # the name the cert carries
-        return f"{scheme}://{auth}{host}:{self.port}/{db}{query}"
-
-
-def config_toml(api_url: str, redis_url: str, teams: dict[str, str], prefix: str) -> str:
-    lines = ["[slack]", f"api_url = {json.dumps(api_url)}", "", "[redis]"]
-    lines += [f"url = {json.dumps(redis_url)}", f"key_prefix = {json.dumps(prefix)}", ""]
-    for team, transport in teams.items():
-        lines += ["[[teams]]", f"transport = {json.dumps(transport)}", f"name = {json.dumps(team)}"]
-        lines.append(f"bot_token = {json.dumps(BOT_TOKENS[team])}")
-        if transport == "socket_mode":
-            lines.append(f"app_token = {json.dumps(APP_TOKEN)}")
-        lines.append("")
-    lines += ["[plugins]", 'enabled = ["echo"]', "", "[runtime]"]
-    lines += [f"{k} = {v}" for k, v in RUNTIME.items()]
-    return "\n".join(lines) + "\n"
-
-
-@dataclass
-class Incarnation:
-    log_path: Path
-    started: float
-    killed: float | None = None  # wall clock of the SIGKILL
-
-
-class GridbotProcess:
-    """One ``gridbot run --config FILE``; every start is a new incarnation with its own log."""
-
-    def __init__(self, name: str, config: Path, workdir: Path) -> None:
-        self.name = name
-        self.config = config
-        self.workdir = workdir
-        self.proc: asyncio.subprocess.Process | None = None
-        self.incarnations: list[Incarnation] = []
-
-    async def start(self) -> None:
-        path = self.workdir / f"{self.name}.{len(self.incarnations)}.log"
-        with path.open("wb") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gridbot.cli", "--log-json", "--log-level", "debug",
-                "run", "--config", str(self.config),
-                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )  # fmt: skip
-        self.incarnations.append(Incarnation(path, time.time()))
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.incarnations[-1].killed = time.time()
-            self.proc.kill()
-
-    async def terminate(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait (SIGKILL after ``timeout``); the exit status, None if it was killed."""
-        if self.proc is None:
-            return None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout)
-            except TimeoutError:
-                self.kill()
-                await self.proc.wait()
-                return None
-        return self.proc.returncode
-
-    async def reap(self) -> None:
-        if self.proc is not None:
-            await self.proc.wait()
-
-    def log_events(self) -> Iterator[tuple[Incarnation, dict[str, Any]]]:
-        for inc in self.incarnations:
-            if not inc.log_path.exists():
-                continue
-            for line in inc.log_path.read_text(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    item = json.loads(line)
-                    if isinstance(item, dict):
-                        yield inc, item
-
-
-@dataclass
-class Sent:
-    n: int
-    channel: str
-    ts: str
-    text: str
-    at: float  # wall clock, the simulator's clock too
-    rtm_teams: frozenset[str]  # teams whose RTM sockets got a copy
 
 
 @dataclass
 class SoakReport:
     seconds: float
     seed: int
-    messages: int = 0
-    answered: int = 0
-    duplicates: int = 0
-    lost: int = 0
-    lost_in_crash: int = 0
-    undelivered: int = 0
+    verdict: Verdict = field(default_factory=Verdict)
     faults: Counter[str] = field(default_factory=Counter)
-    worst_reply_s: float = 0.0
-    median_reply_s: float = 0.0
-    p99_reply_s: float = 0.0
+    processes: int = 0
+    clean_exits: int = 0
     reconnects: int = 0
-    takeovers: int = 0
+    moves: Counter[str] = field(default_factory=Counter)  # election.moved, by reason
     rescued: int = 0
     store_unavailable: int = 0
     events_dropped: int = 0
-    clean_exits: int = 0
-    processes: int = 0
-    problems: list[str] = field(default_factory=list)  # the first few failures, for a reader
+    limited: int = 0  # 429s the simulator answered
+    lagged: int = 0  # copies the simulator wrote late
+    doubled: int = 0  # copies it wrote twice
+    problems: list[str] = field(default_factory=list)
+    explain: int = 0  # how many excuses lines() lists, each with what explains it
 
     @property
     def ok(self) -> bool:
-        return self.duplicates == 0 and self.lost == 0 and self.events_dropped == 0
+        v = self.verdict
+        return v.duplicates == 0 and v.lost == 0 and self.events_dropped == 0 and not self.problems
 
     def lines(self) -> list[str]:
-        faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
+        v = self.verdict
+        lat = v.latencies or [0.0]
+        faults = ", ".join(f"{k} {n}" for k, n in sorted(self.faults.items()))
+        moves = ", ".join(f"{k} {n}" for k, n in sorted(self.moves.items())) or "none"
         return [
             f"soak: {self.seconds:.0f} s, seed {self.seed}, {self.processes} gridbot processes",
-            f"messages            {self.messages}",
-            f"answered once       {self.answered}",
-            f"duplicates          {self.duplicates}",
-            f"lost                {self.lost}",
-            f"lost in a crash     {self.lost_in_crash}  (claimed or read only by a SIGKILLed process)",
-            f"undelivered         {self.undelivered}  (no socket was up to receive it)",
+            f"messages            {v.messages}",
+            f"answered once       {v.answered}",
+            f"duplicates          {v.duplicates}",
+            f"lost                {v.lost}",
+            f"excused: no reader  {v.excused['no_reader']}  (no installed bot a member: churn, uninstall)",
+            f"excused: undelivered {v.excused['undelivered']}  (no socket was up to receive it)",
+            f"excused: crash      {v.excused['lost_in_crash']}  (its reader or decider SIGKILLed "
+            f"{v.crash_gap_s:.2f} s after it at most; windows {WINDOWS.read:.1f} / {WINDOWS.reply:.1f} s, "
+            f"widest used {v.crash_bound_s:.2f} s)",
+            f"excused: uninstall  {v.excused['uninstalled']}  (its team uninstalled before its reply, "
+            "within the reply window)",
+            f"excused: bot left   {v.excused['left']}  (decided for a team whose bot then left the "
+            "conversation, within the reply window)",
+            f"excused: reinstall  {v.excused['reinstall_gap']}  (sent before the reinstalled team was "
+            f"served again; longest gap {v.reinstall_gap_s:.2f} s)",
             f"faults              {sum(self.faults.values())}: {faults}",
-            f"send-to-reply       median {self.median_reply_s:.3f} s, p99 {self.p99_reply_s:.3f} s, "
-            f"worst {self.worst_reply_s:.3f} s",
+            f"429s on posts       {self.limited} answered; {v.late_by_429} replies late by one, "
+            f"worst {v.worst_429_reply_s:.2f} s, none lost or doubled",
+            f"timing faults       {self.lagged} copies late, {self.doubled} written twice",
+            f"election moves      {moves}",
+            f"send-to-reply       median {lat[len(lat) // 2]:.3f} s, "
+            f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.3f} s, worst {lat[-1]:.3f} s",
             f"reconnects          {self.reconnects}",
-            f"takeovers           {self.takeovers}",
             f"rescued by standby  {self.rescued}",
             f"store outages seen  {self.store_unavailable}  (store.unavailable, per process)",
             f"events dropped      {self.events_dropped}",
+            f"clean exits         {self.clean_exits} of {self.processes}",
             f"verdict             {'OK' if self.ok else 'FAILED'}",
-            *(f"  {p}" for p in self.problems[:10]),
+            *(f"  {p}" for p in [*self.problems, *v.problems][:12]),
+            *(f"  excused {e}" for e in v.explained[: self.explain]),
         ]
 
 
@@ -324,17 +159,9 @@ def _wall(item: dict[str, Any]) -> float:
 
 class Soak:
     def __init__(
-        self,
-        seconds: float,
-        seed: int,
-        workdir: Path,
-        *,
-        rate: float,
-        fault_every: float,
-        rate_limits: RateLimits | None = None,
+        self, seconds: float, seed: int, workdir: Path, *, rate: float, fault_every: float
     ) -> None:
         self.seconds = seconds
-        self.rate_limits = rate_limits
         self.seed = seed
         self.workdir = workdir
         self.rate = rate
@@ -344,139 +171,59 @@ class Soak:
         self.sent: list[Sent] = []
         self.redis = RedisServer(workdir, persistent=True)
         self.procs: dict[str, GridbotProcess] = {}
-        self.restarts: list[asyncio.Task[None]] = []
-        self.down: set[str] = set()  # processes killed and not yet started again
-
-    # -- faults --------------------------------------------------------------------------------
-
-    def schedule(self) -> list[str]:
-        """Every kind at least once, the rest at random; in a seeded random order."""
-        count = max(len(FAULTS), int(self.seconds / self.fault_every))
-        kinds = list(FAULTS) + [self.rng.choice(FAULTS) for _ in range(count - len(FAULTS))]
-        self.rng.shuffle(kinds)
-        return kinds
-
-    def applicable(self, kind: str) -> bool:
-        """One outage of a kind at a time, and at least one gridbot process always runs."""
-        if kind == "kill":
-            return len(set(self.procs) - self.down) >= 2
-        if kind == "redis_restart":
-            return self.redis.running
-        return True
-
-    async def fire(self, sim: GridSimulator, kind: str) -> None:
-        rng = self.rng
-        team = rng.choice([T1, T2])
-        alive = sorted(set(self.procs) - self.down)
-        self.report.faults[kind] += 1
-        if kind == "drop":
-            await sim.drop_sockets(team=team)
-        elif kind == "goodbye":
-            await sim.send_goodbye(team)
-        elif kind == "refresh":
-            await sim.send_disconnect(APP, "refresh_requested")
-        elif kind == "connect_429":
-            target = rng.choice([team, APP])
-            sim.fail_connect(target, "ratelimited", 429, retry_after=rng.uniform(0.3, 1.0), times=2)
-            if target == APP:
-                await sim.drop_sockets(app=APP)  # every socket reconnects into the refusal
-            else:
-                await sim.drop_sockets(team=target)
-        elif kind == "latency":
-            sim.set_latency(rng.uniform(0.2, 0.8))
-            self._later(rng.uniform(1.0, 3.0), self._calm(sim), "soak:latency-end")
-        elif kind == "kill":
-            proc = self.procs[rng.choice(alive)]
-            self.down.add(proc.name)
-            proc.kill()
-            self._later(rng.uniform(0.5, 2.0), self._restart(proc), f"soak:restart-{proc.name}")
-        elif kind == "redis_restart":
-            await asyncio.to_thread(self.redis.kill)
-            self._later(rng.uniform(0.5, 2.0), asyncio.to_thread(self.redis.start), "soak:redis-back")
-
-    def _later(self, delay: float, coro: Any, name: str) -> None:
-        async def run() -> None:
-            await asyncio.sleep(delay)
-            await coro
-
-        self.restarts.append(asyncio.create_task(run(), name=name))
-
-    async def _calm(self, sim: GridSimulator) -> None:
-        sim.set_latency(0.0)
-
-    async def _restart(self, proc: GridbotProcess) -> None:
-        await proc.reap()
-        await proc.start()
-        self.down.discard(proc.name)
-
-    # -- traffic -------------------------------------------------------------------------------
-
-    async def send(self, sim: GridSimulator, n: int) -> None:
-        channel = self.rng.choice(sorted(CONVERSATIONS))
-        author = self.rng.choice(CONVERSATIONS[channel])
-        text = f"s{self.seed}-{n}"
-        at = time.time()
-        ts = await sim.post_message(user=author, channel=channel, text=f"echo {text}")
-        # The fanout is written before post_message returns: its RTM copies are the newest.
-        recent = list(sim.deliveries)[-64:]
-        teams = frozenset(d.team for d in recent if d.ts == ts and d.channel == channel)
-        self.sent.append(Sent(n, channel, ts, text, at, teams))
-
-    async def traffic(self, sim: GridSimulator) -> None:
-        kinds = self.schedule()
-        start = time.monotonic()
-        next_fault = start + self.fault_every
-        n = 0
-        while (now := time.monotonic()) < start + self.seconds:
-            if now >= next_fault and kinds:
-                # the next applicable kind; one that must wait (a restart pending) keeps its turn
-                ready = [i for i in range(len(kinds) - 1, -1, -1) if self.applicable(kinds[i])]
-                if ready:
-                    await self.fire(sim, kinds.pop(ready[0]))
-                next_fault = now + self.rng.uniform(0.5, 1.5) * self.fault_every
-            await self.send(sim, n)
-            n += 1
-            await asyncio.sleep(max(0.0, start + n / self.rate - time.monotonic()))
-
-    # -- the run -------------------------------------------------------------------------------
+        self.tokens = {T1: "xoxb-sim-T0TEAM001", T2: "xoxb-sim-T0TEAM002"}
+        self.limits = posting_limits()
+        self.chaos: Chaos | None = None
 
     async def run(self) -> SoakReport:
         self.redis.start()
         try:
-            async with GridSimulator(seed=self.seed, rate_limits=self.rate_limits) as sim:
+            async with GridSimulator(seed=self.seed, rate_limits=self.limits, ack_timeout=ACK_TIMEOUT) as sim:
+                await sim.org.create_channel(TRIO_CHANNEL)
                 await self._serve(sim)
         finally:
             for proc in self.procs.values():
-                if proc.proc is not None and proc.proc.returncode is None:
-                    proc.proc.kill()
-                    await proc.proc.wait()
+                if proc.running:
+                    proc.kill()
+                await proc.reap()
             self.redis.stop()
         return self.report
 
-    async def _serve(self, sim: GridSimulator) -> None:
-        url = self.redis.url()
+    def _write_configs(self, sim: GridSimulator) -> None:
         for name, teams in PROCESSES.items():
             path = self.workdir / f"{name}.toml"
-            path.write_text(config_toml(sim.api_url, url, teams, f"soak{self.seed}"))
+            path.write_text(
+                config_toml(sim.api_url, self.redis.url(), teams, f"soak{self.seed}", self.tokens, RUNTIME)
+            )
             path.chmod(0o600)
-            self.procs[name] = GridbotProcess(name, path, self.workdir)
-        for proc in self.procs.values():
-            await proc.start()
-        # Each installation connected by some process (with team ownership, by exactly one).
+
+    async def _serve(self, sim: GridSimulator) -> None:
+        self._write_configs(sim)
+        for name in PROCESSES:
+            self.procs[name] = GridbotProcess(name, self.workdir / f"{name}.toml", self.workdir)
+            await self.procs[name].start()
+        self.chaos = chaos = Chaos(
+            sim,
+            self.rng,
+            self.procs,
+            self.redis,
+            self.tokens,
+            rewrite=lambda: self._write_configs(sim),
+            burst=lambda channel, count: self._burst(sim, channel, count),
+            limits=self.limits,
+        )
         await sim.wait_for(self._all_connected(sim), 60, what="every installation connected")
         try:
-            await self.traffic(sim)
+            await self.traffic(sim, chaos)
         finally:
-            sim.set_latency(0.0)
-            await asyncio.gather(*self.restarts, return_exceptions=True)
-        if not self.redis.running:
-            self.redis.start()
+            await chaos.finish()
         await self._settle(sim)
         for proc in self.procs.values():
             if await proc.terminate() == 0:
                 self.report.clean_exits += 1
         self.report.processes = len(self.procs)
-        self._classify(sim)
+        self.report.faults.update(chaos.fired)
+        self._judge(sim, chaos)
 
     @staticmethod
     def _all_connected(sim: GridSimulator) -> Any:
@@ -486,7 +233,43 @@ class Soak:
 
         return check
 
-    async def _settle(self, sim: GridSimulator, quiet: float = 4.0, limit: float = 30.0) -> None:
+    # -- traffic -------------------------------------------------------------------------------
+
+    async def traffic(self, sim: GridSimulator, chaos: Chaos) -> None:
+        kinds = chaos.schedule(int(self.seconds / self.fault_every))
+        start = time.monotonic()
+        next_fault = start + self.fault_every
+        n = 0
+        while (now := time.monotonic()) < start + self.seconds:
+            if now >= next_fault and kinds:
+                # the next applicable kind; one that must wait (a restart pending) keeps its turn
+                ready = [i for i in range(len(kinds) - 1, -1, -1) if chaos.applicable(kinds[i])]
+                if ready:
+                    await chaos.fire(kinds.pop(ready[0]))
+                next_fault = now + self.rng.uniform(0.5, 1.5) * self.fault_every
+            await self.send(sim, self.rng.choice(sorted(CONVERSATIONS)))
+            n += 1
+            await asyncio.sleep(max(0.0, start + n / self.rate - time.monotonic()))
+
+    async def send(self, sim: GridSimulator, channel: str) -> None:
+        conv = sim.topology.conversation_by_id[channel]
+        authors = [u for u in CONVERSATIONS[channel] if u in conv.members]
+        if not authors:  # churn took them all out for now: write elsewhere
+            channel, conv = "C0ONE0001", sim.topology.conversation_by_id["C0ONE0001"]
+            authors = list(CONVERSATIONS[channel])
+        uninstalled = self.chaos.uninstalled if self.chaos is not None else set()
+        readers = frozenset(t for t in conv.bot_teams if t in conv.teams and t not in uninstalled)
+        n = len(self.sent)
+        text = f"s{self.seed}-{n}"
+        at = time.time()
+        ts = await sim.post_message(user=self.rng.choice(authors), channel=channel, text=f"echo {text}")
+        self.sent.append(Sent(n, channel, ts, text, at, readers))
+
+    async def _burst(self, sim: GridSimulator, channel: str, count: int) -> None:
+        for _ in range(count):
+            await self.send(sim, channel)
+
+    async def _settle(self, sim: GridSimulator, quiet: float = 5.0, limit: float = 60.0) -> None:
         """Wait for the last answers: until every message has one, or nothing new for ``quiet`` s."""
         wanted = len(self.sent)
         deadline = time.monotonic() + limit
@@ -501,65 +284,76 @@ class Soak:
                 return
             await asyncio.sleep(0.1)
 
-    # -- verdicts ------------------------------------------------------------------------------
+    # -- the verdict ---------------------------------------------------------------------------
 
-    def _classify(self, sim: GridSimulator) -> None:
+    def _judge(self, sim: GridSimulator, chaos: Chaos) -> None:
         r = self.report
-        replies: dict[tuple[str, str], list[float]] = {}
+        seen = Observed(
+            replies={},
+            copies={},
+            unacked={},
+            decided={},
+            kills=list(chaos.record.kills),
+            serves={name: frozenset(teams) for name, teams in PROCESSES.items()},
+            outages=list(chaos.record.outages),
+            reinstalls=[],
+            uninstalls=list(chaos.record.uninstalls),
+            leaves=list(chaos.record.leaves),
+        )
+        for log in (sim.posted, sim.deliveries, sim.envelopes_sent, sim.calls):
+            if log.first > 0:
+                r.problems.append(f"the simulator's log dropped {log.first} records: raise keep")
         for post in sim.posted:
-            replies.setdefault((post.channel, post.text), []).append(post.time)
-        acked_events = {a.event_id for a in sim.acks}
-        sm_acked = {
-            (str(e.payload.get("event", {}).get("channel")), str(e.payload.get("event", {}).get("ts")))
-            for e in sim.envelopes_sent
-            if e.event_id in acked_events
-        }
-        decided: dict[tuple[str, str], list[Incarnation]] = {}
+            seen.replies.setdefault((post.channel, post.text), []).append(post.time)
+        for d in sim.deliveries:
+            if d.channel is not None and d.ts is not None:
+                seen.copies.setdefault((d.channel, d.ts), set()).add(d.team)
+        acked = {a.event_id for a in sim.acks if a.counted}
+        for e in sim.envelopes_sent:
+            event, auths = e.payload.get("event", {}), e.payload.get("authorizations") or [{}]
+            if event.get("ts"):
+                key = (str(event.get("channel")), str(event.get("ts")))
+                target = seen.copies if e.event_id in acked else seen.unacked
+                target.setdefault(key, set()).add(str(auths[0].get("team_id")))
+        for call in sim.calls:
+            if call.method == "chat.postMessage" and call.status == 429:
+                seen.limited.add((str(call.args.get("channel")), str(call.args.get("text"))))
+        r.limited = self.limits.limited
+        r.lagged = sum(1 for i in sim.injected if i.kind == "lag")
+        r.doubled = sum(1 for i in sim.injected if i.kind == "duplicate")
+        connected: dict[tuple[str, str], list[float]] = {}  # (process, team) -> connected at
         links: Counter[tuple[str, str]] = Counter()
         for proc in self.procs.values():
             for inc, item in proc.log_events():
                 event = item.get("event")
                 if event == "event.decided" and item.get("decision") in DECIDED:
-                    decided.setdefault((str(item.get("channel")), str(item.get("ts"))), []).append(inc)
+                    killed = Kill(proc.name, inc.killed) if inc.killed is not None else None
+                    key = (str(item.get("channel")), str(item.get("ts")))
+                    seen.decided.setdefault(key, []).append(Decided(str(item.get("handled_by")), killed))
                     r.rescued += item.get("decision") == "rescued"
+                elif event == "team.state" and item.get("state") == "connected":
+                    connected.setdefault((proc.name, str(item.get("team_id"))), []).append(_wall(item))
                 elif event == "link.connected":
                     links[(str(inc.log_path), str(item.get("link")))] += 1
-                elif event == "election.moved" and item.get("reason") == "heartbeat_lapsed":
-                    r.takeovers += 1
+                elif event == "election.moved":
+                    r.moves[str(item.get("reason"))] += 1
                 elif event == "store.unavailable":
                     r.store_unavailable += 1
                 elif event == "event.dropped":
                     r.events_dropped += 1
         r.reconnects = sum(n - 1 for n in links.values())
-        kills = [i.killed for p in self.procs.values() for i in p.incarnations if i.killed is not None]
-        latencies: list[float] = []
-        for m in self.sent:
-            got = replies.get((m.channel, m.text), [])
-            r.messages += 1
-            if len(got) == 1:
-                r.answered += 1
-                latencies.append(got[0] - m.at)
-                continue
-            if len(got) > 1:
-                r.duplicates += 1
-                r.problems.append(f"duplicate: {m.channel} {m.ts} {m.text!r} answered {len(got)} times")
-                continue
-            deciders = decided.get((m.channel, m.ts), [])
-            if any(i.killed is not None and i.killed >= m.at for i in deciders):
-                r.lost_in_crash += 1
-            elif not m.rtm_teams and (m.channel, m.ts) not in sm_acked:
-                r.undelivered += 1
-            elif not deciders and any(m.at - 0.2 <= k <= m.at + 5.0 for k in kills):
-                r.lost_in_crash += 1  # read only by processes that died before deciding
-            else:
-                r.lost += 1
-                who = "decided, never answered" if deciders else "delivered, never decided"
-                r.problems.append(f"lost: {m.channel} {m.ts} {m.text!r} ({who}, sent at {m.at:.3f})")
-        if latencies:
-            latencies.sort()
-            r.worst_reply_s = latencies[-1]
-            r.median_reply_s = latencies[len(latencies) // 2]
-            r.p99_reply_s = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        for team, at in chaos.record.reinstalls:
+            # served again: some process connected it over each transport that serves it
+            groups: dict[str, list[str]] = {}
+            for name, teams in PROCESSES.items():
+                if team in teams:
+                    groups.setdefault(teams[team], []).append(name)
+            back = [
+                min([t for n in names for t in connected.get((n, team), []) if t >= at], default=at + 30.0)
+                for names in groups.values()
+            ]
+            seen.reinstalls.append(Reinstall(team, at, max(back, default=at + 30.0)))
+        r.verdict = classify(self.sent, seen, WINDOWS)
 
 
 async def run_soak(
@@ -569,12 +363,9 @@ async def run_soak(
     *,
     rate: float = 8.0,
     fault_every: float = 2.5,
-    rate_limits: RateLimits | None = None,
 ) -> SoakReport:
-    """Run one soak; ``workdir`` receives the configs, the Redis AOF and every process log.
-    ``rate_limits`` is the simulator's (None: Slack's, by tier)."""
-    soak = Soak(seconds, seed, workdir, rate=rate, fault_every=fault_every, rate_limits=rate_limits)
-    return await soak.run()
+    """Run one soak; ``workdir`` receives the configs, the Redis AOF and every process log."""
+    return await Soak(seconds, seed, workdir, rate=rate, fault_every=fault_every).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="user messages per second")
     parser.add_argument("--fault-every", type=float, default=3.0, help="mean seconds between faults")
     parser.add_argument("--keep", default=None, help="keep configs and logs in this folder")
+    parser.add_argument("--explain", type=int, default=10, help="list this many excuses, each explained")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gridbot-soak-") as tmp:
         workdir = Path(args.keep) if args.keep else Path(tmp)
@@ -591,9 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         report = asyncio.run(
             run_soak(args.minutes * 60, args.seed, workdir, rate=args.rate, fault_every=args.fault_every)
         )
+    report.explain = args.explain
     print("\n".join(report.lines()), flush=True)
     return 0 if report.ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -7,10 +7,9 @@ bots' messages, keys known claimed), asks the store about the rest in one round 
 dispatcher), duplicate, or standby (held by :class:`~gridbot.dedup.standby.Standby`). A slow
 store never blocks a socket reader and no task is made per delivery.
 
-Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in one spot,
-before the batch they came in is asked about, so the events after a fact are decided under the
-election it made. A standby copy whose responsible team is known gone is rescued at once, not
-after the grace (:class:`~gridbot.dedup.standby.Standby` knows whose heartbeat is up).
+Facts (:mod:`gridbot.dedup.facts`: joins, leaves, a team gone) are applied here, in order, before
+the batch they came in is asked about, so later events are decided under the election they made. A
+standby copy whose responsible team is known gone is rescued at once (:class:`Standby` knows).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gridbot.bots import Bots
-from gridbot.dedup.facts import FACT_TYPES, NAMES_A_BOT, Fact, Kind, fact_of
+from gridbot.dedup.facts import FACT_TYPES, NAMES_A_BOT, SOLO_TYPES, Fact, Kind, fact_of
 from gridbot.dedup.intake import Intake
 from gridbot.dedup.questions import UNREADABLE, Ask, Copy, local_key, log_decision, materialise
 from gridbot.dedup.standby import Dispatch, Standby
@@ -206,9 +205,9 @@ class Decider:
                 self._classify(ask, asks)
         if not asks:
             return []
-        loose = [a for a in asks.values() if a.channel is None]
+        loose = [a for a in asks.values() if a.channel is None or a.first.type in SOLO_TYPES]
         failed = await self._claim(loose) if loose else []
-        pending = [a for a in asks.values() if a.channel is not None]
+        pending = [a for a in asks.values() if a.channel is not None and a.first.type not in SOLO_TYPES]
         for attempt in range(2):
             if not pending:
                 break
@@ -254,15 +253,17 @@ class Decider:
                     facts.append(fact)
         joins: dict[str | None, str] = {}
         joined: dict[str, frozenset[str]] = {}
-        for fact in facts:
-            if fact.kind is Kind.JOIN and fact.channel:
-                joins.setdefault(fact.channel, fact.via)
-                joined[fact.channel] = joined.get(fact.channel, frozenset()) | fact.teams
-        if joins and not await self._ensure(joins, joined):
-            return False
-        for fact in facts:
-            if fact.kind is Kind.JOIN:
+        for fact in [*facts, None]:  # in order: a bot that left and came back is a candidate
+            if fact is not None and fact.kind is Kind.JOIN:
+                if fact.channel:  # joins in a row are ensured together, before the next fact
+                    joins.setdefault(fact.channel, fact.via)
+                    joined[fact.channel] = joined.get(fact.channel, frozenset()) | fact.teams
                 continue
+            if joins and not await self._ensure(joins, joined):
+                return False
+            if fact is None:
+                return True
+            joins, joined = {}, {}
             channels = self._responsible.channels_of(fact.teams) if fact.kind is Kind.GONE else ()
             try:
                 teams = await self._elector.apply(fact, channels)
@@ -329,8 +330,7 @@ class Decider:
         return True
 
     async def _claim(self, asks: list[Ask]) -> list[Ask]:
-        """Claim each event for the team that received it, all in one round trip: events with no
-        conversation (keyed on an Events API event_id), and those whose election failed."""
+        """Claim for the receiving team, in one round trip: no channel, SOLO_TYPES, failed elections."""
         try:
             owners = await self._store.claim_many([(a.channel, a.key, a.first.team_id) for a in asks])
         except StoreUnavailable:

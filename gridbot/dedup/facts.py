@@ -37,6 +37,12 @@ LEAVE_TYPES = frozenset({"channel_left", "group_left", "member_left_channel", "c
 GONE_TYPES = frozenset({"app_uninstalled", "tokens_revoked", "team_access_revoked", TEAM_STOPPED})
 # Looked at alone, before their batch is decided: never merged on arrival.
 FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
+# Sent only to the bot they are about: no other team gets a copy, so one is claimed for the team
+# that received it, never held as a standby copy for another team's copy that never comes. Notes A:
+# ``channel_joined``/``group_joined`` are "sent to *your own* socket when you join"; the leaving
+# bot's ``channel_left``/``group_left`` likewise (docs.slack.dev/reference/events/channel_left,
+# "You left a channel"), the other members seeing ``member_left_channel`` (the simulator's org.py).
+SOLO_TYPES = frozenset({"channel_joined", "group_joined", "channel_left", "group_left"})
 # Facts that name a bot user: one we cannot place may be served by another process (the roster).
 NAMES_A_BOT = frozenset({"member_left_channel"})
 

@@ -80,7 +80,7 @@ class SocketModeLink(Link):
             terminal = classify_error(reason).terminal
             if terminal is not None:  # link_disabled: Socket Mode was switched off for the app
                 raise LinkStopped(terminal, reason)
-            if reason == "refresh_requested":
+            if reason in ("refresh_requested", "warning"):  # notes C: closes soon; replace it first
                 self.replace(sock)
             elif reason == "too_many_websockets":
                 # Over the app's cap: do not stampede; this slot waits a long backoff.

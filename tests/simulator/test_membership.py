@@ -220,6 +220,24 @@ async def test_a_team_joins_the_org_and_the_app_is_installed_there(sim: GridSimu
     assert (await four.expect(message_from(ts)))["source_team"] == T1
 
 
+async def test_reinstalling_after_an_uninstall_gives_a_new_token_and_the_old_one_stays_dead(
+    sim: GridSimulator, rtm: Connect, web: Web
+) -> None:
+    """A reinstall issues a new bot token; the uninstalled one is dead ("rtm.connect returns
+    token_revoked/account_inactive/invalid_auth", slack-protocol-notes.md A); the bot is back
+    where it was a member."""
+    with pytest.raises(ValueError, match="uninstall it first"):
+        await sim.org.install("A0GRIDBOT1", Installation(T1, "xoxb-sim-T0TEAM001-b", "U0BOT0001", "B0BOT0001"))
+    await sim.uninstall("A0GRIDBOT1", T1)
+    await sim.org.install("A0GRIDBOT1", Installation(T1, "xoxb-sim-T0TEAM001-b", "U0BOT0001", "B0BOT0001"))
+    with pytest.raises(SlackApiError) as e:
+        await web(BOT1).auth_test()
+    assert e.value.response["error"] in ("token_revoked", "invalid_auth")
+    one = await rtm("xoxb-sim-T0TEAM001-b")
+    ts = await sim.post_message(user=ALICE, channel="C0ONE0001", text="back again")
+    assert (await one.expect(message_from(ts)))["text"] == "back again"
+
+
 async def test_a_grid_migration_pauses_the_teams_calls(
     sim: GridSimulator, rtm: Connect, socket_mode: SocketMode, web: Web
 ) -> None:

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.testing import GridSimulator, default_topology
-from gridbot.testing.simulator import Conversation, RateLimits
+from gridbot.testing.simulator import Conversation, Installation, RateLimits
 
 Connect = Callable[..., Awaitable[WsClient]]
 Web = Callable[[str], AsyncWebClient]
@@ -245,6 +245,37 @@ async def test_uninstalling_sends_app_uninstalled_and_tokens_revoked(
     with pytest.raises(SlackApiError) as e:
         await web("xoxb-sim-T0TEAM001").auth_test()
     assert e.value.response["error"] == "token_revoked"
+
+
+async def test_app_uninstalled_reaches_an_app_whose_socket_was_down_when_it_happened(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    """The events that say an installation went are retried like any other (notes A: Events API
+    events, sent when it happens), although its other events stop: otherwise a process whose
+    socket was being replaced would never learn the team is gone."""
+    await sim.uninstall(APP, T1)  # no socket open: nothing taken yet
+    client = await socket_mode()
+    await client.expect(
+        lambda f: f.get("type") == "events_api" and f["payload"]["event"]["type"] == "app_uninstalled"
+    )
+    await client.expect(
+        lambda f: f.get("type") == "events_api" and f["payload"]["event"]["type"] == "tokens_revoked"
+    )
+    assert all(f["retry_attempt"] >= 1 for f in client.of_type("events_api"))
+
+
+async def test_a_reinstall_ends_the_retries_of_the_uninstall_it_overtook(
+    sim: GridSimulator, socket_mode: Connect
+) -> None:
+    """Retrying ``app_uninstalled`` after the app is back would stop the new installation."""
+    await sim.uninstall(APP, T1)  # no socket open: the events wait for their retry
+    await sim.org.install(APP, Installation(T1, "xoxb-sim-T0TEAM001-b", "U0BOT0001", "B0BOT0001"))
+    client = await socket_mode()
+    marker = await sim.post_message(user=ALICE, channel="C0ONE0001", text="marker")
+    # the marker's own retry (this client does not ack) comes after any retry due before it
+    await client.expect(lambda f: envelope_for(marker)(f) and f["retry_attempt"] == 1)
+    kinds = {f["payload"]["event"]["type"] for f in client.of_type("events_api")}
+    assert not kinds & {"app_uninstalled", "tokens_revoked"}
 
 
 @pytest.mark.parametrize("sim", [{"rate_limits": RateLimits(enabled=False)}], indirect=True)

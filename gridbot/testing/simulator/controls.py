@@ -19,6 +19,7 @@ from .state import OrgState
 from .timing import Timing, TimingRule
 
 SOCKET_MODE_REASONS = ("warning", "refresh_requested", "link_disabled", "too_many_websockets")
+LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
 #: slack-protocol-notes.md C: after ``disconnect`` ``warning`` "the socket will close in about 10 s".
 WARNING_CLOSE = 10.0
 
@@ -199,10 +200,19 @@ class Controls:
             self._state.uninstalled.add(bot.key)
 
     def _authorized_live(self, payload: dict[str, Any]) -> bool:
+        """May this envelope still be redelivered? Not once its installation is gone, except the
+        events that say it went (notes A: ``tokens_revoked`` and ``app_uninstalled`` are Events
+        API events, sent when it happens): an app whose socket was down then still hears them,
+        until the app is installed there again [infer: a retry of an uninstall that a reinstall
+        overtook is not documented; sending it would stop the new installation]."""
         auths = payload.get("authorizations") or [{}]
         key = (str(payload.get("api_app_id")), str(auths[0].get("team_id")))
         bot = next((b for b in self._state.topology.bots if b.key == key), None)
-        return bot is None or self._state.is_live(bot)
+        live = bot is None or self._state.is_live(bot)
+        event = payload.get("event")
+        if isinstance(event, dict) and event.get("type") in LIFECYCLE_EVENTS:
+            return not live
+        return live
 
     def _select(self, team: str | None, app: str | None) -> list[SimSocket]:
         """team: its RTM sockets; app: its Socket Mode and RTM sockets; both: the intersection."""

@@ -277,12 +277,21 @@ class OrgChanges:
         self._replace(teams=(*topo.teams, team), users=(*topo.users, *users))
 
     async def install(self, app_id: str, installation: Installation) -> BotRef:
-        """Install an app on a team (a new bot token, which the runtime must be given)."""
+        """Install an app on a team (a new bot token, which the runtime must be given).
+
+        Installing again on a team it was uninstalled from is a reinstall: the new installation
+        (a new bot token; the old one stays revoked) replaces the old one, and the bot is back in
+        the conversations it was in. Installing on a team where it is live is refused.
+        """
         topo = self._state.topology
         app = topo.app_by_id.get(app_id)
         if app is None:
             raise ValueError(f"unknown app {app_id!r}")
-        new_app = dataclasses.replace(app, installations=(*app.installations, installation))
+        key = (app_id, installation.team)
+        if any(i.team == installation.team for i in app.installations) and key not in self._state.uninstalled:
+            raise ValueError(f"app {app_id!r} is installed on {installation.team!r}: uninstall it first")
+        kept = tuple(i for i in app.installations if i.team != installation.team)
+        new_app = dataclasses.replace(app, installations=(*kept, installation))
         apps = tuple(new_app if a.id == app_id else a for a in topo.apps)
         topo = self._replace(apps=apps)
         self._state.uninstalled.discard((app_id, installation.team))
