@@ -186,11 +186,13 @@ async def test_no_token_or_client_secret_reaches_a_log_line(
 
 CHILD = """
 import asyncio, sys
+from gridbot import logs
 from gridbot.installs import RedisInstallStore
 from gridbot.installs.rotation import Rotator, oauth_client
 from gridbot.secrets import Secret
 
 async def main(url, prefix, api, client_id, secret, now):
+    logs.configure("info", stream=sys.stderr)  # stdout carries the answer alone
     store = RedisInstallStore.from_url(url, key_prefix=prefix)
     rotators = [
         Rotator(store, client_id=client_id, client_secret=Secret(secret), client=oauth_client(api),
