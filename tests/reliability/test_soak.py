@@ -40,7 +40,10 @@ async def test_chaos_soak_answers_every_delivered_message_exactly_once(
     assert v.excused["undelivered"] + v.excused["lost_in_crash"] <= 0.05 * v.messages, figures
     assert report.limited >= 1 and v.late_by_429 >= 1, figures  # replies met 429s and came late
     assert report.lagged >= 1 and report.doubled >= 1, figures
-    assert report.moves["app_uninstalled"] + report.moves["tokens_revoked"] >= 1, figures
+    # An uninstall moves the elections the receiving process knows of with its own reason, and
+    # the rest through the heartbeat the stopped team released (team_stopped): either is at once.
+    uninstall_moves = sum(report.moves[r] for r in ("app_uninstalled", "tokens_revoked", "team_stopped"))
+    assert uninstall_moves >= 1, figures
     assert report.store_unavailable >= 1  # Redis really went away under them
     assert report.clean_exits == report.processes, figures  # SIGTERM at the end: clean shutdowns
 
