@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -58,8 +58,7 @@ class Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
         self.free.append(self)
 
     def send(self, request: bytes) -> None:

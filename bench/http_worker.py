@@ -4,6 +4,8 @@
   the Redis store (dedup on), a no-op plugin handler.
 * ``bolt``: slack_bolt's ``AsyncApp`` behind its aiohttp adapter (``app.web_app()``, request
   verification on), a no-op listener, no dedup.
+* ``floor``: a bare asyncio protocol that reads each request and answers 200
+  (:mod:`bench.http_floor`): what every Python asyncio HTTP server pays per request.
 
 It prints ``{"port": ...}`` once it listens, then answers one JSON line per stdin command:
 ``stats`` (handler runs, unique messages, CPU seconds so far), ``stop``.
@@ -36,6 +38,7 @@ from gridbot.runtime import Runtime, tune_gc
 from gridbot.secrets import Secret
 
 from .frameserver import bot_token
+from .http_floor import FloorServer
 from .worker import Tally, cpu_seconds, emit, rss_mb
 
 
@@ -45,11 +48,16 @@ class HttpWorker:
         self.tally = Tally(latency=False)
         self.runtime: Runtime | None = None
         self.runner: Any = None
+        self.floor: FloorServer | None = None
         self.port = 0
 
     async def start(self) -> None:
         if self.spec["mode"] == "bolt":
             await self._bolt()
+        elif self.spec["mode"] == "floor":
+            self.floor = FloorServer()
+            await self.floor.start()
+            self.port = self.floor.port
         else:
             await self._gridbot()
 
@@ -107,9 +115,13 @@ class HttpWorker:
             and self.runtime.dispatcher is not None
         ):
             backlog = self.runtime.dedup.backlog + self.runtime.dispatcher.running
+        if self.floor is not None:  # it reads no event, so it counts requests (each answered once)
+            count = unique = self.floor.count
+        else:
+            count, unique = self.tally.count, len(self.tally.seen)
         return {
-            "count": self.tally.count,
-            "unique": len(self.tally.seen),
+            "count": count,
+            "unique": unique,
             "cpu_s": cpu_seconds(),
             "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime,
             "backlog": backlog,
@@ -122,6 +134,8 @@ class HttpWorker:
             await self.runtime.stop()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.floor is not None:
+            await self.floor.stop()
         return result
 
 

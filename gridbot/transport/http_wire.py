@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gridbot.config import EventsConfig
 from gridbot.logs import get_logger
@@ -41,6 +41,7 @@ class EventsReceiver(Protocol):
 
     def handle(self, conn: Conn, head: Head, body: bytes) -> None:
         """Take one whole request; answer it now or once its event is decided."""
+
 
 log = get_logger("gridbot.events")
 
@@ -158,8 +159,8 @@ class Conn(asyncio.Protocol):
     # -- asyncio's side -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not isinstance(): uvloop's TCPTransport has the interface but not the base class.
+        self.transport = cast(asyncio.Transport, transport)
         r = self.receiver
         if r.draining or len(r.conns) >= r.config.max_connections:
             self.refuse(503, "too_many_connections")
