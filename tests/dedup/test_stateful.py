@@ -140,6 +140,7 @@ class DecisionCore(RuleBasedStateMachine):
         self.read: dict[tuple[str, str], set[str]] = {}  # message -> processes that read a copy
         self.excused: set[tuple[str, str]] = set()
         self.messages = 0
+        self.in_channel: Counter[str] = Counter()
         self.outages = 0
 
     def run(self, coro: Any) -> Any:
@@ -180,7 +181,10 @@ class DecisionCore(RuleBasedStateMachine):
         """A user writes in ``channel``; the first ``now`` teams of ``order`` read their socket at
         once (everything queued there, in order); the others' copies come later, or never."""
         self.messages += 1
-        ts = f"{self.messages}.0"
+        # Slack's ts is unique per conversation only: both conversations count from 1, so a key
+        # that left the conversation out would merge or claim two messages as one.
+        self.in_channel[channel] += 1
+        ts = f"{self.in_channel[channel]}.0"
         for team in MEMBERS[channel]:
             if team in self.up and (team, channel) not in self.left and not self.serves[team].crashed:
                 self.queues[team].append(
