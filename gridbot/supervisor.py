@@ -171,13 +171,13 @@ class Supervisor:
         else:
             self._ownership.adopt(key)
 
-    async def forget(self, key: str) -> None:
-        """A connection left the config (reload): stop serving it and give up its lease. Teams of
-        the installation store on it (not the file's) are served again at once."""
+    async def forget(self, key: str, staying: Collection[str] = ()) -> None:
+        """A connection left the config (reload): stop serving it, give up its lease. Its store's
+        teams and ``staying`` (bot token digests served again at once) are not announced stopped."""
         kept = [(i, c) for i, c in self._configured.pop(key, []) if i >= STORE_INDEX]
         if self._ownership is not None:
             await self._ownership.abandon(key)
-        await self.remove(key, gone=True)
+        await self.remove(key, gone=True, staying={*staying, *(c.bot_token.digest() for _, c in kept)})
         for index, config in kept:
             self.configure(config, index)
 
@@ -240,7 +240,7 @@ class Supervisor:
         conn.tasks.append(asyncio.create_task(self._run_connection(conn), name=f"connection:{key}"))
         return team
 
-    async def remove(self, key: str, *, gone: bool = False) -> None:
+    async def remove(self, key: str, *, gone: bool = False, staying: Collection[str] = ()) -> None:
         """Stop serving a connection: close its sockets, end its tasks, release its heartbeats.
         ``gone``: no process will serve it (it left the config): its teams are announced as stopped.
         """
@@ -258,7 +258,7 @@ class Supervisor:
             await self.store.release_alive(ids, self.instance_id)
         for team in conn.teams:
             team.state = TeamState.REMOVED
-            if gone and team.team_id:
+            if gone and team.team_id and team.config.bot_token.digest() not in staying:
                 self._announce(team, "removed")
         log.info("connection.removed", connection=key, teams=ids)
 
