@@ -25,8 +25,10 @@ Where each comes from (``/work/shared/reference/slack-protocol-notes.md`` sectio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from gridbot.bots import Bots
 from gridbot.events import Event
@@ -52,6 +54,14 @@ FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
 SOLO_TYPES = frozenset({"channel_joined", "group_joined", "channel_left", "group_left"})
 # Facts that name a bot user: one we cannot place may be served by another process (the roster).
 NAMES_A_BOT = frozenset({"member_left_channel"})
+
+
+def timed(event: dict[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` as the fact will see it: a lifecycle event carries its envelope's ``event_time``
+    (Socket Mode and the Events API alike; other events are returned as they are)."""
+    if event.get("type") in LIFECYCLE_TYPES and "event_time" in payload:
+        return {**event, "event_time": payload["event_time"]}
+    return event
 
 
 class Kind(StrEnum):

@@ -24,7 +24,7 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
-from gridbot.dedup.facts import LIFECYCLE_TYPES
+from gridbot.dedup.facts import timed
 from gridbot.events import FrameError
 from gridbot.interactive.intake import Interactions
 from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
@@ -131,10 +131,8 @@ class SocketModeLink(Link):
         team, enterprise = found
         event_id = payload.get("event_id")
         team.last_event_at = time.time()
-        if event.get("type") in LIFECYCLE_TYPES and "event_time" in payload:  # when the token died
-            event = {**event, "event_time": payload["event_time"]}
         self.intake.offer(
-            event,
+            timed(event, payload),
             team.team_id,
             enterprise,
             tuple(self.teams),

@@ -33,10 +33,14 @@ from gridtest import (
     wait_until,
 )
 
+from gridbot.bots import Bots
+from gridbot.dedup.facts import fact_of
+from gridbot.events import normalise
 from gridbot.runtime import Runtime
 from gridbot.store import Election, Store
 from gridbot.team import TeamState
 from gridbot.testing import GridSimulator
+from gridbot.transport.http_apps import JSON, read_payload
 
 SLOW_GRACE = 30.0
 APP = "A0GRIDBOT1"
@@ -191,3 +195,16 @@ async def test_a_call_answered_token_revoked_stops_the_team_once_and_moves_its_e
             assert [(d["team_id"], d["error"]) for d in dead] == [(T1, "token_revoked")]
             assert len([s for s in lines_of(lines, "team.stopped") if s.get("team_id") == T1]) == 1
             assert "xoxb" not in lines.getvalue()
+
+
+def test_the_events_api_gives_a_lifecycle_fact_its_event_time_and_other_events_stay_as_sent() -> None:
+    """Over HTTP the same envelope field reaches the fact (protocol notes D: ``event_time``), so
+    the staleness check above holds for both transports; a message is handed on untouched."""
+    body = {"type": "event_callback", "event_id": "Ev1", "event_time": 1_700_000_000, "team_id": T1}
+    lifecycle = read_payload(JSON, json.dumps({**body, "event": {"type": "app_uninstalled"}}).encode())
+    message = {"type": "message", "channel": SHARED, "ts": "1.000001", "text": "hi"}
+    plain = read_payload(JSON, json.dumps({**body, "event": message}).encode())
+    event = normalise(lifecycle.frame or {}, team_id=T1, enterprise_id=None, event_id="Ev1")
+    fact = fact_of(event, Bots())
+    assert fact is not None and (fact.reason, fact.at, fact.stop) == ("app_uninstalled", 1_700_000_000, True)
+    assert plain.frame == message
