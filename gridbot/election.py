@@ -175,7 +175,8 @@ class Elector:
 
         ``channels``: for a GONE fact, the conversations the caller knows the teams answer in
         (elsewhere the next standby copy finds their heartbeat gone and moves it at once).
-        Returns the teams the fact is about (an org id resolved to our teams of that org).
+        Returns the teams the fact is about (an org id resolved to our teams of that org; a team
+        it is too old for left out).
         Raises StoreUnavailable (the caller retries the fact).
         """
         if fact.kind is Kind.JOIN:
@@ -188,6 +189,8 @@ class Elector:
                 await self._depart(fact.channel, teams, fact.reason, left=True)
             return teams
         teams -= self._stale(fact, teams)
+        if not teams:
+            return teams
         if fact.stop and self._retire is not None:
             for team in sorted(teams):
                 await self._retire(team, fact.reason)
