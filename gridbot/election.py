@@ -12,7 +12,9 @@ the store's election (``Election.reason``), at once when:
 
 * a team's bot left the conversation or the conversation was unshared from it (:meth:`apply`, a
   :class:`~gridbot.dedup.facts.Fact` of kind LEAVE; the team is no candidate there until it joins);
-* a team is gone everywhere: uninstalled, tokens revoked, stopped (a GONE fact);
+* a team is gone everywhere: uninstalled, tokens revoked, a call answered that its token is dead,
+  stopped (a GONE fact), unless Slack's event is older than the team's current authentication
+  (``election.stale_fact``: a late retry of an uninstall that a reinstall overtook);
 * a standby team had to answer and the responsible team's heartbeat has lapsed
   (:meth:`check_takeover`, reason ``heartbeat_lapsed``).
 
@@ -74,6 +76,7 @@ class Elector:
         client_for: Callable[[str], AsyncWebClient | None],
         stopped: Callable[[], set[str]] = set,
         retire: Callable[[str, str], Awaitable[None]] | None = None,
+        authenticated: Callable[[str], float | None] = lambda _: None,
         info_timeout: float = 2.0,
     ) -> None:
         self._store = store
@@ -81,6 +84,7 @@ class Elector:
         self._stopped = stopped
         self._client_for = client_for
         self._retire = retire  # stops a team whose tokens Slack says are dead (the supervisor)
+        self._authenticated = authenticated  # when a team's current token last passed auth.test
         self._info_timeout = info_timeout
         self._inflight: dict[str, asyncio.Future[Election]] = {}
         self.takeovers = 0  # moves because a heartbeat lapsed (metrics)
@@ -171,7 +175,8 @@ class Elector:
 
         ``channels``: for a GONE fact, the conversations the caller knows the teams answer in
         (elsewhere the next standby copy finds their heartbeat gone and moves it at once).
-        Returns the teams the fact is about (an org id resolved to our teams of that org).
+        Returns the teams the fact is about (an org id resolved to our teams of that org; a team
+        it is too old for left out).
         Raises StoreUnavailable (the caller retries the fact).
         """
         if fact.kind is Kind.JOIN:
@@ -183,12 +188,34 @@ class Elector:
             if fact.channel:
                 await self._depart(fact.channel, teams, fact.reason, left=True)
             return teams
+        teams -= self._stale(fact, teams)
+        if not teams:
+            return teams
         if fact.stop and self._retire is not None:
             for team in sorted(teams):
                 await self._retire(team, fact.reason)
         for channel in channels:
             await self._depart(channel, teams, fact.reason, left=False)
         return teams
+
+    def _stale(self, fact: Fact, teams: Iterable[str]) -> set[str]:
+        """The teams ``fact`` (a lifecycle event) is too old for: Slack said the token died before
+        the team's current token passed ``auth.test`` (a retry that a reinstall overtook). The
+        comparison is in whole seconds, as ``event_time`` is: a current event is never stale."""
+        stale: set[str] = set()
+        for team in teams if fact.at is not None else ():
+            since = self._authenticated(team)
+            if since is not None and fact.at is not None and fact.at < int(since):
+                stale.add(team)
+                log.warning(
+                    "election.stale_fact",
+                    team_id=team,
+                    reason=fact.reason,
+                    event_time=fact.at,
+                    authenticated_at=int(since),
+                    decision="ignored",
+                )
+        return stale
 
     async def _resolve(self, ids: Iterable[str]) -> set[str]:
         """Team ids, with an org id (``E...``, as ``channel_unshared`` may name) replaced by our

@@ -110,8 +110,10 @@ class Reloader:
         sup = rt.supervisor
         old = rt.config
         changes = plan(old.teams, new.teams)
-        for key in changes.remove + changes.restart:
+        for key in changes.remove:
             await sup.forget(key)
+        for key in changes.restart:  # a team whose own config did not change stays: not stopped
+            await sup.forget(key, [t.bot_token.digest() for t, _ in changes.add if connection_key(t) == key])
         for team, index in changes.add:
             sup.configure(team, index)
         self._relabel(new)

@@ -171,6 +171,7 @@ class Runtime:
             stopped=self.supervisor.stopped,
             client_for=self.supervisor.client_for,
             retire=self._retire,
+            authenticated=self.supervisor.authenticated_at,
         )
         if cfg.oauth is not None:
             self.installs = InstallService(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -40,7 +41,11 @@ class Action(Enum):
     DISABLE = "disable"  # Socket Mode switched off for the app: stop and alert
 
 
-_STOP = {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "no_permission"}
+# The token itself is dead (revoked, uninstalled, the account deactivated): whichever call hears
+# it, the team is over. ``no_permission`` also stops a team at auth.test, but answered to one
+# method it says only that this method is not allowed.
+TOKEN_DEAD = frozenset({"invalid_auth", "not_authed", "token_revoked", "account_inactive"})
+_STOP = TOKEN_DEAD | {"no_permission"}
 _PAUSE = {"team_added_to_org", "org_login_required"}
 _RATE = {"ratelimited", "rate_limited"}
 _BACKOFF_CAP = 300.0
@@ -66,6 +71,11 @@ class Verdict:
     def terminal(self) -> TeamState | None:
         """The state this error ends a team in for good, or None when retrying may still help."""
         return _TERMINAL.get(self.action)
+
+    @property
+    def token_dead(self) -> bool:
+        """Terminal for the team whatever the method: its token is dead."""
+        return self.terminal is TeamState.STOPPED and self.error in TOKEN_DEAD
 
 
 def classify(exc: BaseException) -> Verdict:
@@ -174,6 +184,31 @@ class RateLimitRetry(AsyncRetryHandler):
         state.increment_current_attempt()
 
 
+class DeadTokenWatch(AsyncRetryHandler):
+    """Hears every answer of a team's client and reports one that says its token is dead
+    (:attr:`Verdict.token_dead`) to ``report``; never retries. A handler's reply, the runtime's
+    own calls: all of them go through the client, so none can miss it."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__(max_retry_count=0)
+        self._report = report
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        body = response.body if response is not None else None
+        if isinstance(body, dict) and body.get("ok") is False:
+            verdict = classify_error(str(body.get("error", "")))
+            if verdict.token_dead:
+                self._report(verdict.error)
+        return False
+
+
 @dataclass
 class Backoff:
     """Capped, jittered exponential backoff: 1 s, 2 s, 4 s ... up to 5 minutes, each drawn from
@@ -206,13 +241,16 @@ class SlackClients:
             connector=aiohttp.TCPConnector(limit=0), trace_configs=trace_configs
         )
 
-    def web(self, token: Secret) -> AsyncWebClient:
-        """A client that waits out 429s (Retry-After) and retries transient failures."""
+    def web(self, token: Secret, on_dead: Callable[[str], None] | None = None) -> AsyncWebClient:
+        """A client that waits out 429s (Retry-After) and retries transient failures;
+        ``on_dead`` hears every answer saying the token is dead (:class:`DeadTokenWatch`)."""
+        watch: list[AsyncRetryHandler] = [DeadTokenWatch(on_dead)] if on_dead is not None else []
         return AsyncWebClient(
             token=token.get(),
             base_url=self.api_url,
             session=self.session,
             retry_handlers=[
+                *watch,
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
                 RateLimitRetry(),
                 AsyncServerErrorRetryHandler(max_retry_count=2),

@@ -3,32 +3,31 @@
 Each runner authenticates its team(s) with ``auth.test`` (recording the enterprise id), then keeps
 its link(s) alive. A dead token stops that team only, with one clear error event and a state others
 can read; a Grid migration pauses it and re-probes. Connections can be added and removed while
-running, which config reload and ownership build on. Every task the supervisor starts is kept
-with the connection it serves, or with the supervisor, and is cancelled and awaited when that ends.
+running (config reload, ownership). Every task it starts is kept with the connection it serves, or
+with the supervisor, and is cancelled and awaited when that ends.
 
-A connected team's **heartbeat** (``renew_alive`` in the store, renewed every ``lease_ttl / 3``)
-tells every process that its socket is up; the election's takeover waits for it to lapse. A team
-that stops for good (a dead token, Socket Mode disabled, removed from the config, or uninstalled
-as Slack's ``app_uninstalled`` / ``tokens_revoked`` say: :meth:`Supervisor.retire`) gives its
-heartbeat up at once, so no process waits out the TTL, and is announced to the dedup stage as a
-:data:`~gridbot.dedup.facts.TEAM_STOPPED` event through the intake, the one path every fact takes:
-the elections it answers in move at once.
+A connected team's **heartbeat** (``renew_alive``, renewed every ``lease_ttl / 3``) tells every
+process that its socket is up; the election's takeover waits for it to lapse. A team that stops
+for good (a dead token, Socket Mode disabled, removed from the config, uninstalled as Slack's
+``app_uninstalled`` / ``tokens_revoked`` say, or any Web API call answered that its token is
+dead: :meth:`Supervisor.retire`) gives its heartbeat up at once and is announced to the dedup
+stage through the intake (:data:`~gridbot.dedup.facts.TEAM_STOPPED`, ``TOKEN_DEAD``), the one
+path every fact takes: the elections it answers in move at once.
 
-When the store is shared by several processes (Redis), every process reads the same list of
-connections and serves only those whose ownership lease it holds (:mod:`gridbot.ownership`),
-announcing itself in the process registry (:mod:`gridbot.registry`). With the in-memory store the
-one process serves everything.
-
+With a shared store (Redis) every process reads the same list of connections and serves only
+those whose ownership lease it holds (:mod:`gridbot.ownership`), announcing itself in the
+process registry (:mod:`gridbot.registry`); with the in-memory store one process serves all.
 Events API (``transport = "http"``) connections are the exception: a load balancer sends any
-request to any replica, so every process serves every one of them (no ownership lease), and
-their teams' heartbeats are held in common (:data:`EVENTS_HOLDER`): alive while any replica's
-listener is up, not lapsing when one of them stops.
+request to any replica, so every process serves every one of them, and their teams' heartbeats
+are held in common (:data:`EVENTS_HOLDER`): alive while any replica's listener is up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any
 
@@ -36,7 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.auth import authenticate, poll_auth
 from gridbot.config import RuntimeConfig, TeamConfig, connection_key
-from gridbot.dedup.facts import TEAM_STOPPED
+from gridbot.dedup.facts import TEAM_STOPPED, TOKEN_DEAD
 from gridbot.heartbeat import HeartbeatKeeper
 from gridbot.logs import get_logger
 from gridbot.ownership import Ownership
@@ -78,6 +77,7 @@ class Supervisor:
         self._on_team_ready = on_team_ready
         self._events = events  # the Events API listener, for http connections
         self._web: dict[str, AsyncWebClient] = {}
+        self._authed: dict[str, float] = {}  # team id -> when its token last passed auth.test
         self._tasks: list[asyncio.Task[None]] = []  # the supervisor's own loops, in start order
         # connection key -> its teams' (index, config): what this process *may* serve
         self._configured: dict[str, list[tuple[int, TeamConfig]]] = {}
@@ -121,6 +121,9 @@ class Supervisor:
     def client_for(self, team_id: str) -> AsyncWebClient | None:
         return self._web.get(team_id)
 
+    def authenticated_at(self, team_id: str) -> float | None:
+        return self._authed.get(team_id)
+
     def connected(self) -> list[str]:
         return [t.team_id for t in self.teams if t.team_id and t.state == TeamState.CONNECTED]
 
@@ -151,14 +154,12 @@ class Supervisor:
         polling = poll_auth(lambda: self.teams, self._web.get, self.runtime.auth_poll_interval)
         self._spawn(polling, "supervisor:auth-poll")
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:  # kept, ended by stop()
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     def _serve(self, key: str) -> None:
         """Start serving one configured connection (ownership decided we should)."""
-        if key in self.connections:
-            return
-        for index, config in self._configured.get(key, []):
+        for index, config in self._configured.get(key, []) if key not in self.connections else ():
             self.add(config, index)
 
     def configure(self, config: TeamConfig, index: int) -> None:
@@ -170,13 +171,13 @@ class Supervisor:
         else:
             self._ownership.adopt(key)
 
-    async def forget(self, key: str) -> None:
-        """A connection left the config (reload): stop serving it and give up its lease. Teams of
-        the installation store on it (not the file's) are served again at once."""
+    async def forget(self, key: str, staying: Collection[str] = ()) -> None:
+        """A connection left the config (reload): stop serving it, give up its lease. Its store's
+        teams and ``staying`` (bot token digests served again at once) are not announced stopped."""
         kept = [(i, c) for i, c in self._configured.pop(key, []) if i >= STORE_INDEX]
         if self._ownership is not None:
             await self._ownership.abandon(key)
-        await self.remove(key, gone=True)
+        await self.remove(key, gone=True, staying={*staying, *(c.bot_token.digest() for _, c in kept)})
         for index, config in kept:
             self.configure(config, index)
 
@@ -186,8 +187,7 @@ class Supervisor:
         self._configured[key] = [(i, new if c is old else c) for i, c in self._configured.get(key, [])]
         for team in self.teams_of(old):
             team.config = new
-            client = self._web.get(team.team_id)
-            if client is not None:
+            if (client := self._web.get(team.team_id)) is not None:
                 client.token = new.bot_token.get()
 
     def teams_of(self, config: TeamConfig) -> list[Team]:
@@ -232,19 +232,17 @@ class Supervisor:
         conn = self.connections.get(key)
         if conn is not None:  # another team on an app token already running
             conn.teams.append(team)
-            task = asyncio.create_task(self._authenticate_into(conn, team), name=f"auth:{key}:{index}")
-            conn.tasks.append(task)
+            auth = self._authenticate_into(conn, team)
+            conn.tasks.append(asyncio.create_task(auth, name=f"auth:{key}:{index}"))
             return team
         conn = Connection(key, [team])
         self.connections[key] = conn
         conn.tasks.append(asyncio.create_task(self._run_connection(conn), name=f"connection:{key}"))
         return team
 
-    async def remove(self, key: str, *, gone: bool = False) -> None:
+    async def remove(self, key: str, *, gone: bool = False, staying: Collection[str] = ()) -> None:
         """Stop serving a connection: close its sockets, end its tasks, release its heartbeats.
-
-        ``gone``: no process will serve it (it left the config), so its teams are announced as
-        stopped; without it (the connection moved to another process) they are not.
+        ``gone``: no process will serve it (it left the config): its teams are announced as stopped.
         """
         conn = self.connections.pop(key, None)
         if conn is None:
@@ -260,14 +258,13 @@ class Supervisor:
             await self.store.release_alive(ids, self.instance_id)
         for team in conn.teams:
             team.state = TeamState.REMOVED
-            if gone and team.team_id:
+            if gone and team.team_id and team.config.bot_token.digest() not in staying:
                 self._announce(team, "removed")
         log.info("connection.removed", connection=key, teams=ids)
 
     async def retire(self, team_id: str, reason: str) -> None:
-        """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``):
-        stop the team for good and give up its heartbeat now (the dedup stage, which read the
-        event, is moving its elections already: no announcement)."""
+        """Slack says ``team_id``'s tokens are dead: stop the team for good, give up its heartbeat
+        now (the dedup stage, which read the fact, is moving its elections: no announcement)."""
         hit = self._by_id.get(team_id) or next(
             ((c, t) for c in self.connections.values() for t in c.teams if t.team_id == team_id), None
         )
@@ -283,19 +280,23 @@ class Supervisor:
 
     def _ended(self, team: Team) -> None:
         """``team`` just stopped for good: its heartbeat goes now, and the dedup stage hears it."""
-        if not team.team_id:
-            return
-        self._beats.release(team.team_id)
-        self._announce(team, team.error or str(team.state))
+        if team.team_id:
+            self._beats.release(team.team_id)
+            self._announce(team, team.error or str(team.state))
 
-    def _announce(self, team: Team, reason: str) -> None:
+    def _token_died(self, team: Team, error: str) -> None:
+        """A call of ``team`` heard its token is dead: stopped as on ``app_uninstalled``, once."""
+        if team.team_id and not team.state.final and self._authed.pop(team.team_id, None) is not None:
+            log.error("team.token_dead", team=team.label, team_id=team.team_id, error=error)
+            self._announce(team, error, TOKEN_DEAD)
+
+    def _announce(self, team: Team, reason: str, kind: str = TEAM_STOPPED) -> None:
         """Tell the dedup stage, through the intake like any event, that ``team`` stopped."""
-        frame = {"type": TEAM_STOPPED, "reason": reason}
+        frame = {"type": kind, "reason": reason}
         self._intake.offer(frame, team.team_id, team.enterprise_id, (team.team_id,))
 
     async def stop(self) -> None:
-        """Hand our connections over (several processes), close every socket, release the teams'
-        heartbeats and the ownership leases."""
+        """Hand our connections over, close every socket, release heartbeats and ownership leases."""
         self._stopping = True
         if self._ownership is not None:
             # Peers connect our connections before we close them: a rolling restart loses nothing.
@@ -362,14 +363,14 @@ class Supervisor:
 
     async def _authenticate(self, team: Team) -> bool:
         """auth.test until it answers; False if the team ended for good (stopped or disabled)."""
-        client = self.clients.web(team.config.bot_token)
+        client = self.clients.web(team.config.bot_token, functools.partial(self._token_died, team))
         client = self._web_client(team.config, client) if self._web_client else client
         if team.config.workspace is not None:  # an org-wide token acting in one granted workspace
             client.default_params["team_id"] = team.config.workspace
         if not await authenticate(team, client, self.runtime.paused_probe_interval):
             self._ended(team)
             return False
-        self._web[team.team_id] = client
+        self._web[team.team_id], self._authed[team.team_id] = client, time.time()
         if self._on_team_ready is not None:  # before the socket connects: see gridbot/bots.py
             await self._on_team_ready(team)
         return True

@@ -17,24 +17,33 @@ Where each comes from (``/work/shared/reference/slack-protocol-notes.md`` sectio
   everywhere (protocol notes H: "stop the team").
 * ``team_access_revoked`` (``{"team_ids": [...]}``, protocol notes D): an org admin took the
   org-wide install's access to those workspaces away: they are gone, their teams stopped.
+* :data:`TOKEN_DEAD`: gridbot's own, offered by the supervisor when a Web API call of a team was
+  answered ``token_revoked`` / ``invalid_auth`` / ``account_inactive``: as ``app_uninstalled``.
 * :data:`TEAM_STOPPED`: gridbot's own, offered by the supervisor when a team stops for good (a
   dead token, Socket Mode disabled, removed from the config): gone everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from gridbot.bots import Bots
 from gridbot.events import Event
 
 # The type of the event the supervisor offers when one of its teams stops for good.
 TEAM_STOPPED = "gridbot.team_stopped"
+# ... and when a Web API call of a team was answered that its token is dead (``reason``: the error).
+TOKEN_DEAD = "gridbot.token_dead"
+# Slack's own: their ``event_time`` (copied in by the transport) is when the token died. One older
+# than the team's current authentication speaks of an installation that is no longer there.
+LIFECYCLE_TYPES = frozenset({"app_uninstalled", "tokens_revoked"})
 
 JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
 LEAVE_TYPES = frozenset({"channel_left", "group_left", "member_left_channel", "channel_unshared"})
-GONE_TYPES = frozenset({"app_uninstalled", "tokens_revoked", "team_access_revoked", TEAM_STOPPED})
+GONE_TYPES = LIFECYCLE_TYPES | {"team_access_revoked", TEAM_STOPPED, TOKEN_DEAD}
 # Looked at alone, before their batch is decided: never merged on arrival.
 FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
 # Sent only to the bot they are about: no other team gets a copy, so one is claimed for the team
@@ -45,6 +54,14 @@ FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
 SOLO_TYPES = frozenset({"channel_joined", "group_joined", "channel_left", "group_left"})
 # Facts that name a bot user: one we cannot place may be served by another process (the roster).
 NAMES_A_BOT = frozenset({"member_left_channel"})
+
+
+def timed(event: dict[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` as the fact will see it: a lifecycle event carries its envelope's ``event_time``
+    (Socket Mode and the Events API alike; other events are returned as they are)."""
+    if event.get("type") in LIFECYCLE_TYPES and "event_time" in payload:
+        return {**event, "event_time": payload["event_time"]}
+    return event
 
 
 class Kind(StrEnum):
@@ -61,6 +78,7 @@ class Fact:
     reason: str  # the event type (``team_stopped`` for TEAM_STOPPED): the election's reason
     via: str  # the team that received the event
     stop: bool = False  # Slack says the team's tokens are dead: the supervisor must stop it
+    at: float | None = None  # a lifecycle event's ``event_time``: when Slack says it happened
 
 
 def fact_of(event: Event, bots: Bots) -> Fact | None:
@@ -86,8 +104,10 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
         if not channel or not isinstance(gone, str) or not gone:
             return None
         return Fact(Kind.LEAVE, frozenset({gone}), channel, kind, via)
+    at = raw.get("event_time")
+    at = float(at) if isinstance(at, int | float) and kind in LIFECYCLE_TYPES else None
     if kind == "app_uninstalled":
-        return Fact(Kind.GONE, frozenset({via}), None, kind, via, stop=True)
+        return Fact(Kind.GONE, frozenset({via}), None, kind, via, stop=True, at=at)
     if kind == "tokens_revoked":
         tokens = raw.get("tokens")
         revoked = tokens.get("bot") if isinstance(tokens, dict) else None
@@ -97,7 +117,7 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
         for user in revoked:
             bots_of |= bots.teams_of(user)
         # The event is delivered for the installation whose tokens were revoked.
-        return Fact(Kind.GONE, frozenset(bots_of or {via}), None, kind, via, stop=True)
+        return Fact(Kind.GONE, frozenset(bots_of or {via}), None, kind, via, stop=True, at=at)
     if kind == "team_access_revoked":  # an org install's workspaces, no longer granted
         revoked = raw.get("team_ids")
         if not isinstance(revoked, list) or not revoked:
@@ -105,4 +125,6 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
         return Fact(Kind.GONE, frozenset(str(t) for t in revoked), None, kind, via, stop=True)
     if kind == TEAM_STOPPED:
         return Fact(Kind.GONE, frozenset({via}), None, "team_stopped", via)
+    if kind == TOKEN_DEAD:  # a Web API answer said so: stopped like app_uninstalled
+        return Fact(Kind.GONE, frozenset({via}), None, str(raw.get("reason") or kind), via, stop=True)
     return None

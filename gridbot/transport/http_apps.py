@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from slack_sdk.signature import SignatureVerifier
 
+from gridbot.dedup.facts import timed
 from gridbot.events import FrameError
 from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
 from gridbot.secrets import Secret
@@ -59,7 +60,7 @@ def read_payload(content_type: str, body: bytes) -> Payload:
             event, event_id = data.get("event"), data.get("event_id")
             if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
                 raise FrameError("event_callback_without_event")
-            return Payload("event", data, event, event_id)
+            return Payload("event", data, timed(event, data), event_id)
         if kind == "url_verification":
             if not isinstance(data.get("challenge"), str):
                 raise FrameError("bad_challenge")

@@ -24,6 +24,7 @@ import orjson
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import RuntimeConfig
+from gridbot.dedup.facts import timed
 from gridbot.events import FrameError
 from gridbot.interactive.intake import Interactions
 from gridbot.interactive.payload import INTERACTIVE, SLASH_COMMANDS
@@ -131,7 +132,7 @@ class SocketModeLink(Link):
         event_id = payload.get("event_id")
         team.last_event_at = time.time()
         self.intake.offer(
-            event,
+            timed(event, payload),
             team.team_id,
             enterprise,
             tuple(self.teams),

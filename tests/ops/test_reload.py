@@ -6,8 +6,9 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from gridtest import SHARED, T1, T2, USERS, connected, wait_until
+from gridtest import SHARED, T1, T2, USERS, connected, settled, wait_until
 from ops.opshelp import write_config
 from structlog.testing import capture_logs
 
@@ -16,6 +17,9 @@ from gridbot.reload import Reloader, plan
 from gridbot.runtime import Runtime
 from gridbot.secrets import Secret
 from gridbot.testing import GridSimulator
+from gridbot.testing.harness import config_for, to_toml
+
+PRIVATE = "G0TWOPRIV"  # T2's own private channel
 
 
 def connects(sim: GridSimulator, team: str) -> int:
@@ -100,3 +104,35 @@ def test_plan_keeps_an_app_token_running_when_it_only_gains_teams_and_restarts_i
     assert len(more_sockets.restart) == 1
     same = plan((one, two), (two, one))  # order and labels alone change nothing
     assert (same.remove, same.add, same.restart) == ([], [], [])
+
+
+async def test_a_restarted_app_connection_stops_only_the_team_that_left(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """T1 and T2 share one Socket Mode app token; the reload drops T1, so that connection is
+    restarted (``plan``: it lost a team). T1 left the config: its elections move
+    (``team_stopped``). T2's config did not change: it reconnects, and its own conversation's
+    election stays T2's, never moved or cleared (it used to be announced as stopped too, so every
+    election it answered in was cleared with ``team_stopped``)."""
+    opts: dict[str, Any] = {"redis_url": redis_url, "key_prefix": redis_prefix}
+    async with GridSimulator(seed=23) as sim:
+        path = tmp_path / "gridbot.toml"
+        path.write_text(to_toml(config_for(sim, {T1: "socket_mode", T2: "socket_mode"}, **opts)))
+        async with Runtime(load(path)) as rt:
+            assert rt.supervisor is not None and rt.elector is not None
+            await connected(rt, sim, [T1, T2], 20)
+            await sim.post_message(user=USERS[T2], channel=PRIVATE, text="echo mine")
+            await wait_until(lambda: [p.team_id for p in sim.posted] == [T2], 10, "T2 answers")
+            path.write_text(to_toml(config_for(sim, {T2: "socket_mode"}, **opts)))
+            with capture_logs() as logs:
+                changes = await Reloader(rt, path).reload()
+                assert changes is not None and len(changes.restart) == 1
+                await connected(rt, sim, [T2], 20)
+                await sim.post_message(user=USERS[T2], channel=PRIVATE, text="echo marker")
+                await wait_until(lambda: len(sim.posted) == 2, 10, "the marker answered")
+                await settled(rt, 5)
+            assert [p.team_id for p in sim.posted] == [T2, T2]
+            election = await rt.store.election(PRIVATE)
+            assert election is not None and (election.team, election.reason) == (T2, "elected")
+            stopped = [e for e in logs if e["event"] == "election.moved" and e.get("channel") == PRIVATE]
+            assert stopped == []
