@@ -8,7 +8,8 @@ References (slack-protocol-notes.md A unless named):
   joined also gets ``channel_joined`` / ``group_joined``, which are RTM-only.
 - Leaving or being removed: the bot that left gets ``channel_left`` / ``group_left`` (with the
   ``actor_id`` who removed it), the remaining members ``member_left_channel`` and the
-  ``channel_leave`` message.
+  ``channel_leave`` message [infer: not in the reference files; docs.slack.dev/reference/events/
+  channel_left and member_left_channel describe them].
 - ``channel_shared`` / ``channel_unshared`` are Events-API-only: Socket Mode gets them, RTM does not.
   A team unshared from a channel loses it: its bot gets ``channel_left`` / ``group_left`` [infer].
 - Grid migration: ``grid_migration_started`` / ``grid_migration_finished``, and while it lasts the

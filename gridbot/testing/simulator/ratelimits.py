@@ -68,8 +68,8 @@ METHOD_LIMITS: Mapping[str, Limit] = {
     "admin.apps.clear_resolution": TIER_2,
     "admin.apps.requests.list": TIER_2,
     "admin.apps.uninstall": TIER_1,
-    "migration.exchange": TIER_2,
-    "oauth.v2.access": TIER_4,  # docs.slack.dev/reference/methods/migration.exchange: Tier 2
+    "migration.exchange": TIER_2,  # docs.slack.dev/reference/methods/migration.exchange: Tier 2
+    "oauth.v2.access": TIER_4,
 }
 
 
