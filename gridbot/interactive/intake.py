@@ -31,29 +31,20 @@ from gridbot.interactive.payload import (
     serving_team,
 )
 from gridbot.logs import get_logger
+from gridbot.transport.link import FrameIntake
 
 log = get_logger("gridbot.interactive")
 
 FORGET_AFTER = 120.0  # seconds a payload never dispatched (the store down throughout) is kept
 
 
-class DeliveryIntake(Protocol):
-    """What this needs of the dedup stage's intake (:class:`gridbot.dedup.Intake`)."""
-
-    @property
-    def open(self) -> asyncio.Event: ...
+class DeliveryIntake(FrameIntake, Protocol):
+    """What the interactions and the Events API listener need of the dedup stage's intake
+    (:class:`gridbot.dedup.Intake`): a link's :class:`FrameIntake`, and the answers to waiting
+    transports."""
 
     @property
     def outcomes(self) -> Outcomes: ...
-
-    def offer(
-        self,
-        frame: dict[str, Any],
-        team_id: str,
-        enterprise_id: str | None,
-        covers: tuple[str, ...],
-        event_id: str | None = None,
-    ) -> None: ...
 
     def handed_over(self) -> None: ...
 

@@ -33,14 +33,14 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from gridbot.config import EventsConfig
-from gridbot.dedup.outcomes import ACCEPTED, Outcomes
+from gridbot.dedup.outcomes import ACCEPTED
 from gridbot.events import FrameError
-from gridbot.interactive.intake import Interactions
+from gridbot.interactive.intake import DeliveryIntake, Interactions
 from gridbot.logs import get_logger
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
@@ -51,24 +51,6 @@ from gridbot.transport.http_wire import Conn, Head
 log = get_logger("gridbot.events")
 
 TICK = 0.05  # seconds between deadline checks (acks every tick, connections every 10th)
-
-
-class EventsIntake(Protocol):
-    """What the receiver needs of the dedup stage's intake."""
-
-    @property
-    def open(self) -> asyncio.Event: ...
-    @property
-    def outcomes(self) -> Outcomes: ...
-    def offer(
-        self,
-        frame: dict[str, Any],
-        team_id: str,
-        enterprise_id: str | None,
-        covers: tuple[str, ...],
-        event_id: str | None = None,
-    ) -> None: ...
-    def handed_over(self) -> None: ...
 
 
 class Waiter:
@@ -106,7 +88,7 @@ class EventsReceiver:
     """The listener: ``start()`` binds it, ``stop()`` drains it (stop accepting, answer what is in
     flight). Apps are opened on it by the supervisor, one per ``http:`` connection."""
 
-    def __init__(self, config: EventsConfig, intake: EventsIntake, *, clock: Any = time.monotonic) -> None:
+    def __init__(self, config: EventsConfig, intake: DeliveryIntake, *, clock: Any = time.monotonic) -> None:
         self.config = config
         self.clock = clock
         self.counts = Counts()
