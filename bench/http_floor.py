@@ -34,7 +34,7 @@ class FloorProtocol(asyncio.Protocol):
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 break
-            length = _content_length(bytes(buf[:end]))
+            length = content_length(bytes(buf[:end]))
             if len(buf) < end + 4 + length:
                 break
             del buf[: end + 4 + length]
@@ -45,7 +45,7 @@ class FloorProtocol(asyncio.Protocol):
             self.transport.write(ANSWER * answers)
 
 
-def _content_length(head: bytes) -> int:
+def content_length(head: bytes) -> int:
     at = head.lower().find(b"\r\ncontent-length:")
     if at < 0:
         return 0

@@ -6,6 +6,8 @@
   verification on), a no-op listener, no dedup.
 * ``floor``: a bare asyncio protocol that reads each request and answers 200
   (:mod:`bench.http_floor`): what every Python asyncio HTTP server pays per request.
+* ``lean``: the floor plus the contract's own work (signature, JSON, a batched Redis claim, the
+  200 after it, a no-op handler) in protocol callbacks and nothing else (:mod:`bench.http_lean`).
 
 It prints ``{"port": ...}`` once it listens, then answers one JSON line per stdin command:
 ``stats`` (handler runs, unique messages, CPU seconds so far), ``stop``.
@@ -39,6 +41,7 @@ from gridbot.secrets import Secret
 
 from .frameserver import bot_token
 from .http_floor import FloorServer
+from .http_lean import LeanServer
 from .worker import Tally, cpu_seconds, emit, rss_mb
 
 
@@ -49,11 +52,17 @@ class HttpWorker:
         self.runtime: Runtime | None = None
         self.runner: Any = None
         self.floor: FloorServer | None = None
+        self.lean: LeanServer | None = None
         self.port = 0
 
     async def start(self) -> None:
         if self.spec["mode"] == "bolt":
             await self._bolt()
+        elif self.spec["mode"] == "lean":
+            spec = self.spec
+            self.lean = LeanServer(spec["secret"], spec["redis_url"], spec["prefix"], self.tally.hit)
+            await self.lean.start()
+            self.port = self.lean.port
         elif self.spec["mode"] == "floor":
             self.floor = FloorServer()
             await self.floor.start()
@@ -136,6 +145,8 @@ class HttpWorker:
             await self.runner.cleanup()
         if self.floor is not None:
             await self.floor.stop()
+        if self.lean is not None:
+            await self.lean.stop()
         return result
 
 
