@@ -59,7 +59,8 @@ NAMES_A_BOT = frozenset({"member_left_channel"})
 def timed(event: dict[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
     """``event`` as the fact will see it: a lifecycle event carries its envelope's ``event_time``
     (Socket Mode and the Events API alike; other events are returned as they are)."""
-    if event.get("type") in LIFECYCLE_TYPES and "event_time" in payload:
+    kind = event.get("type")  # (a hostile frame's may be a list: unhashable, not a lifecycle type)
+    if type(kind) is str and kind in LIFECYCLE_TYPES and "event_time" in payload:
         return {**event, "event_time": payload["event_time"]}
     return event
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from dedup.stagekit import Stage
 from gridtest import CollectingIntake, wait_until
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gridbot.bots import Bots
@@ -28,6 +28,7 @@ from gridbot.interactive.payload import FRAME_TYPE
 from gridbot.secrets import Secret
 from gridbot.store import MemoryStore
 from gridbot.team import Team
+from gridbot.transport.http_apps import JSON, read_payload
 from gridbot.transport.link import LinkStopped, Socket
 from gridbot.transport.rtm import RtmLink
 from gridbot.transport.socket_mode import SocketModeLink
@@ -380,8 +381,16 @@ def check_socket_mode_frame(frame: dict[str, Any]) -> None:
         assert event.team_id in ("T1", "T2")
 
 
+# Found by this test: an event type that is a list made the lifecycle check (facts.timed) raise
+# TypeError (unhashable) before the frame was rejected.
+UNHASHABLE_TYPE = {"type": "events_api", "envelope_id": "env-1",
+                   "payload": {"team_id": "T1", "event_id": "Ev1", "authorizations": [{"team_id": "T1"}],
+                               "event": {"type": [], "channel": "C1", "ts": "1.000100", "user": "U1"}}}  # fmt: skip
+
+
 @BUDGET
 @given(envelopes(any_shape=False))
+@example(UNHASHABLE_TYPE)
 def test_socket_mode_on_frame_acks_and_yields_an_event_or_a_rejection(frame: dict[str, Any]) -> None:
     check_socket_mode_frame(frame)
 
@@ -390,6 +399,14 @@ def test_socket_mode_on_frame_acks_and_yields_an_event_or_a_rejection(frame: dic
 @given(envelopes(any_shape=True))
 def test_socket_mode_on_frame_survives_any_shape_of_interactive_ids(frame: dict[str, Any]) -> None:
     check_socket_mode_frame(frame)
+
+
+def test_an_events_api_body_whose_event_type_is_a_list_is_read_then_rejected_not_raised() -> None:
+    body = orjson.dumps({**UNHASHABLE_TYPE["payload"], "type": "event_callback"})
+    payload = read_payload(JSON, body)
+    assert payload.kind == "event" and payload.frame is not None
+    with pytest.raises(FrameError):  # what the intake does with it: a counted frame.dropped, a 200
+        normalise(payload.frame, team_id="T1", enterprise_id=None)
 
 
 def test_a_slash_command_naming_its_team_by_a_string_is_normalised() -> None:
