@@ -76,6 +76,7 @@ class Elector:
         client_for: Callable[[str], AsyncWebClient | None],
         stopped: Callable[[], set[str]] = set,
         retire: Callable[[str, str], Awaitable[None]] | None = None,
+        granted: Callable[[str | None, frozenset[str]], None] | None = None,
         authenticated: Callable[[str], float | None] = lambda _: None,
         info_timeout: float = 2.0,
     ) -> None:
@@ -84,6 +85,7 @@ class Elector:
         self._stopped = stopped
         self._client_for = client_for
         self._retire = retire  # stops a team whose tokens Slack says are dead (the supervisor)
+        self._granted = granted  # an org install's workspaces granted: the installs list them now
         self._authenticated = authenticated  # when a team's current token last passed auth.test
         self._info_timeout = info_timeout
         self._inflight: dict[str, asyncio.Future[Election]] = {}
@@ -171,7 +173,8 @@ class Elector:
     # -- moves ---------------------------------------------------------------------------------
 
     async def apply(self, fact: Fact, channels: Iterable[str] = ()) -> set[str]:
-        """Act on one fact: ensure an election (a join) or move the elections it affects.
+        """Act on one fact: ensure an election (a join), move the elections it affects, or hand
+        a grant to the installs (``granted``: it only wakes their watcher, never waits for Slack).
 
         ``channels``: for a GONE fact, the conversations the caller knows the teams answer in
         (elsewhere the next standby copy finds their heartbeat gone and moves it at once).
@@ -183,6 +186,10 @@ class Elector:
             if fact.channel:
                 await self.ensure(fact.channel, fact.via, fact.teams)
             return set(fact.teams)
+        if fact.kind is Kind.GRANT:  # nothing to move: the workspaces answer once served
+            if self._granted is not None:
+                self._granted(fact.org, fact.teams)
+            return set()
         teams = await self._resolve(fact.teams)
         if fact.kind is Kind.LEAVE:
             if fact.channel:

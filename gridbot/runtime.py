@@ -171,6 +171,7 @@ class Runtime:
             stopped=self.supervisor.stopped,
             client_for=self.supervisor.client_for,
             retire=self._retire,
+            granted=self._granted,
             authenticated=self.supervisor.authenticated_at,
         )
         if cfg.oauth is not None:
@@ -287,6 +288,11 @@ class Runtime:
         await self.supervisor.retire(team_id, reason)
         if self.installs is not None:
             await self.installs.live.dead(team_id, reason)
+
+    def _granted(self, enterprise_id: str | None, team_ids: frozenset[str]) -> None:
+        """An org admin granted workspaces: the org install (if we hold it) lists them now."""
+        if self.installs is not None:
+            self.installs.live.granted(enterprise_id, team_ids)
 
     async def _hooks(self, which: str) -> None:
         assert self.contexts is not None

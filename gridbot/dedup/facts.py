@@ -17,6 +17,8 @@ Where each comes from (``/work/shared/reference/slack-protocol-notes.md`` sectio
   everywhere (protocol notes H: "stop the team").
 * ``team_access_revoked`` (``{"team_ids": [...]}``, protocol notes D): an org admin took the
   org-wide install's access to those workspaces away: they are gone, their teams stopped.
+* ``team_access_granted`` (the same shape): an org admin granted those workspaces; they answer
+  once the installation serves them (the installs list the org install's workspaces at once).
 * :data:`TOKEN_DEAD`: gridbot's own, offered by the supervisor when a Web API call of a team was
   answered ``token_revoked`` / ``invalid_auth`` / ``account_inactive``: as ``app_uninstalled``.
 * :data:`TEAM_STOPPED`: gridbot's own, offered by the supervisor when a team stops for good (a
@@ -44,8 +46,9 @@ LIFECYCLE_TYPES = frozenset({"app_uninstalled", "tokens_revoked"})
 JOIN_TYPES = frozenset({"channel_joined", "group_joined", "member_joined_channel"})
 LEAVE_TYPES = frozenset({"channel_left", "group_left", "member_left_channel", "channel_unshared"})
 GONE_TYPES = LIFECYCLE_TYPES | {"team_access_revoked", TEAM_STOPPED, TOKEN_DEAD}
+GRANTED = "team_access_granted"
 # Looked at alone, before their batch is decided: never merged on arrival.
-FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES
+FACT_TYPES = JOIN_TYPES | LEAVE_TYPES | GONE_TYPES | {GRANTED}
 # Sent only to the bot they are about: no other team gets a copy, so one is claimed for the team
 # that received it, never held as a standby copy for another team's copy that never comes. Notes A:
 # ``channel_joined``/``group_joined`` are "sent to *your own* socket when you join"; the leaving
@@ -69,6 +72,7 @@ class Kind(StrEnum):
     JOIN = "join"  # ``teams`` joined ``channel``: elect there if nobody is
     LEAVE = "leave"  # ``teams`` (ids of teams or of orgs) can no longer answer in ``channel``
     GONE = "gone"  # ``teams`` can no longer answer anywhere
+    GRANT = "grant"  # ``teams`` were granted to the org install of ``org``: serve them
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class Fact:
     via: str  # the team that received the event
     stop: bool = False  # Slack says the team's tokens are dead: the supervisor must stop it
     at: float | None = None  # a lifecycle event's ``event_time``: when Slack says it happened
+    org: str | None = None  # a grant's enterprise id (its org install's)
 
 
 def fact_of(event: Event, bots: Bots) -> Fact | None:
@@ -124,6 +129,11 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
         if not isinstance(revoked, list) or not revoked:
             return None
         return Fact(Kind.GONE, frozenset(str(t) for t in revoked), None, kind, via, stop=True)
+    if kind == GRANTED:
+        granted = raw.get("team_ids")
+        if not isinstance(granted, list) or not granted:
+            return None
+        return Fact(Kind.GRANT, frozenset(str(t) for t in granted), None, kind, via, org=event.enterprise_id)
     if kind == TEAM_STOPPED:
         return Fact(Kind.GONE, frozenset({via}), None, "team_stopped", via)
     if kind == TOKEN_DEAD:  # a Web API answer said so: stopped like app_uninstalled

@@ -31,7 +31,7 @@ import dataclasses
 import functools
 import itertools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -100,6 +100,8 @@ class LiveInstalls:
         self._listed = 0.0  # (event loop time) when the org installs' workspaces were last listed
         self._first = 0.0  # (event loop time) when they were first to be listed
         self._seen: int | None = None
+        self._granted: set[str] = set()  # workspaces team_access_granted named, not listed since
+        self._wake = asyncio.Event()  # set by a grant: the watcher looks now, not in watch_interval
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- what the rest of gridbot asks ---------------------------------------------------------
@@ -153,7 +155,10 @@ class LiveInstalls:
                 await self.tick()
             except Exception as exc:  # Redis away: keep serving what we have, look again later
                 log.warning("install.watch_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.oauth.watch_interval)
+            with contextlib.suppress(TimeoutError):  # a grant wakes it early (granted)
+                async with asyncio.timeout(self.oauth.watch_interval):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def _rotate(self) -> None:
         assert self.rotator is not None
@@ -169,14 +174,24 @@ class LiveInstalls:
     async def tick(self) -> None:
         """One look at the store (and at our teams' states): apply what changed."""
         version = await self.store.version()
+        due = self._granted  # (a listing swaps it for an empty set)
         if version != self._seen:
             await self.sync()
             self._seen = version
-        elif (
-            self.orgs is not None and asyncio.get_running_loop().time() - self._listed >= self.relist_interval
+        elif self.orgs is not None and (
+            due or asyncio.get_running_loop().time() - self._listed >= self.relist_interval
         ):
             await self._list_orgs()
+        if due and due is not self._granted:  # a grant listed: the other processes list it now too
+            await self._announce()
         await self._reap()
+
+    async def _announce(self) -> None:
+        """Bump the store's version: every other process reads the store and lists the org
+        installs' workspaces now. Not this one, which just did (unless another write came first)."""
+        version = await self.store.touch()
+        if self._seen is not None and version == self._seen + 1:
+            self._seen = version
 
     async def sync(self) -> None:
         """Read every stored installation; serve the new ones, retoken the rotated ones, stop the
@@ -223,13 +238,14 @@ class LiveInstalls:
         if pending and now - self._first < self.relist_interval:
             return  # a team still authenticating may be a workspace's own install: wait for it, a while
         self._listed = now
+        granted, self._granted = self._granted, set()
         # A workspace with an installation of its own is served by it, not by the org install
         # (one team per workspace and process; model.lookup_ids: "the workspace's own install wins").
         own = {t.team_id for t in teams if not t.org_wide and t.state != TeamState.REMOVED}
         own |= {i.team_id for i in self._installs.values() if i.team_id and not i.is_enterprise_install}
         for install_id, found in list(self._installs.items()):
             if found.is_enterprise_install and not found.failed:
-                await self.orgs.serve(install_id, found, own)
+                await self.orgs.serve(install_id, found, own, granted)
 
     def _install_of(self, config: TeamConfig) -> str | None:
         """The installation a served config belongs to (a workspace install, or an org install's
@@ -266,6 +282,27 @@ class LiveInstalls:
                 if team.state == TeamState.STOPPED and (team.error or "") in DEAD_TOKEN:
                     await self._remove(install_id, config.bot_token, team.error or "")
 
+    def granted(self, enterprise_id: str | None, team_ids: Collection[str]) -> None:
+        """Slack says an org admin granted workspaces ``team_ids`` to the org-wide install of
+        ``enterprise_id`` (``team_access_granted``): the watcher lists its workspaces now (the
+        listing, not the event, says what is granted: a late retry of the event may name a
+        workspace revoked since), serves the new ones, and bumps the store's version so that
+        every other process lists them too. Returns at once: the dedup stage calls it."""
+        held = any(
+            i.is_enterprise_install and not i.failed and i.enterprise_id == enterprise_id
+            for i in self._installs.values()
+        )
+        if self.orgs is None or not held:
+            log.warning(
+                "install.grant_dropped",
+                enterprise_id=enterprise_id,
+                team_ids=sorted(team_ids),
+                reason="unknown_installation",
+            )
+            return
+        self._granted.update(team_ids)
+        self._wake.set()
+
     async def dead(self, team_id: str, reason: str) -> None:
         """Slack says ``team_id``'s tokens are dead (``app_uninstalled``, ``tokens_revoked``), or
         an org admin revoked an org-wide install's access to workspace ``team_id``
@@ -273,7 +310,7 @@ class LiveInstalls:
         if reason == REVOKED:
             if self.orgs is not None and await self.orgs.revoked(team_id):
                 try:  # the other processes list the org install's workspaces now, not in 30 s
-                    await self.store.touch()
+                    await self._announce()
                 except Exception as exc:  # Redis away: they drop it at their next listing
                     log.warning("install.touch_failed", team_id=team_id, error=type(exc).__name__)
             return

@@ -11,21 +11,34 @@ sent with ``team_id=`` that workspace (the supervisor sets it on the team's clie
 dedup, heartbeats and handlers then see one more team, as for a workspace install.
 
 The workspaces are read with ``auth.teams.list`` (every page) when the installation is first
-seen, when its token rotates, and every ``relist`` seconds (a grant is picked up then: its event
-may reach no team of ours, since before the first grant we serve none). A revoked workspace is
-dropped at once when ``team_access_revoked`` arrives (the elector's stop path:
-:meth:`gridbot.installs.live.LiveInstalls.dead`), and at the next listing otherwise.
+seen, when its token rotates, when ``team_access_granted`` arrives, and every ``relist`` seconds.
+Slack sends both events once per app, with ``authorizations[0]`` naming the org install; each is
+a fact of the dedup stage (:mod:`gridbot.dedup.facts`), applied by the elector on the process
+that heard it:
+
+* ``team_access_granted``: the workspaces are listed at once
+  (:meth:`gridbot.installs.live.LiveInstalls.granted` wakes the watcher), the new ones served,
+  and the store's version bumped so that every other process lists them within its
+  ``watch_interval``. The listing, not the event, decides what is served: a delivery Slack
+  retries late may name a workspace revoked since. The event can only be heard on a connection
+  of the app (a socket, or a signing secret this process verifies), i.e. while the process
+  serves a team of the app: before the first grant of an app that has no other team here there
+  is none, and the next ``relist`` finds the workspace.
+* ``team_access_revoked``: the workspace is dropped at once (the elector's stop path:
+  :meth:`gridbot.installs.live.LiveInstalls.dead`), the version bumped likewise; at the next
+  listing otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from gridbot.config import OAuthConfig, TeamConfig
+from gridbot.dedup.facts import GRANTED
 from gridbot.installs.model import Install
 from gridbot.logs import get_logger
 from gridbot.secrets import Secret
@@ -87,9 +100,12 @@ class OrgInstalls:
     def workspaces(self, install_id: str) -> list[str]:
         return sorted(self._served.get(install_id, {}))
 
-    async def serve(self, install_id: str, found: Install, own: set[str]) -> None:
+    async def serve(
+        self, install_id: str, found: Install, own: set[str], named: Collection[str] = ()
+    ) -> None:
         """List ``found``'s workspaces; serve the granted ones but those in ``own`` (served by an
-        installation of their own), drop the others, retoken all."""
+        installation of their own), drop the others, retoken all. ``named``: the workspaces a
+        ``team_access_granted`` event named (the log line says why a workspace is served)."""
         try:
             granted = set(await self._list(found.bot_token)) - own
         except Exception as exc:  # Slack or the network away: keep serving what we have
@@ -108,7 +124,13 @@ class OrgInstalls:
             )
             served[workspace] = config
             self._sup.configure(config, next(self._index))
-            log.info("install.workspace_served", install=install_id, team_id=workspace)
+            log.info(
+                "install.workspace_served",
+                install=install_id,
+                enterprise_id=found.enterprise_id,
+                team_id=workspace,
+                via=GRANTED if workspace in named else "listing",
+            )
 
     async def revoked(self, workspace: str) -> bool:
         """Slack says an org admin revoked ``workspace``: no install of ours serves it from now."""

@@ -101,16 +101,16 @@ class RedisInstallStore(InstallStore):
         await self._r.sadd(self.keys.installs(), install.id)
         await self._bump()
 
-    async def _bump(self) -> None:
+    async def _bump(self) -> int:
         # After the write it announces (another slot): a watcher that sees the new number reads
         # the new record.
-        await self._r.incr(self.keys.installs_version())
+        return int(await self._r.incr(self.keys.installs_version()))
 
     async def version(self) -> int:
         return int(await self._r.get(self.keys.installs_version()) or 0)
 
-    async def touch(self) -> None:
-        await self._bump()
+    async def touch(self) -> int:
+        return await self._bump()
 
     async def get(self, install: str) -> Install | None:
         raw = await self._r.hgetall(self.keys.install(install))

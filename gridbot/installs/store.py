@@ -79,9 +79,10 @@ class InstallStore(AsyncInstallationStore, ABC):
         only when it moved."""
 
     @abstractmethod
-    async def touch(self) -> None:
+    async def touch(self) -> int:
         """Change :meth:`version` without a write: every watcher reads everything again (an org
-        install's workspace was revoked: every process lists its workspaces now)."""
+        install's workspace was revoked or granted: every process lists its workspaces now).
+        Returns the new version."""
 
     @abstractmethod
     async def claim_refresh(self, install: str, spend: Secret, holder: str, ttl: float) -> Claim:
@@ -180,8 +181,9 @@ class MemoryInstallStore(InstallStore):
     async def version(self) -> int:
         return self._version
 
-    async def touch(self) -> None:
+    async def touch(self) -> int:
         self._version += 1
+        return self._version
 
     async def put(self, install: Install, user: dict[str, Any] | None = None) -> None:
         self._version += 1

@@ -10,6 +10,9 @@ installation whose token you must use is ``authorizations[0].team_id``"; the top
 * an **org-wide install** (``is_enterprise_install`` true, ``team_id`` null: platform-2026.md,
   "Org-ready apps"): the granted workspace the event happened in (``context_team_id``, then
   ``team_id``), else any workspace of that org install we serve (the org token acts in each);
+  a ``team_access_granted`` of an org none of whose workspaces we serve yet (the first grant)
+  is carried by any team of the app's connection to the installs, which serve the workspace
+  if we hold that org install (:meth:`gridbot.installs.live.LiveInstalls.granted`);
 * no ``authorizations`` at all (older payloads): ``team_id``, ``team``, ``context_team_id``,
   ``view.app_installed_team_id``, as before.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gridbot.dedup.facts import GRANTED
 from gridbot.events import id_of
 from gridbot.team import Team
 
@@ -76,4 +80,8 @@ def _org_wide(
     for team in teams:  # an org-level event (team_access_*), or a workspace we were not granted
         if team.team_id in by_id and ours(team):
             return team, enterprise
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type") == GRANTED:
+        # Slack sends it once per app: a team of the app's connection carries it, for the org
+        return next(((t, enterprise) for t in teams if t.team_id in by_id), None)
     return None

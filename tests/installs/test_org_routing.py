@@ -58,3 +58,16 @@ def test_org_and_workspace_authorizations_do_not_borrow_each_others_teams() -> N
         org_one,
         E,
     )
+
+
+def test_a_first_grant_is_carried_by_a_team_of_the_apps_connection() -> None:
+    """``team_access_granted`` of an org none of whose workspaces we serve yet: Slack sends it once
+    to the app, so a team of the app's connection takes it to the installs (which serve the org
+    install if we hold it); any other org-level event of that org is still not ours."""
+    other = _own(0, "T0ELSE001")  # a workspace install of the same app, in another org
+    by_id = {"T0ELSE001": other}
+    grant = {"team_id": E, "event": {"type": "team_access_granted", "team_ids": [T1]}, "authorizations": [ORG_AUTH]}
+    assert serving(grant, by_id, [other]) == (other, E)
+    revoked = {**grant, "event": {"type": "team_access_revoked", "team_ids": [T1]}}
+    assert serving(revoked, by_id, [other]) is None
+    assert serving(grant, {}, [other]) is None  # nothing authenticated here: unknown_installation
