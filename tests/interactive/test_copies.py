@@ -40,9 +40,16 @@ class Intake:
     open: asyncio.Event = field(default_factory=asyncio.Event)
     offered: list[str] = field(default_factory=list)
 
-    def offer(self, frame: Any, team: str, enterprise: str | None, covers: Any, key: str | None) -> None:
-        assert key is not None
-        self.offered.append(key)
+    def offer(
+        self,
+        frame: dict[str, Any],
+        team_id: str,
+        enterprise_id: str | None,
+        covers: tuple[str, ...],
+        event_id: str | None = None,
+    ) -> None:
+        assert event_id is not None
+        self.offered.append(event_id)
 
     def handed_over(self) -> None:
         return None
