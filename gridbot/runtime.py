@@ -148,7 +148,7 @@ class Runtime:
         # forwarding call cost about 1 us each.
         intake = Intake(self.bots, received=self.metrics.events)
         # Slash commands and interactive payloads: their acks, then the same intake.
-        self.interactions = Interactions(intake)
+        self.interactions = Interactions(intake, store=self.store)
         self.metrics.registry.register(InteractiveCollector(self.interactions.counters))
         if cfg.events.port is not None:
             self.events = EventsReceiver(cfg.events, self.interactions)

@@ -10,8 +10,11 @@ A :class:`Pending` is made when the payload arrives and acks exactly once, which
 - the deadline, :data:`ACK_DEADLINE` after arrival: an empty ack, one ``interactive.ack_late``
   warning naming the handler, and a count. The handler is not cancelled: its work after the
   ack (``respond()``, ``update()``) continues under its own timeout;
-- the dedup stage deciding the payload is a duplicate (another socket or process has it), or the
-  router finding no handler: an empty ack at once.
+- the router finding no handler: an empty ack at once;
+- the dedup stage deciding the payload is a copy another socket or process has (a balancer's
+  retry on another replica, a redelivery): the same ack as the one that has it, which records
+  its ack in the store (:mod:`gridbot.store.acks`); empty if none is recorded by this copy's
+  deadline (:mod:`gridbot.interactive.intake`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ log = get_logger("gridbot.interactive")
 ACK_DEADLINE = 2.5
 #: Seconds a ``trigger_id`` can open or push a view, counted from the user's action.
 TRIGGER_LIFETIME = 3.0
+#: Milliseconds the store keeps the ack of a payload for its copies: a copy Slack's answer can
+#: still count for arrives within 3 s of the user's action (before the ack is recorded), and then
+#: waits at most its own deadline.
+ACK_KEPT_MS = int((TRIGGER_LIFETIME + ACK_DEADLINE) * 1000)
 
 Send = Callable[[dict[str, Any] | None], Awaitable[None]]  # writes the ack (None: empty)
 
@@ -62,13 +69,25 @@ class AckCounters:
     empty_late: int = 0  # the deadline passed: the runtime acked empty
     empty_unrouted: int = 0  # no handler for it
     empty_failed: int = 0  # the handler raised before it acked
-    duplicates: int = 0  # handled by another socket or process: acked empty here
+    duplicates: int = 0  # handled by another socket or process: acked here with its ack
+    duplicates_unanswered: int = 0  # of those, no ack recorded by the deadline: acked empty
 
 
 class Pending:
     """One interaction, from arrival until its ack (the handler's context keeps it after)."""
 
-    __slots__ = ("_send", "acked", "body", "interaction", "key", "received", "route", "team_id", "timer")
+    __slots__ = (
+        "_send",
+        "acked",
+        "body",
+        "interaction",
+        "key",
+        "received",
+        "recorder",
+        "route",
+        "team_id",
+        "timer",
+    )
 
     def __init__(self, key: str, interaction: Interaction, team_id: str, send: Send, received: float) -> None:
         self.key = key
@@ -79,6 +98,8 @@ class Pending:
         self.acked = False
         self.body: dict[str, Any] | None = None  # what the ack carried
         self.timer: asyncio.TimerHandle | None = None
+        # Set once this copy won the claim: records the ack for the copies that lost it.
+        self.recorder: Callable[[Pending], None] | None = None
         self._send = send
 
     async def ack(self, body: dict[str, Any] | None) -> bool:
@@ -90,6 +111,8 @@ class Pending:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.recorder is not None:  # (a task: the ack does not wait for the store)
+            self.recorder(self)
         await self._send(body)
         return True
 

@@ -1,5 +1,5 @@
 """The interactive acks as Prometheus counters (registered by the runtime): who sent each ack, and
-how many payloads were another socket's or process's."""
+how many payloads were another socket's or process's (and how many of those got no ack to repeat)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,14 @@ class InteractiveCollector(Collector):
         yield acks
         duplicates = CounterMetricFamily(
             "gridbot_interactive_duplicates",
-            "Interactive payloads another socket or process handled (acked empty here).",
+            "Interactive payloads another socket or process handled (acked here with its ack).",
         )
         duplicates.add_metric([], c.duplicates)
         yield duplicates
+        unanswered = CounterMetricFamily(
+            "gridbot_interactive_duplicates_unanswered",
+            "Of those, the ones acked empty here: the handling process recorded no ack by this "
+            "copy's deadline (slow, or the store unreachable), so Slack got an empty answer.",
+        )
+        unanswered.add_metric([], c.duplicates_unanswered)
+        yield unanswered

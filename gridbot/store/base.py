@@ -160,6 +160,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None: ...
 
+    # -- interactions: the winner's ack, for the copies that lost the claim (gridbot/store/acks.py) --
+    # Concrete, so a test fake need not care: without them a copy is answered empty at once.
+
+    async def record_ack(self, key: str, ack: str, ttl_ms: int) -> None:
+        """Record ``ack`` (JSON, ``null`` for empty) as the answer to the interaction claimed
+        (with no conversation) under ``key``, for ``ttl_ms``; a second record is ignored."""
+        raise NotImplementedError
+
+    async def wait_ack(self, key: str, timeout: float) -> str | None:
+        """The ack recorded for ``key``, waiting up to ``timeout`` seconds for it to be; None
+        if none was by then."""
+        raise NotImplementedError
+
     # -- process status documents (``gridbot status``); concrete so test fakes need not care --
 
     async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:

@@ -25,6 +25,12 @@ class Keys:
         """A claim for an event with no conversation (e.g. keyed on a Socket Mode event_id)."""
         return f"{self.prefix}:{{e:{key}}}:ev"
 
+    def ack(self, key: str) -> str:
+        """List with PX: the ack an interaction's handler answered with (JSON; ``null`` for an
+        empty ack), recorded by the process that won its claim for copies elsewhere to answer
+        with. Shares the ``{e:...}`` tag of the interaction's claim (:meth:`loose_claim`)."""
+        return f"{self.prefix}:{{e:{key}}}:ack"
+
     def alive(self, team: str) -> str:
         """String with PX: the process whose socket for this team is up (the team's heartbeat)."""
         return f"{self.prefix}:{{t:{team}}}:alive"

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from gridbot.store.acks import MemoryAckRecords
 from gridbot.store.base import Decision, Election, Outcome, OwnerLease, Store, merge_candidates
 
 
@@ -38,6 +39,7 @@ class MemoryStore(Store):
         # Decisions are immutable: one per (outcome, team), not one per event (a frozen
         # dataclass costs about a microsecond to build, and a flood asks tens of thousands/s).
         self._answers: dict[tuple[Outcome, str], Decision] = {}
+        self._acks = MemoryAckRecords(clock)
 
     async def wipe(self) -> None:
         self.__init__(self.claim_ttl, self._clock)  # type: ignore[misc]
@@ -209,6 +211,12 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    async def record_ack(self, key: str, ack: str, ttl_ms: int) -> None:
+        self._acks.record(key, ack, ttl_ms)
+
+    async def wait_ack(self, key: str, timeout: float) -> str | None:
+        return await self._acks.wait(key, timeout)
 
     # -- ownership and membership: one process, but the same contract as Redis -----------------
 

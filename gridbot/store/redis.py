@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 import orjson
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import ClusterError, NoScriptError, ReadOnlyError, SlotNotCoveredError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
 from gridbot.secrets import redact
+from gridbot.store.acks import RedisAckRecords
 from gridbot.store.base import (
     Decision,
     Election,
@@ -26,6 +25,7 @@ from gridbot.store.base import (
 )
 from gridbot.store.connect import Client, connect
 from gridbot.store.direct import Direct
+from gridbot.store.failures import TRANSIENT as _TRANSIENT
 from gridbot.store.keys import Keys
 from gridbot.store.scripts import ELECTION_FIELDS as _ELECTION_FIELDS
 from gridbot.store.scripts import Scripts
@@ -33,17 +33,6 @@ from gridbot.store.scripts import election as _election
 from gridbot.store.scripts import stored_election as _stored_election
 
 T = TypeVar("T")
-# Failures that a failover or a network blip explains: the caller buffers and retries. A Cluster
-# answers CLUSTERDOWN / TRYAGAIN while a replica is promoted; a demoted Sentinel master READONLY.
-_TRANSIENT = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-    ClusterError,
-    TryAgainError,
-    SlotNotCoveredError,
-    ReadOnlyError,
-)
 _RENEW_CHUNK = 500  # heartbeats or ownership leases renewed per script call (standalone Redis)
 
 
@@ -63,6 +52,7 @@ class RedisStore(Store):
         self.keys = keys or Keys()
         self._r = client
         self._scripts = Scripts.register(client)
+        self._acks = RedisAckRecords(client, self.keys, self._scripts.record_ack)
         # The decider's script batches on a connection of their own (a Cluster spreads them).
         self._direct = None if self.cluster else Direct(client.connection_pool)  # type: ignore[union-attr]
 
@@ -282,6 +272,12 @@ class RedisStore(Store):
 
     async def ping(self) -> None:
         await self._call(self._r.ping)
+
+    async def record_ack(self, key: str, ack: str, ttl_ms: int) -> None:
+        await self._call(lambda: self._acks.record(key, ack, ttl_ms))
+
+    async def wait_ack(self, key: str, timeout: float) -> str | None:
+        return await self._call(lambda: self._acks.wait(key, timeout))
 
     async def publish_status(self, instance: str, document: dict[str, Any], ttl: float) -> None:
         data = orjson.dumps(document).decode()

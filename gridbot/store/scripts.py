@@ -49,6 +49,17 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
 
+# An interaction's ack, recorded once by the process that won its claim (the first record stays):
+# a list of one element, so that copies waiting elsewhere block on it (BLMOVE onto itself, which
+# leaves it in place for the next). KEYS: the ack list. ARGV: the ack (JSON), ttl (ms). 1 if
+# recorded, 0 if one was already.
+RECORD_ACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # The election hash: team, candidates, epoch, pinned, reason (what made the last change), left
 # (teams whose bot left the conversation: never candidates there until they join again). A hash
 # without a team is a cleared election: the next event elects afresh, under the next epoch.
@@ -292,6 +303,7 @@ class Scripts:
     own_cancel: AsyncScript
     member_beat: AsyncScript
     members: AsyncScript
+    record_ack: AsyncScript
 
     @classmethod
     def register(cls, client: Client) -> Scripts:
@@ -314,6 +326,7 @@ class Scripts:
             own_cancel=script(OWN_CANCEL),
             member_beat=script(MEMBER_BEAT),
             members=script(MEMBERS),
+            record_ack=script(RECORD_ACK),
         )
 
 

@@ -269,13 +269,6 @@ async def test_one_app_over_both_http_and_socket_mode_is_refused(grid_factory: G
         await grid_factory(plugins=["interactive.kit"], transports={T1: "http", T2: "socket_mode"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime: over HTTP a duplicate copy is answered an empty 200 at once "
-    "(gridbot.interactive.intake.Interactions._duplicate -> Acks.empty), so when a balancer "
-    "retries on the other replica the answer Slack gets is empty and the handler's ack body "
-    "(here the validation errors) is lost: the modal closes",
-)
 async def test_a_balancers_retry_on_the_other_runtime_still_shows_the_validation_errors(
     redis_url: str, redis_prefix: str
 ) -> None:
