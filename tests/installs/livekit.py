@@ -25,6 +25,15 @@ from gridbot.testing.simulator.oauth import OAuthClient
 
 APP = "A0GRIDBOT1"
 T3_ONLY = "C0THREE01"
+# An [oauth] table for tests that drive LiveInstalls directly and never reach Slack.
+OFFLINE_OAUTH = OAuthConfig(
+    client_id="1.2",
+    client_secret=Secret("client-secret-for-tests"),
+    scopes=("chat:write",),
+    redirect_url="https://bot.example.com/slack/oauth_redirect",
+    transport="socket_mode",
+    app_token=Secret("xapp-1-test-app-token"),
+)
 
 
 def free_port() -> int:

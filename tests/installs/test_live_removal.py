@@ -3,20 +3,15 @@ and the refusal never reaches the caller (the elector, which called it for a lif
 
 from __future__ import annotations
 
-from gridbot.config import OAuthConfig, TeamConfig
+from installs.livekit import OFFLINE_OAUTH
+
+from gridbot.config import TeamConfig
 from gridbot.installs import Install, MemoryInstallStore
 from gridbot.installs.live import LiveInstalls
 from gridbot.secrets import Secret
 from gridbot.team import Team, TeamState
 
-OAUTH = OAuthConfig(
-    client_id="1.2",
-    client_secret=Secret("client-secret-for-tests"),
-    scopes=("chat:write",),
-    redirect_url="https://bot.example.com/slack/oauth_redirect",
-    transport="socket_mode",
-    app_token=Secret("xapp-1-test-app-token"),
-)
+OAUTH = OFFLINE_OAUTH
 
 
 class OneTeam:

@@ -4,9 +4,10 @@ line (``install.grant_dropped``) and no call to Slack."""
 
 from __future__ import annotations
 
+from installs.livekit import OFFLINE_OAUTH
 from structlog.testing import capture_logs
 
-from gridbot.config import OAuthConfig, TeamConfig
+from gridbot.config import TeamConfig
 from gridbot.installs import Install, MemoryInstallStore
 from gridbot.installs.live import LiveInstalls
 from gridbot.secrets import Secret
@@ -14,14 +15,7 @@ from gridbot.team import Team, TeamState
 
 E = "E0GRID001"
 T1, T2, T3 = "T0TEAM001", "T0TEAM002", "T0TEAM003"
-OAUTH = OAuthConfig(
-    client_id="1.2",
-    client_secret=Secret("client-secret-for-tests"),
-    scopes=("chat:write",),
-    redirect_url="https://bot.example.com/slack/oauth_redirect",
-    transport="socket_mode",
-    app_token=Secret("xapp-1-test-app-token"),
-)
+OAUTH = OFFLINE_OAUTH
 
 
 class Served:
