@@ -11,116 +11,34 @@ it acknowledged). Three teams read two shared conversations. Hypothesis interlea
   heartbeat lapses and renewals, our bot leaving a conversation (``channel_left``);
 * Redis killed and restarted; a process crashed; time passing (``standby_grace`` is 50 ms).
 
-The invariant: no message is ever handled twice; and, once Redis is up and every live process
+The invariants: no message is ever handled twice; and, once Redis is up and every live process
 has had time to decide, every message that a live process read is handled once. Excused from the
 second half only: messages a process that later crashed had read, and those whose decision was in
 flight in Redis when Redis was killed (the claim may have been applied and its reply lost: the
 README's "Redis applies a claim but the reply is lost" window, now for the hot path too).
+
+And which team answers (``election_model.py`` has the rules and why): a message is handled by
+the conversation's responsible team as the election stood while it waited (the host team,
+then whoever a ``channel_left`` or a takeover moved it to); a standby team rescues one only when
+the responsible team's copy did not come within the grace, or that team is known gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from dedup.election_model import Answer, Answering
+from dedup.stateful_kit import GRACE, HOSTS, MEMBERS, TEAMS, Process
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from reliability.redis_servers import RedisServer, RedisServers
-
-from gridbot.bots import Bots
-from gridbot.dedup import Decider, Intake
-from gridbot.election import Elector
-from gridbot.events import Event
-from gridbot.store import Decision, RedisStore
-from gridbot.store.keys import Keys
-from gridbot.tasks import cancel_and_wait
-
-TEAMS = ("T1", "T2", "T3")
-MEMBERS = {"C1": ("T1", "T2", "T3"), "C2": ("T2", "T3")}
-HOSTS = {"C1": "T1", "C2": "T3"}
-GRACE = 0.05
-
-
-class Tracking(RedisStore):
-    """The real Redis store, noting which events have a claim in flight (sent, not answered)."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        super().__init__(
-            aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2), keys=Keys(prefix)
-        )
-        self.inflight: Counter[tuple[str | None, str]] = Counter()
-
-    async def decide_many(self, asks: Sequence[tuple[str, str, Sequence[str]]]) -> list[Decision]:
-        keys = [(c, k) for c, k, _ in asks]
-        self.inflight.update(keys)
-        try:
-            return await super().decide_many(asks)
-        finally:
-            self.inflight.subtract(keys)
-
-    async def claim_many(self, claims: Sequence[tuple[str | None, str, str]]) -> list[str | None]:
-        keys = [(c, k) for c, k, _ in claims]
-        self.inflight.update(keys)
-        try:
-            return await super().claim_many(claims)
-        finally:
-            self.inflight.subtract(keys)
-
-    def in_flight(self) -> set[tuple[str | None, str]]:
-        return {key for key, n in self.inflight.items() if n > 0}
-
-
-class Info:
-    """``conversations.info``: who the conversation is shared with, and its host."""
-
-    async def conversations_info(self, channel: str) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "channel": {"shared_team_ids": list(MEMBERS[channel]), "conversation_host_id": HOSTS[channel]},
-        }
-
-
-class Process:
-    def __init__(self, name: str, url: str, prefix: str, teams: set[str], trust: float) -> None:
-        self.name = name
-        self.teams = teams
-        self.store = Tracking(url, prefix)
-        self.bots = Bots(self.store)
-        for n, team in enumerate(TEAMS, start=1):
-            self.bots.add(f"UBOT{n}", f"B{n}", team)
-        self.handled: list[tuple[str, str, str]] = []  # (channel, ts, decision)
-        info = Info()
-        self.elector = Elector(
-            self.store,
-            installed=lambda: set(TEAMS),
-            client_for=lambda _team: info,  # type: ignore[arg-type,return-value]
-        )
-        self.intake = Intake(self.bots)
-        self.decider = Decider(
-            self.intake, self.store, self.elector, self._dispatch, bots=self.bots, standby_grace=GRACE,
-            heartbeat_trust=trust,
-        )  # fmt: skip
-        self.task = asyncio.get_running_loop().create_task(self.decider.run(), name=f"test:{name}")
-        self.crashed = False
-
-    def _dispatch(self, event: Event, team: str, decision: str) -> None:
-        if event.type == "message":
-            self.handled.append((event.channel or "", event.ts or "", decision))
-
-    async def crash(self) -> None:
-        self.crashed = True
-        await cancel_and_wait([self.task])  # redis-py may swallow one cancellation
-
-    async def close(self) -> None:
-        if not self.crashed:
-            await self.crash()
-        await self.store.close()
 
 
 class DecisionCore(RuleBasedStateMachine):
@@ -142,6 +60,9 @@ class DecisionCore(RuleBasedStateMachine):
         self.messages = 0
         self.in_channel: Counter[str] = Counter()
         self.outages = 0
+        self.answers: list[Answer] = []  # every message handled, in order
+        self.checked = 0  # how many of them the model has checked
+        self.model = Answering(HOSTS, MEMBERS, TEAMS, GRACE)
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -166,7 +87,7 @@ class DecisionCore(RuleBasedStateMachine):
             names = sorted(set(assignment))
             for n in names:
                 teams = {t for t, p in zip(TEAMS, assignment, strict=True) if p == n}
-                self.procs.append(Process(f"P{n}", self.url, self.prefix, teams, trust))
+                self.procs.append(Process(f"P{n}", self.url, self.prefix, teams, trust, self.answers))
             for proc in self.procs:
                 for team in proc.teams:
                     self.serves[team] = proc
@@ -185,6 +106,7 @@ class DecisionCore(RuleBasedStateMachine):
         # that left the conversation out would merge or claim two messages as one.
         self.in_channel[channel] += 1
         ts = f"{self.in_channel[channel]}.0"
+        self.model.posted(channel, ts)
         for team in MEMBERS[channel]:
             if team in self.up and (team, channel) not in self.left and not self.serves[team].crashed:
                 self.queues[team].append(
@@ -216,6 +138,9 @@ class DecisionCore(RuleBasedStateMachine):
         self.delivered[team].append(frame)
         if frame["type"] == "message":
             self.read.setdefault((frame["channel"], frame["ts"]), set()).add(proc.name)
+            self.model.read(frame["channel"], frame["ts"], team, time.monotonic())
+        elif frame["type"] == "channel_left":
+            self.model.left(frame["channel"], team, proc.name)
         self.run(self._read())
 
     @rule(team=st.sampled_from(TEAMS), up=st.booleans())
@@ -244,13 +169,14 @@ class DecisionCore(RuleBasedStateMachine):
         op = (
             store.renew_alive([team], "sockets", 600_000) if alive else store.release_alive([team], "sockets")
         )
-        self.run(self._store_op(op))
+        self.model.heartbeat(team, alive, done=self.run(self._store_op(op)))
 
-    async def _store_op(self, op: Any) -> None:
+    async def _store_op(self, op: Any) -> bool:
         try:
             await op
-        except Exception:  # Redis down: the heartbeat stays as it was
-            pass
+        except Exception:  # Redis down: the heartbeat stays as it was (or the reply was lost)
+            return False
+        return True
 
     @precondition(lambda self: self.outages < 3)
     @rule()
@@ -258,10 +184,12 @@ class DecisionCore(RuleBasedStateMachine):
         """Redis is killed (SIGKILL), or, if it was, started again with its data."""
         if not self.server.running:
             self.server.start()
+            self.model.redis_started(time.monotonic())
             return
         self.outages += 1
         for proc in self.procs:
             self.excused |= {(c or "", k.split(":", 1)[1]) for c, k in proc.store.in_flight()}
+        self.model.redis_killed(time.monotonic())
         self.server.kill()
 
     @precondition(lambda self: sum(not p.crashed for p in self.procs) > 1)
@@ -280,12 +208,24 @@ class DecisionCore(RuleBasedStateMachine):
     # -- what must hold ------------------------------------------------------------------------
 
     def handled(self) -> Counter[tuple[str, str]]:
-        return Counter((c, ts) for p in self.procs for c, ts, _ in p.handled)
+        return Counter((a.channel, a.ts) for a in self.answers)
 
     @invariant()
     def never_handled_twice(self) -> None:
         twice = [m for m, n in self.handled().items() if n > 1]
         assert not twice, f"handled twice: {twice}"
+
+    @invariant()
+    def answered_by_the_responsible_team(self) -> None:
+        """Each message handled since the last step by a team the election allowed (the model's)."""
+        new, self.checked = self.answers[self.checked :], len(self.answers)
+        procs = {p.name: p for p in self.procs}
+        self.model.sync(
+            new,
+            idle=lambda name: procs[name].decider.backlog == 0,
+            crashed=lambda name: procs[name].crashed,
+            serving=lambda team: self.serves[team].name,
+        )
 
     def teardown(self) -> None:
         try:
@@ -298,6 +238,7 @@ class DecisionCore(RuleBasedStateMachine):
     async def _settle_and_check(self) -> None:
         if not self.server.running:
             await asyncio.to_thread(self.server.start)
+            self.model.redis_started(time.monotonic())
         live = [p for p in self.procs if not p.crashed]
         owed = {
             m
@@ -314,6 +255,7 @@ class DecisionCore(RuleBasedStateMachine):
                 break
         handled = self.handled()
         assert not [m for m, n in handled.items() if n > 1], "handled twice"
+        self.answered_by_the_responsible_team()
         lost = sorted(owed - set(handled))
         assert not lost, f"read by a live process but never handled: {lost} (excused: {sorted(self.excused)})"
 
