@@ -17,7 +17,7 @@ uncertainty once the process that read it is seen idle: then every state has it 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 Alive = frozenset[str]  # teams whose heartbeat is up
 
@@ -27,6 +27,7 @@ class State:
     """What the store's election of one conversation may hold."""
 
     team: str | None  # None: nobody elected (never, or cleared): the next event elects
+    ever: bool = False  # a team was elected once (None then means cleared)
     candidates: frozenset[str] = frozenset()
     left: frozenset[str] = frozenset()  # teams whose bot left: not elected again until they join
     applied: frozenset[int] = frozenset()  # pending facts (by id) this state has seen applied
@@ -40,7 +41,7 @@ def elect(state: State, host: str, members: Collection[str], via: str) -> State:
     team = host if host not in state.left else via
     left = state.left - {team}
     candidates = (state.candidates | set(members) | {via, team}) - left
-    return replace(state, team=team, candidates=candidates, left=left)
+    return replace(state, team=team, ever=True, candidates=candidates, left=left)
 
 
 def lowest(candidates: Iterable[str], alive: Alive) -> str | None:
@@ -53,11 +54,12 @@ def leave(state: State, fact: int, team: str, alive: Alive) -> State:
     moving = state.team == team
     successor = lowest(state.candidates - {team}, alive) if moving else None
     candidates = (state.candidates | ({successor} if successor else set())) - {team}
-    return State(
-        successor if moving else state.team,
-        candidates,
-        state.left | {team},
-        state.applied | {fact},
+    return replace(
+        state,
+        team=successor if moving else state.team,
+        candidates=candidates,
+        left=state.left | {team},
+        applied=state.applied | {fact},
     )
 
 
@@ -77,7 +79,7 @@ class Pending:
 
     process: str
     team: str  # the team whose bot left / the standby team that rescued
-    fact: int | None  # the fact's id; None for a takeover
+    fact: int | None  # the fact's id (the order it was read in); None for a takeover
 
 
 class Conversation:
@@ -111,12 +113,19 @@ class Conversation:
                     self.states.add(new)
                     todo.append(new)
 
-    def settle(self, idle: Callable[[str], bool], crashed: Callable[[str], bool]) -> None:
-        """Let go of what has happened for sure: a fact its live process has decided is applied in
-        every state (and forgotten); a takeover whose process is idle or crashed is over."""
+    def elected(self) -> None:
+        """A message was answered here: an election was made (it may have been cleared since)."""
+        self.states = {s for s in self.states if s.ever}
+
+    def settle(
+        self, idle: Callable[[str], bool], crashed: Callable[[str], bool], decided: Collection[int]
+    ) -> None:
+        """Let go of what has happened for sure: a fact is applied in every state (and forgotten)
+        once its process is seen idle, or ``decided`` (see :meth:`Answering.sync`); a takeover
+        is over once its process is idle or crashed."""
         keep: list[Pending] = []
         for p in self.pending:
-            if p.fact is not None and idle(p.process) and not crashed(p.process):
+            if p.fact is not None and (p.fact in decided or (idle(p.process) and not crashed(p.process))):
                 fact = p.fact
                 self.states = {
                     replace(s, applied=s.applied - {fact}) for s in self.states if fact in s.applied
@@ -144,6 +153,7 @@ class Answer:
 class Message:
     allowed: set[str]  # every team that may have been responsible while it waited
     reads: dict[str, float]  # team -> when a live process first read that team's copy
+    order: dict[str, int] = field(default_factory=dict)  # process -> the order of its first read
     answered: bool = False
 
 
@@ -168,20 +178,23 @@ class Answering:
         self.messages: dict[tuple[str, str], Message] = {}
         self.outages: list[list[float]] = []  # [killed, restarted + the deciders' retry delay]
         self.leaving: set[tuple[str, str]] = set()  # (team, channel): a process read its channel_left
-        self._facts = 0
+        self._reads = 0  # messages and facts read, in order
 
     # -- what the test did ---------------------------------------------------------------------
 
     def posted(self, channel: str, ts: str) -> None:
         self.messages[channel, ts] = Message(self.conversations[channel].teams(), {})
 
-    def read(self, channel: str, ts: str, team: str, at: float) -> None:
+    def read(self, channel: str, ts: str, team: str, process: str, at: float) -> None:
+        self._reads += 1
         self.conversations[channel].readers.add(team)
-        self.messages[channel, ts].reads.setdefault(team, at)
+        message = self.messages[channel, ts]
+        message.reads.setdefault(team, at)
+        message.order.setdefault(process, self._reads)
 
     def left(self, channel: str, team: str, process: str) -> None:
-        self._facts += 1
-        self.conversations[channel].pending.append(Pending(process, team, self._facts))
+        self._reads += 1
+        self.conversations[channel].pending.append(Pending(process, team, self._reads))
         self.leaving.add((team, channel))
 
     def heartbeat(self, team: str, alive: bool, *, done: bool) -> None:
@@ -208,17 +221,31 @@ class Answering:
         serving: Callable[[str], str],
     ) -> None:
         """Check ``answers`` (new since the last sync, in the order they were handled) and move
-        the model past what happened since the last sync."""
+        the model past what happened since the last sync.
+
+        A process decides a conversation's deliveries in the order it read them, a fact before
+        the events that came after it (``gridbot/dedup/decider.py``): once it answers a message
+        it read only after a fact, that fact is applied.
+        """
         self._close()
+        decided: set[int] = set()
         for answer in answers:
             self._check(answer, crashed, serving)
-            self.messages[answer.channel, answer.ts].answered = True
+            message = self.messages[answer.channel, answer.ts]
+            message.answered = True
+            conversation = self.conversations[answer.channel]
+            conversation.elected()
+            after = message.order.get(answer.process, 0)
+            decided |= {
+                p.fact
+                for p in conversation.pending
+                if p.fact is not None and p.process == answer.process and p.fact < after
+            }
             if answer.decision == "rescued":  # followed by Elector.check_takeover
-                conversation = self.conversations[answer.channel]
                 conversation.pending.append(Pending(answer.process, answer.team, None))
                 self._close()
         for conversation in self.conversations.values():
-            conversation.settle(idle, crashed)
+            conversation.settle(idle, crashed, decided)
         self.window = set(self.alive)
 
     def _close(self) -> None:

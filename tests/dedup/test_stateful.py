@@ -63,6 +63,7 @@ class DecisionCore(RuleBasedStateMachine):
         self.answers: list[Answer] = []  # every message handled, in order
         self.checked = 0  # how many of them the model has checked
         self.model = Answering(HOSTS, MEMBERS, TEAMS, GRACE)
+        self.wrong: list[str] = []  # answers by a team the model did not allow (reported at the end)
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -138,7 +139,7 @@ class DecisionCore(RuleBasedStateMachine):
         self.delivered[team].append(frame)
         if frame["type"] == "message":
             self.read.setdefault((frame["channel"], frame["ts"]), set()).add(proc.name)
-            self.model.read(frame["channel"], frame["ts"], team, time.monotonic())
+            self.model.read(frame["channel"], frame["ts"], team, proc.name, time.monotonic())
         elif frame["type"] == "channel_left":
             self.model.left(frame["channel"], team, proc.name)
         self.run(self._read())
@@ -153,12 +154,23 @@ class DecisionCore(RuleBasedStateMachine):
             self.up.discard(team)
             self.queues[team].clear()
 
-    @rule(team=st.sampled_from(TEAMS), channel=st.sampled_from(sorted(MEMBERS)))
-    def bot_leaves(self, team: str, channel: str) -> None:
-        """``channel_left`` reaches the socket of the bot that left (after what it read before)."""
+    @rule(team=st.sampled_from(TEAMS), channel=st.sampled_from(sorted(MEMBERS)), now=st.booleans())
+    def bot_leaves(self, team: str, channel: str, now: bool) -> None:
+        """``channel_left`` reaches the socket of the bot that left (after what it read before);
+        ``now``: the socket is read at once."""
         if team in MEMBERS[channel] and (team, channel) not in self.left and team in self.up:
             self.left.add((team, channel))
             self.queues[team].append({"type": "channel_left", "channel": channel})
+            if now:
+                self.flush(team)
+
+    @rule(channel=st.sampled_from(sorted(MEMBERS)), now=st.booleans())
+    def responsible_bot_leaves(self, channel: str, now: bool) -> None:
+        """The bot of the team that answers in ``channel`` (as the model knows it) leaves: the
+        election must move at once, and a team drawn at random is seldom the one answering."""
+        teams = self.model.conversations[channel].teams()
+        if len(teams) == 1:
+            self.bot_leaves(teams.pop(), channel, now)
 
     # -- heartbeats, Redis, processes, time ----------------------------------------------------
 
@@ -217,15 +229,23 @@ class DecisionCore(RuleBasedStateMachine):
 
     @invariant()
     def answered_by_the_responsible_team(self) -> None:
-        """Each message handled since the last step by a team the election allowed (the model's)."""
+        """Each message handled since the last step by a team the election allowed (the model's).
+
+        Noted, and failed in the teardown: an answer can come a step late when the machine is
+        slow, and a failure at another step on replay reads to Hypothesis as a flaky test.
+        """
         new, self.checked = self.answers[self.checked :], len(self.answers)
         procs = {p.name: p for p in self.procs}
-        self.model.sync(
-            new,
-            idle=lambda name: procs[name].decider.backlog == 0,
-            crashed=lambda name: procs[name].crashed,
-            serving=lambda team: self.serves[team].name,
-        )
+        if not self.wrong:
+            try:
+                self.model.sync(
+                    new,
+                    idle=lambda name: procs[name].decider.backlog == 0,
+                    crashed=lambda name: procs[name].crashed,
+                    serving=lambda team: self.serves[team].name,
+                )
+            except AssertionError as exc:
+                self.wrong.append(str(exc))
 
     def teardown(self) -> None:
         try:
@@ -236,6 +256,7 @@ class DecisionCore(RuleBasedStateMachine):
             self.loop.close()
 
     async def _settle_and_check(self) -> None:
+        assert not self.wrong, self.wrong[0]  # (at once: Hypothesis replays it while it shrinks)
         if not self.server.running:
             await asyncio.to_thread(self.server.start)
             self.model.redis_started(time.monotonic())
@@ -256,6 +277,7 @@ class DecisionCore(RuleBasedStateMachine):
         handled = self.handled()
         assert not [m for m, n in handled.items() if n > 1], "handled twice"
         self.answered_by_the_responsible_team()
+        assert not self.wrong, self.wrong[0]
         lost = sorted(owed - set(handled))
         assert not lost, f"read by a live process but never handled: {lost} (excused: {sorted(self.excused)})"
 
@@ -287,6 +309,7 @@ def test_the_decision_core_handles_each_message_once_whatever_the_interleaving(
             max_examples=120,
             stateful_step_count=50,
             deadline=None,
+            report_multiple_bugs=False,  # one failing example, shrunk within the timeout
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
