@@ -162,9 +162,11 @@ class Answering:
 
     A message is handled by a team that may have been responsible while it waited. A standby
     team's rescue is wrong where the model is sure who was responsible (one team, all along) and
-    that team either is the standby itself (its copy was held as a standby's) or read its own copy
-    no later than half the grace after the first other copy was read, its heartbeat never lapsed,
-    its bot did not leave, its process lived and Redis stayed up: then its copy came in time.
+    the rescuing team is that team: its own copy was held as a standby team's.
+
+    Not checked: whether the responsible team's copy came within the grace. The test's loop runs
+    only during a step, while the grace runs on the wall clock, so a decision that needs several
+    round trips (an election first) can lose to a rescue on a slow machine without any fault.
     """
 
     def __init__(
@@ -268,20 +270,4 @@ class Answering:
         responsible = allowed[0]
         assert answer.team != responsible, (
             f"{what}: its copy was held as a standby team's, though {responsible} was responsible all along"
-        )
-        read = message.reads.get(responsible)
-        first = min(t for team, t in message.reads.items() if team != responsible)
-        if read is None or read > first + self.grace / 2:
-            return  # the responsible team's copy did not come in time
-        since = min(message.reads.values())
-        excused = (
-            responsible in self.lapsed
-            or (responsible, answer.channel) in self.leaving
-            or crashed(serving(responsible))
-            or any(killed <= answer.at and since <= back for killed, back in self.outages)
-        )
-        assert excused, (
-            f"{what}: {responsible}, responsible all along, read its copy"
-            f" {(read - first) * 1000:.0f} ms after the first standby copy (grace"
-            f" {self.grace * 1000:.0f} ms) with its heartbeat up and Redis up"
         )
