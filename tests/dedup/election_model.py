@@ -152,7 +152,7 @@ class Answer:
 @dataclass(slots=True)
 class Message:
     allowed: set[str]  # every team that may have been responsible while it waited
-    reads: dict[str, float]  # team -> when a live process first read that team's copy
+    reads: set[str]  # teams whose copy a live process read
     order: dict[str, int] = field(default_factory=dict)  # process -> the order of its first read
     answered: bool = False
 
@@ -170,48 +170,35 @@ class Answering:
     """
 
     def __init__(
-        self, hosts: dict[str, str], members: dict[str, tuple[str, ...]], teams: Collection[str], grace: float
+        self, hosts: dict[str, str], members: dict[str, tuple[str, ...]], teams: Collection[str]
     ) -> None:
         self.conversations = {c: Conversation(hosts[c], members[c]) for c in members}
-        self.grace = grace
         self.alive: set[Alive] = {frozenset(teams)}  # the heartbeats as they may be now
         self.window: set[Alive] = set(self.alive)  # ... and as they may have been since the last sync
-        self.lapsed: set[str] = set()  # teams whose heartbeat may have been down at some point
         self.messages: dict[tuple[str, str], Message] = {}
-        self.outages: list[list[float]] = []  # [killed, restarted + the deciders' retry delay]
-        self.leaving: set[tuple[str, str]] = set()  # (team, channel): a process read its channel_left
         self._reads = 0  # messages and facts read, in order
 
     # -- what the test did ---------------------------------------------------------------------
 
     def posted(self, channel: str, ts: str) -> None:
-        self.messages[channel, ts] = Message(self.conversations[channel].teams(), {})
+        self.messages[channel, ts] = Message(self.conversations[channel].teams(), set())
 
-    def read(self, channel: str, ts: str, team: str, process: str, at: float) -> None:
+    def read(self, channel: str, ts: str, team: str, process: str) -> None:
         self._reads += 1
         self.conversations[channel].readers.add(team)
         message = self.messages[channel, ts]
-        message.reads.setdefault(team, at)
+        message.reads.add(team)
         message.order.setdefault(process, self._reads)
 
     def left(self, channel: str, team: str, process: str) -> None:
         self._reads += 1
         self.conversations[channel].pending.append(Pending(process, team, self._reads))
-        self.leaving.add((team, channel))
 
     def heartbeat(self, team: str, alive: bool, *, done: bool) -> None:
         """``done``: the store answered (else the renewal or release may or may not have happened)."""
         changed = {a | {team} if alive else a - {team} for a in self.alive}
         self.alive = changed if done else self.alive | changed
         self.window |= self.alive
-        if not alive:
-            self.lapsed.add(team)
-
-    def redis_killed(self, at: float) -> None:
-        self.outages.append([at, float("inf")])
-
-    def redis_started(self, at: float) -> None:
-        self.outages[-1][1] = at + 1.5  # a decider retries within a second of a failure
 
     # -- the check -----------------------------------------------------------------------------
 
@@ -220,7 +207,6 @@ class Answering:
         answers: Iterable[Answer],
         idle: Callable[[str], bool],
         crashed: Callable[[str], bool],
-        serving: Callable[[str], str],
     ) -> None:
         """Check ``answers`` (new since the last sync, in the order they were handled) and move
         the model past what happened since the last sync.
@@ -232,7 +218,7 @@ class Answering:
         self._close()
         decided: set[int] = set()
         for answer in answers:
-            self._check(answer, crashed, serving)
+            self._check(answer)
             message = self.messages[answer.channel, answer.ts]
             message.answered = True
             conversation = self.conversations[answer.channel]
@@ -257,7 +243,7 @@ class Answering:
             if not message.answered:
                 message.allowed |= self.conversations[channel].teams()
 
-    def _check(self, answer: Answer, crashed: Callable[[str], bool], serving: Callable[[str], str]) -> None:
+    def _check(self, answer: Answer) -> None:
         message = self.messages[answer.channel, answer.ts]
         what = f"{answer.channel} {answer.ts} {answer.decision} by {answer.team} in {answer.process}"
         allowed = sorted(message.allowed)
