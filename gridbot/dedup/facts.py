@@ -125,17 +125,19 @@ def fact_of(event: Event, bots: Bots) -> Fact | None:
         # The event is delivered for the installation whose tokens were revoked.
         return Fact(Kind.GONE, frozenset(bots_of or {via}), None, kind, via, stop=True, at=at)
     if kind == "team_access_revoked":  # an org install's workspaces, no longer granted
-        revoked = raw.get("team_ids")
-        if not isinstance(revoked, list) or not revoked:
-            return None
-        return Fact(Kind.GONE, frozenset(str(t) for t in revoked), None, kind, via, stop=True)
+        revoked = _team_ids(raw.get("team_ids"))
+        return Fact(Kind.GONE, revoked, None, kind, via, stop=True) if revoked else None
     if kind == GRANTED:
-        granted = raw.get("team_ids")
-        if not isinstance(granted, list) or not granted:
-            return None
-        return Fact(Kind.GRANT, frozenset(str(t) for t in granted), None, kind, via, org=event.enterprise_id)
+        granted = _team_ids(raw.get("team_ids"))
+        return Fact(Kind.GRANT, granted, None, kind, via, org=event.enterprise_id) if granted else None
     if kind == TEAM_STOPPED:
         return Fact(Kind.GONE, frozenset({via}), None, "team_stopped", via)
     if kind == TOKEN_DEAD:  # a Web API answer said so: stopped like app_uninstalled
         return Fact(Kind.GONE, frozenset({via}), None, str(raw.get("reason") or kind), via, stop=True)
     return None
+
+
+def _team_ids(value: object) -> frozenset[str]:
+    """The team ids of a ``team_ids`` list (strings, as Slack sends them); anything else in it is
+    left out: ``str()`` of a hostile value, say a 1,000-deep array, raises."""
+    return frozenset(t for t in value if type(t) is str and t) if isinstance(value, list) else frozenset()

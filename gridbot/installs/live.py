@@ -41,7 +41,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from gridbot import secrets
 from gridbot.config import OAuthConfig, TeamConfig
 from gridbot.installs.model import Install
-from gridbot.installs.org import REVOKED, Lister, OrgInstalls
+from gridbot.installs.org import GRANTED, REVOKED, Lister, OrgInstalls
 from gridbot.installs.rotation import Rotator
 from gridbot.installs.store import InstallStore
 from gridbot.logs import get_logger
@@ -101,6 +101,7 @@ class LiveInstalls:
         self._first = 0.0  # (event loop time) when they were first to be listed
         self._seen: int | None = None
         self._granted: set[str] = set()  # workspaces team_access_granted named, not listed since
+        self._grant_listed = False  # a listing took them in: tell the other processes
         self._wake = asyncio.Event()  # set by a grant: the watcher looks now, not in watch_interval
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -174,22 +175,27 @@ class LiveInstalls:
     async def tick(self) -> None:
         """One look at the store (and at our teams' states): apply what changed."""
         version = await self.store.version()
-        due = self._granted  # (a listing swaps it for an empty set)
         if version != self._seen:
             await self.sync()
             self._seen = version
         elif self.orgs is not None and (
-            due or asyncio.get_running_loop().time() - self._listed >= self.relist_interval
+            self._granted or asyncio.get_running_loop().time() - self._listed >= self.relist_interval
         ):
             await self._list_orgs()
-        if due and due is not self._granted:  # a grant listed: the other processes list it now too
-            await self._announce()
+        if self._grant_listed:  # a grant listed: the other processes list it now too
+            self._grant_listed = False
+            await self._announce(reason=GRANTED)
         await self._reap()
 
-    async def _announce(self) -> None:
+    async def _announce(self, **why: str) -> None:
         """Bump the store's version: every other process reads the store and lists the org
-        installs' workspaces now. Not this one, which just did (unless another write came first)."""
-        version = await self.store.touch()
+        installs' workspaces now. Not this one, which just did (unless another write came first).
+        Redis away: logged; the others find the change at their next listing."""
+        try:
+            version = await self.store.touch()
+        except Exception as exc:
+            log.warning("install.touch_failed", error=type(exc).__name__, **why)
+            return
         if self._seen is not None and version == self._seen + 1:
             self._seen = version
 
@@ -243,9 +249,14 @@ class LiveInstalls:
         # (one team per workspace and process; model.lookup_ids: "the workspace's own install wins").
         own = {t.team_id for t in teams if not t.org_wide and t.state != TeamState.REMOVED}
         own |= {i.team_id for i in self._installs.values() if i.team_id and not i.is_enterprise_install}
+        listed = True
         for install_id, found in list(self._installs.items()):
             if found.is_enterprise_install and not found.failed:
-                await self.orgs.serve(install_id, found, own, granted)
+                listed = await self.orgs.serve(install_id, found, own, granted) and listed
+        if granted and not listed:  # (ratelimited, say): the grant waits for the next look
+            self._granted |= granted
+        elif granted:
+            self._grant_listed = True
 
     def _install_of(self, config: TeamConfig) -> str | None:
         """The installation a served config belongs to (a workspace install, or an org install's
@@ -296,8 +307,9 @@ class LiveInstalls:
             log.warning(
                 "install.grant_dropped",
                 enterprise_id=enterprise_id,
-                team_ids=sorted(team_ids),
-                reason="unknown_installation",
+                team_ids=sorted(team_ids)[:10],  # (a line no bigger than that, whatever the event)
+                granted=len(team_ids),
+                reason="no_org_installs" if self.orgs is None else "unknown_installation",
             )
             return
         self._granted.update(team_ids)
@@ -309,10 +321,7 @@ class LiveInstalls:
         (``team_access_revoked``: that workspace only, the installation stays)."""
         if reason == REVOKED:
             if self.orgs is not None and await self.orgs.revoked(team_id):
-                try:  # the other processes list the org install's workspaces now, not in 30 s
-                    await self._announce()
-                except Exception as exc:  # Redis away: they drop it at their next listing
-                    log.warning("install.touch_failed", team_id=team_id, error=type(exc).__name__)
+                await self._announce(team_id=team_id)  # the others list its workspaces now, not in 30 s
             return
         for install_id, config in self._configs():
             if any(t.team_id == team_id for t in self._sup.teams_of(config)):

@@ -102,15 +102,16 @@ class OrgInstalls:
 
     async def serve(
         self, install_id: str, found: Install, own: set[str], named: Collection[str] = ()
-    ) -> None:
+    ) -> bool:
         """List ``found``'s workspaces; serve the granted ones but those in ``own`` (served by an
         installation of their own), drop the others, retoken all. ``named``: the workspaces a
-        ``team_access_granted`` event named (the log line says why a workspace is served)."""
+        ``team_access_granted`` event named (the log line says why a workspace is served).
+        False: the listing failed, nothing changed."""
         try:
             granted = set(await self._list(found.bot_token)) - own
         except Exception as exc:  # Slack or the network away: keep serving what we have
             log.warning("install.workspaces_failed", install=install_id, error=type(exc).__name__)
-            return
+            return False
         served = self._served.setdefault(install_id, {})
         for workspace in sorted(set(served) - granted):
             await self._drop(install_id, workspace, "not_listed")
@@ -131,6 +132,7 @@ class OrgInstalls:
                 team_id=workspace,
                 via=GRANTED if workspace in named else "listing",
             )
+        return True
 
     async def revoked(self, workspace: str) -> bool:
         """Slack says an org admin revoked ``workspace``: no install of ours serves it from now."""

@@ -159,11 +159,18 @@ class Interactions:
 
     async def _store_ack(self, pending: Pending) -> None:
         assert self._store is not None
-        try:
-            await self._store.record_ack(pending.key, orjson.dumps(pending.body).decode(), ACK_KEPT_MS)
-        except (StoreUnavailable, NotImplementedError) as exc:  # its copies will be acked empty
+        try:  # (bounded: a hung store must not hold a record past any copy's deadline)
+            async with asyncio.timeout(self.acks.deadline):
+                await self._store.record_ack(pending.key, orjson.dumps(pending.body).decode(), ACK_KEPT_MS)
+        except Exception as exc:  # its copies will be acked empty at their deadline
+            reason = (
+                "store_unavailable"
+                if isinstance(exc, (StoreUnavailable, TimeoutError))
+                else "unsupported"
+                if isinstance(exc, NotImplementedError)
+                else type(exc).__name__  # an error reply (NOPERM, an old server without BLMOVE...)
+            )
             i = pending.interaction
-            reason = "store_unavailable" if isinstance(exc, StoreUnavailable) else "unsupported"
             log.warning("interactive.ack_unrecorded", key=pending.key, kind=i.kind, reason=reason)
 
     def _duplicate(self, pending: Pending) -> None:
@@ -198,6 +205,8 @@ class Interactions:
             reason = "store_unavailable"
         except NotImplementedError:
             reason = "unsupported"
+        except Exception as exc:  # any other store error (an error reply): answered, never left hanging
+            reason = type(exc).__name__
         except asyncio.CancelledError:  # shutdown: answered empty (the acks' close sends it)
             self._unanswered(pending, "stopping", clock() - started)
             raise
@@ -284,8 +293,11 @@ class Interactions:
         self._pending.clear()
         for task in self._copies:
             task.cancel()
-        await asyncio.gather(*self._copies, *self._records, return_exceptions=True)
-        await self.acks.close()
+        await asyncio.gather(*self._copies, return_exceptions=True)
+        await self.acks.close()  # (its empty acks may start records: none is of use any more)
+        for task in self._records:
+            task.cancel()
+        await asyncio.gather(*self._records, return_exceptions=True)
 
 
 def _ack_of(recorded: str | None) -> dict[str, Any] | Literal[False] | None:

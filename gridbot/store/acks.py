@@ -10,14 +10,15 @@ deadline. The ack is JSON (``null``: empty); it may hold text a user typed, neve
 it is never logged.
 
 **How a copy waits on Redis.** The record is a list of one element, under the claim's hash tag
-(``Keys.ack``), written once with a short TTL by one script (``RECORD_ACK``). A waiter issues
-one ``BLMOVE ack ack LEFT LEFT timeout``: a list moved onto itself is a rotation, so the element
-stays for every other waiter and for a copy that arrives later. If the ack is already recorded
-(the usual balancer retry: the winner had answered, its answer was lost) this returns at once,
-in one round trip; otherwise Redis wakes the waiter when the winner pushes, and answers nil at
-the timeout. No polling, and the same command on a standalone server, Sentinel and Cluster
-(one key, one slot); pub/sub would need a second kind of connection (sharded on a Cluster) and
-a GET after subscribing to close the race, for nothing BLMOVE does not already give.
+(``Keys.ack``), written once with a short TTL by one script (``RECORD_ACK``). A copy first reads
+it with a plain ``LINDEX``: if the ack is already recorded (the usual balancer retry: the winner
+had answered, its answer was lost) that is one round trip, without a slot (below). Otherwise it
+issues one ``BLMOVE ack ack LEFT LEFT timeout``: a list moved onto itself is a rotation, so the
+element stays for every other waiter and for a copy that arrives later; Redis wakes the waiter
+when the winner pushes, and answers nil at the timeout. No polling, and the same commands on a
+standalone server, Sentinel and Cluster (one key, one slot); pub/sub would need a second kind of
+connection (sharded on a Cluster) and a GET after subscribing to close the race, for nothing
+BLMOVE does not already give.
 
 A blocked command holds its connection for the wait (at most the ack deadline, 2.5 s), and the
 store's pool is shared with the dedup stage's hot path: at most :data:`WAITS` waits block at
@@ -58,8 +59,12 @@ class RedisAckRecords:
 
     async def wait(self, key: str, timeout: float) -> str | None:
         name = self._keys.ack(key)
-        if timeout <= _MARGIN:  # no time to block: what is there now
-            return _text(await self._r.lindex(name, 0))
+        # What is there now first, with no slot: a copy whose winner has recorded (the usual
+        # balancer retry) must not queue behind copies blocked on winners that never record
+        # (a replica that died with requests in flight: every retry of them blocks here).
+        found = _text(await self._r.lindex(name, 0))
+        if found is not None or timeout <= _MARGIN:
+            return found
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout
         try:

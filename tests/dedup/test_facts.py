@@ -20,9 +20,9 @@ from gridtest import wait_until
 from structlog.testing import capture_logs
 
 from gridbot.bots import Bots
-from gridbot.dedup.facts import TEAM_STOPPED
+from gridbot.dedup.facts import GRANTED, TEAM_STOPPED, Kind, fact_of
 from gridbot.election import Elector
-from gridbot.events import Event
+from gridbot.events import Event, normalise
 from gridbot.store import Election, MemoryStore, Store
 
 GRACE = 60.0  # a copy that waits it out times the test out
@@ -296,3 +296,18 @@ async def test_an_ordinary_message_costs_no_heartbeat_round_trip_and_a_standby_o
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("kind", [GRANTED, "team_access_revoked"])
+def test_a_hostile_team_ids_list_keeps_only_its_team_ids_and_never_raises(kind: str) -> None:
+    """``str()`` of a 1,000-deep array raises RecursionError: it must not reach the decider (a
+    fact that raises there fails its whole batch, legitimate events and all)."""
+    deep: Any = []
+    for _ in range(1000):
+        deep = [deep]
+    event = normalise({"type": kind, "team_ids": [deep, 7, "T0TEAM002"]}, team_id="T0TEAM001", enterprise_id="E0GRID001")
+    fact = fact_of(event, Bots())
+    assert fact is not None and fact.teams == frozenset({"T0TEAM002"})
+    assert fact.kind is (Kind.GRANT if kind == GRANTED else Kind.GONE)
+    only_junk = normalise({"type": kind, "team_ids": [deep, {}]}, team_id="T0TEAM001", enterprise_id="E0GRID001")
+    assert fact_of(only_junk, Bots()) is None

@@ -42,9 +42,12 @@ class Granted:
     def __init__(self, *teams: str) -> None:
         self.teams = list(teams)
         self.calls = 0
+        self.refuse = False  # answer ``ratelimited``
 
     async def __call__(self, token: Secret) -> list[str]:
         self.calls += 1
+        if self.refuse:
+            raise RuntimeError("ratelimited")
         return list(self.teams)
 
 
@@ -87,3 +90,24 @@ async def test_a_grant_for_an_org_install_we_do_not_hold_is_dropped_with_one_lin
     ]
     assert (listing.calls, await store.version()) == (calls, version)
     assert [t.team_id for t in served.teams] == [T1]
+
+
+async def test_a_grant_whose_listing_fails_waits_for_the_next_look_and_tells_nobody_meanwhile() -> None:
+    """``auth.teams.list`` answered ``ratelimited`` (a burst of grants): nothing was learnt, so the
+    grant stays due (the next look lists again at once, not at the hour's relist) and the other
+    processes are not sent to list for nothing."""
+    listing = Granted(T1)
+    live, store, served = await _live(listing)
+    version = await store.version()
+    listing.teams.append(T2)
+    listing.refuse = True
+    live.granted(E, [T2])
+    await live.tick()
+    assert [t.team_id for t in served.teams] == [T1]
+    assert await store.version() == version
+    listing.refuse = False
+    with capture_logs() as logs:
+        await live.tick()
+    assert [t.team_id for t in served.teams] == [T1, T2]
+    assert [e["via"] for e in logs if e["event"] == "install.workspace_served"] == ["team_access_granted"]
+    assert await store.version() == version + 1

@@ -181,3 +181,35 @@ async def test_with_the_store_unreachable_a_copy_is_answered_empty_at_once_and_n
     text = logs.getvalue()
     assert '"interactive.ack_unrecorded"' in text and '"store_unavailable"' in text
     assert "A title, please" not in text  # an ack's body is never logged
+
+
+class Refused(MemoryStore):
+    """The store answers the record and the wait with an error reply (a server without BLMOVE,
+    an ACL without it): neither is an outage, and neither may leave the copy unanswered."""
+
+    async def record_ack(self, key: str, ack: str, ttl_ms: int) -> None:
+        raise RuntimeError("NOPERM this user has no permissions to run the 'evalsha' command")
+
+    async def wait_ack(self, key: str, timeout: float) -> str | None:
+        raise RuntimeError("ERR unknown command 'BLMOVE'")
+
+
+async def test_a_store_error_reply_still_leaves_the_copy_answered_and_counted() -> None:
+    a, b = process(Refused()), process(Refused())
+    key = a.receive(submission())
+    a.decide(key, "handled")
+    pending = a.interactions.take(key)
+    assert pending is not None
+    b.receive(submission())
+    with log_lines("info") as logs:
+        b.decide(key, "duplicate")
+        await pending.ack(ERRORS)
+        await wait_until(lambda: len(b.sent) == 1, 2, "B's answer")
+        await a.interactions.close()
+    assert [body for body, _ in b.sent] == [None] and b.interactions.counters.duplicates_unanswered == 1
+    lines = [json.loads(x) for x in logs.getvalue().splitlines() if x.startswith("{")]
+    reasons = {x["event"]: x.get("reason") for x in lines if x["event"].startswith("interactive.")}
+    assert reasons["interactive.duplicate_unanswered"] == "RuntimeError"
+    assert reasons["interactive.ack_unrecorded"] == "RuntimeError"
+    assert "title" not in logs.getvalue()  # the ack body is never logged
+    await b.interactions.close()

@@ -113,3 +113,26 @@ async def test_many_waiting_copies_leave_the_pool_to_everything_else(
         assert await asyncio.gather(*waiters) == [None] * 80
     finally:
         await store.close()
+
+
+async def test_a_recorded_ack_is_found_while_every_slot_waits_on_winners_that_never_record(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A replica died with requests in flight: the balancer's retries of them all wait for
+    records that never come and hold every slot. A copy whose winner did record must still get
+    its ack at once, not queue behind them until its deadline."""
+    store = RedisStore.from_url(REDIS_URL, key_prefix=redis_prefix)
+    try:
+        await store.ping()
+        orphans = [
+            asyncio.create_task(store.wait_ack(f"interaction:t:dead{n}", 1.0), name=f"orphan-{n}")
+            for n in range(WAITS)
+        ]
+        await waiting(store, WAITS)
+        await store.record_ack(KEY, '{"response_action": "clear"}', 5_000)
+        started = time.monotonic()
+        assert await store.wait_ack(KEY, 1.0) == '{"response_action": "clear"}'
+        assert time.monotonic() - started < 0.5
+        assert await asyncio.gather(*orphans) == [None] * WAITS
+    finally:
+        await store.close()
