@@ -40,8 +40,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from gridbot import secrets
 from gridbot.config import OAuthConfig, TeamConfig
+from gridbot.dedup.facts import GRANTED
 from gridbot.installs.model import Install
-from gridbot.installs.org import GRANTED, REVOKED, Lister, OrgInstalls
+from gridbot.installs.org import REVOKED, Lister, OrgInstalls
 from gridbot.installs.rotation import Rotator
 from gridbot.installs.store import InstallStore
 from gridbot.logs import get_logger
@@ -299,10 +300,8 @@ class LiveInstalls:
         listing, not the event, says what is granted: a late retry of the event may name a
         workspace revoked since), serves the new ones, and bumps the store's version so that
         every other process lists them too. Returns at once: the dedup stage calls it."""
-        held = any(
-            i.is_enterprise_install and not i.failed and i.enterprise_id == enterprise_id
-            for i in self._installs.values()
-        )
+        orgs = (i.enterprise_id for i in self._installs.values() if i.is_enterprise_install and not i.failed)
+        held = enterprise_id in set(orgs)
         if self.orgs is None or not held:
             log.warning(
                 "install.grant_dropped",
