@@ -76,11 +76,11 @@ async def test_a_workspace_granted_while_running_answers_within_seconds_on_every
             await stack.enter_async_context(Runtime(config, instance_id="proc-a")),
             await stack.enter_async_context(Runtime(config, instance_id="proc-b")),
         ]
-        if http:
+        await wait_until(lambda: workspaces(runtimes) == [T1], 15, "every process lists Team One")
+        await wait_until(lambda: len(serving(runtimes, T1)) == (2 if http else 1), 15, "Team One served")
+        if http:  # (only now: a replica verifies the app's requests once it serves a team of it)
             url = await stack.enter_async_context(balancer(runtimes))
             await sim.http.subscribe(ORG_APP, url, ORG_SECRET)
-        await wait_until(lambda: workspaces(runtimes) == [T1], 15, "every process lists Team One")
-        await wait_until(lambda: bool(serving(runtimes, T1)), 15, "Team One served")
         for rt in runtimes:  # no listing finds Team Two within the test: only the event can
             assert rt.installs is not None
             rt.installs.live.relist_interval = HOUR
