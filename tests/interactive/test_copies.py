@@ -7,15 +7,13 @@ dedup stage's decision is given by hand through the intake's outcomes, as the de
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridtest import log_lines, wait_until
+from gridtest import CollectingIntake, log_lines, wait_until
 
-from gridbot.dedup.outcomes import Outcomes
 from gridbot.interactive.ack import Acks
 from gridbot.interactive.intake import Interactions
 from gridbot.store import MemoryStore, Store, StoreUnavailable
@@ -33,34 +31,11 @@ class Team:
 
 
 @dataclass
-class Intake:
-    """The dedup stage's intake, minus the deciding: offers are kept for the test to decide."""
-
-    outcomes: Outcomes = field(default_factory=Outcomes)
-    open: asyncio.Event = field(default_factory=asyncio.Event)
-    offered: list[str] = field(default_factory=list)
-
-    def offer(
-        self,
-        frame: dict[str, Any],
-        team_id: str,
-        enterprise_id: str | None,
-        covers: tuple[str, ...],
-        event_id: str | None = None,
-    ) -> None:
-        assert event_id is not None
-        self.offered.append(event_id)
-
-    def handed_over(self) -> None:
-        return None
-
-
-@dataclass
 class Process:
     """One runtime's interactions, and the answers its transport sent (in order)."""
 
     interactions: Interactions
-    intake: Intake
+    intake: CollectingIntake
     sent: list[tuple[dict[str, Any] | None, float]] = field(default_factory=list)
 
     def receive(self, payload: dict[str, Any]) -> str:
@@ -69,14 +44,16 @@ class Process:
 
         teams = {T1: Team(T1)}
         self.interactions.offer_interaction("interactive", payload, teams, teams.values(), send)
-        return self.intake.offered[-1]
+        key = self.intake.events[-1].event_id  # (the dedup stage's key of the payload)
+        assert key is not None
+        return key
 
     def decide(self, key: str, outcome: str) -> None:
         self.intake.outcomes.settle_one(key, outcome)
 
 
 def process(store: Store | None) -> Process:
-    intake = Intake()
+    intake = CollectingIntake([])
     return Process(Interactions(intake, Acks(deadline=DEADLINE), store), intake)
 
 
