@@ -99,6 +99,11 @@ class MemoryAckRecords:
                 del self._acks[key]
         return now
 
+    @property
+    def waiting(self) -> int:
+        """Copies waiting for a record now."""
+        return sum(len(waiters) for waiters in self._waiters.values())
+
     def record(self, key: str, ack: str, ttl_ms: int) -> None:
         now = self._evict()
         if key in self._acks:  # the first record stays, as on Redis

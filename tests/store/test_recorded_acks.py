@@ -31,15 +31,10 @@ async def blocked_in_redis() -> int:
 
 
 async def waiting(store: Store, n: int) -> None:
-    """Until ``n`` waits are blocked in the store (a memory wait is registered on its first step)."""
-    if isinstance(store, MemoryStore):
-        await asyncio.sleep(0)
-        return
-    count = 0
+    """Until ``n`` waits are blocked in the store (Redis: in BLMOVE; memory: on a future)."""
 
     async def blocked() -> bool | None:
-        nonlocal count
-        count = await blocked_in_redis()
+        count = store._acks.waiting if isinstance(store, MemoryStore) else await blocked_in_redis()
         return True if count >= n else None
 
     await eventually(blocked, 5.0)
