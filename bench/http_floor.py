@@ -45,13 +45,18 @@ class FloorProtocol(asyncio.Protocol):
             self.transport.write(ANSWER * answers)
 
 
-def content_length(head: bytes) -> int:
-    at = head.lower().find(b"\r\ncontent-length:")
+def header(head: bytes, name: bytes) -> bytes | None:
+    """The value of the header ``name`` (lower case) in a request's ``head``, or None."""
+    at = head.lower().find(b"\r\n" + name + b":")
     if at < 0:
-        return 0
-    start = at + len(b"\r\ncontent-length:")
+        return None
+    start = at + len(name) + 3
     stop = head.find(b"\r\n", start)
-    return int(head[start : stop if stop >= 0 else len(head)])
+    return head[start : stop if stop >= 0 else len(head)].strip()
+
+
+def content_length(head: bytes) -> int:
+    return int(header(head, b"content-length") or 0)
 
 
 class FloorServer:

@@ -27,7 +27,7 @@ from typing import Any, cast
 import orjson
 import redis.asyncio
 
-from .http_floor import ANSWER, content_length
+from .http_floor import ANSWER, content_length, header
 
 WINDOW = 0.002  # gridbot's [events] batch_window default
 CLAIM_ALL = """
@@ -165,9 +165,7 @@ class RedisReplies(asyncio.Protocol):
 
 
 def _header(head: bytes, name: bytes) -> bytes:
-    at = head.lower().find(b"\r\n" + name + b":")
-    if at < 0:
+    value = header(head, name)
+    if value is None:
         raise ValueError(f"no {name.decode()} header")
-    start = at + len(name) + 3
-    stop = head.find(b"\r\n", start)
-    return head[start : stop if stop >= 0 else len(head)].strip()
+    return value
