@@ -162,16 +162,14 @@ class Interactions:
         try:  # (bounded: a hung store must not hold a record past any copy's deadline)
             async with asyncio.timeout(self.acks.deadline):
                 await self._store.record_ack(pending.key, orjson.dumps(pending.body).decode(), ACK_KEPT_MS)
-        except Exception as exc:  # its copies will be acked empty at their deadline
-            reason = (
-                "store_unavailable"
-                if isinstance(exc, (StoreUnavailable, TimeoutError))
-                else "unsupported"
-                if isinstance(exc, NotImplementedError)
-                else type(exc).__name__  # an error reply (NOPERM, an old server without BLMOVE...)
-            )
-            i = pending.interaction
-            log.warning("interactive.ack_unrecorded", key=pending.key, kind=i.kind, reason=reason)
+        except TimeoutError:  # its copies will be acked empty at their deadline
+            self._unrecorded(pending, "store_unavailable")
+        except Exception as exc:
+            self._unrecorded(pending, _failure(exc))
+
+    def _unrecorded(self, pending: Pending, reason: str) -> None:
+        i = pending.interaction
+        log.warning("interactive.ack_unrecorded", key=pending.key, kind=i.kind, reason=reason)
 
     def _duplicate(self, pending: Pending) -> None:
         """Another copy of this payload won its claim (here or in another process): answer what
@@ -201,12 +199,8 @@ class Interactions:
                     recorded = await self._store.wait_ack(pending.key, left)
         except TimeoutError:
             pass
-        except StoreUnavailable:
-            reason = "store_unavailable"
-        except NotImplementedError:
-            reason = "unsupported"
-        except Exception as exc:  # any other store error (an error reply): answered, never left hanging
-            reason = type(exc).__name__
+        except Exception as exc:  # whatever the store answered: the copy is answered, never left hanging
+            reason = _failure(exc)
         except asyncio.CancelledError:  # shutdown: answered empty (the acks' close sends it)
             self._unanswered(pending, "stopping", clock() - started)
             raise
@@ -298,6 +292,15 @@ class Interactions:
         for task in self._records:
             task.cancel()
         await asyncio.gather(*self._records, return_exceptions=True)
+
+
+def _failure(exc: Exception) -> str:
+    """How a log line names a store's failure to record or give back an ack."""
+    if isinstance(exc, StoreUnavailable):
+        return "store_unavailable"
+    if isinstance(exc, NotImplementedError):  # a store without recorded acks (a test's fake)
+        return "unsupported"
+    return type(exc).__name__  # an error reply: NOPERM, a server without BLMOVE...
 
 
 def _ack_of(recorded: str | None) -> dict[str, Any] | Literal[False] | None:
